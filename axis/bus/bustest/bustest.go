@@ -371,7 +371,6 @@ func testConcurrentPublish(t *testing.T, newBus NewBus) {
 	}
 }
 
-
 func testHandlerErrorRedelivers(t *testing.T, newBus NewBus) {
 	p, s, a := newBus(t)
 	topic := newTopic("retry")
