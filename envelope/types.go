@@ -174,15 +174,15 @@ type Status struct {
 
 // Status codes of QCVN 102:2016 (EDXML.md).
 const (
-	StatusArrived        = "01"
-	StatusRejected       = "02"
-	StatusAccepted       = "03"
-	StatusAssigned       = "04"
-	StatusProcessing     = "05"
-	StatusCompleted      = "06"
-	StatusRecallRequest  = "13"
-	StatusRecallAgreed   = "15"
-	StatusRecallRefused  = "16"
+	StatusArrived       = "01"
+	StatusRejected      = "02"
+	StatusAccepted      = "03"
+	StatusAssigned      = "04"
+	StatusProcessing    = "05"
+	StatusCompleted     = "06"
+	StatusRecallRequest = "13"
+	StatusRecallAgreed  = "15"
+	StatusRecallRefused = "16"
 )
 
 // StatusCodes maps every valid status code to its meaning.
