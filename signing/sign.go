@@ -1,0 +1,278 @@
+// Package signing knows XML-DSig for edXML: enveloped signatures over the whole
+// document (Reference URI=""), trust stores (roots, intermediates, CRLs), verification
+// of every rule of SPEC §3, and the sender binding.
+//
+// It works on an already parsed *etree.Document and never re-parses or copies it;
+// canonicalization is streamed into the digest (see c14n.go).
+package signing
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/beevik/etree"
+
+	"axis/axis/errs"
+)
+
+// Signer signs documents with a key and its certificate chain.
+type Signer struct {
+	Key   crypto.Signer
+	Cert  *x509.Certificate
+	Chain []*x509.Certificate // intermediates sent in KeyInfo after Cert (not the root)
+}
+
+// algorithm picks the SignatureMethod from the key: RSA-SHA256, or ECDSA with the hash
+// matching the curve (P-256: SHA-256).
+func (s *Signer) algorithm() (string, crypto.Hash, error) {
+	if s.Key == nil || s.Cert == nil {
+		return "", 0, errors.New("signing: Signer needs Key and Cert")
+	}
+	pub := s.Key.Public()
+	if eq, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(s.Cert.PublicKey) {
+		return "", 0, errors.New("signing: key does not match certificate")
+	}
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return AlgRSASHA256, crypto.SHA256, nil
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return AlgECDSASHA256, crypto.SHA256, nil
+		case elliptic.P384():
+			return AlgECDSASHA384, crypto.SHA384, nil
+		case elliptic.P521():
+			return AlgECDSASHA512, crypto.SHA512, nil
+		}
+	}
+	return "", 0, fmt.Errorf("signing: unsupported key type %T", pub)
+}
+
+// Sign adds an enveloped XML-DSig signature over the whole document: Reference URI="",
+// transforms enveloped-signature + exclusive C14N, exclusive C14N of SignedInfo, SHA-256
+// digest, and KeyInfo/X509Data with Cert then Chain. The ds:Signature becomes the last
+// child of edXMLEnvelope/edXMLHeader when the root has one, else of the root. A document
+// that already holds a Signature is refused (signature_invalid).
+func (s *Signer) Sign(doc *etree.Document) error {
+	alg, sigHash, err := s.algorithm()
+	if err != nil {
+		return err
+	}
+	return s.sign(doc, signParams{
+		sigMethod: alg, sigHash: sigHash,
+		digestMethod: AlgSHA256, digestHash: crypto.SHA256,
+		siC14N:     AlgExcC14N,
+		transforms: []string{AlgEnveloped, AlgExcC14N},
+		keyInfo:    true,
+	})
+}
+
+// signParams lets tests produce the signatures other tools make (SHA-1, inclusive
+// C14N, DER ECDSA values, no KeyInfo) through the same code path.
+type signParams struct {
+	sigMethod    string
+	sigHash      crypto.Hash
+	digestMethod string
+	digestHash   crypto.Hash
+	siC14N       string
+	transforms   []string
+	keyInfo      bool
+	ecdsaDER     bool
+}
+
+func (s *Signer) sign(doc *etree.Document, p signParams) error {
+	if doc == nil || doc.Root() == nil {
+		return errs.E(errs.MalformedXML, "no root element")
+	}
+	for _, t := range doc.Child {
+		if _, ok := t.(*etree.Directive); ok {
+			return errs.E(errs.MalformedXML, "DOCTYPE is not allowed")
+		}
+	}
+	root := doc.Root()
+	var sigs []*etree.Element
+	if err := findSignatures(root, &sigs); err != nil {
+		return err
+	}
+	if len(sigs) > 0 {
+		return errs.E(errs.SignatureInvalid, "the document is already signed")
+	}
+
+	refMethod := c14nMethod{}
+	for _, t := range p.transforms {
+		if m, ok := methodFor(t); ok {
+			refMethod = m
+		}
+	}
+	dh := p.digestHash.New()
+	if err := canonicalizeDocument(dh, doc, nil, refMethod); err != nil {
+		return c14nError(err)
+	}
+
+	sig := etree.NewElement("Signature")
+	sig.CreateAttr("xmlns", NSDSig)
+	si := sig.CreateElement("SignedInfo")
+	si.CreateElement("CanonicalizationMethod").CreateAttr("Algorithm", p.siC14N)
+	si.CreateElement("SignatureMethod").CreateAttr("Algorithm", p.sigMethod)
+	ref := si.CreateElement("Reference")
+	ref.CreateAttr("URI", "")
+	trs := ref.CreateElement("Transforms")
+	for _, t := range p.transforms {
+		trs.CreateElement("Transform").CreateAttr("Algorithm", t)
+	}
+	ref.CreateElement("DigestMethod").CreateAttr("Algorithm", p.digestMethod)
+	ref.CreateElement("DigestValue").SetText(base64.StdEncoding.EncodeToString(dh.Sum(nil)))
+	sv := sig.CreateElement("SignatureValue")
+	if p.keyInfo {
+		xd := sig.CreateElement("KeyInfo").CreateElement("X509Data")
+		for _, c := range append([]*x509.Certificate{s.Cert}, s.Chain...) {
+			xd.CreateElement("X509Certificate").SetText(base64.StdEncoding.EncodeToString(c.Raw))
+		}
+	}
+
+	parent := root
+	if env := childEdXML(root, "edXMLEnvelope"); env != nil {
+		if hdr := childEdXML(env, "edXMLHeader"); hdr != nil {
+			parent = hdr
+		}
+	}
+	parent.AddChild(sig)
+	fail := func(err error) error {
+		parent.RemoveChildAt(sig.Index())
+		return err
+	}
+
+	// SignedInfo is canonicalized where it sits, so inherited namespaces count as a
+	// verifier will count them.
+	siMethod, ok := methodFor(p.siC14N)
+	if !ok {
+		return fail(fmt.Errorf("signing: unknown canonicalization %q", p.siC14N))
+	}
+	sh := p.sigHash.New()
+	if err := canonicalizeSubtree(sh, si, siMethod); err != nil {
+		return fail(c14nError(err))
+	}
+	value, err := s.Key.Sign(rand.Reader, sh.Sum(nil), p.sigHash)
+	if err != nil {
+		return fail(fmt.Errorf("signing: %w", err))
+	}
+	if pub, ok := s.Key.Public().(*ecdsa.PublicKey); ok && !p.ecdsaDER {
+		if value, err = derToRS(value, (pub.Curve.Params().BitSize+7)/8); err != nil {
+			return fail(err)
+		}
+	}
+	sv.SetText(base64.StdEncoding.EncodeToString(value))
+	return nil
+}
+
+// SignBytes parses an XML document, signs it and serialises it again. The content is
+// re-serialised by etree (attribute quoting and empty-element forms may change); its
+// canonical form, and so the signature, is unaffected.
+func (s *Signer) SignBytes(b []byte) ([]byte, error) {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(b); err != nil {
+		return nil, errs.Wrap(errs.MalformedXML, err, "not well-formed XML")
+	}
+	if err := s.Sign(doc); err != nil {
+		return nil, err
+	}
+	return doc.WriteToBytes()
+}
+
+func childEdXML(el *etree.Element, local string) *etree.Element {
+	for _, c := range el.ChildElements() {
+		if isEdXML(c, local) {
+			return c
+		}
+	}
+	return nil
+}
+
+func findSignatures(el *etree.Element, sigs *[]*etree.Element) error {
+	if el.Tag == "Signature" && el.NamespaceURI() == NSDSig {
+		*sigs = append(*sigs, el)
+	}
+	for _, t := range el.Child {
+		switch t := t.(type) {
+		case *etree.Element:
+			if err := findSignatures(t, sigs); err != nil {
+				return err
+			}
+		case *etree.Directive:
+			return errs.E(errs.MalformedXML, "DOCTYPE is not allowed")
+		}
+	}
+	return nil
+}
+
+// derToRS converts an ASN.1 ECDSA signature to the fixed-width r||s of XML-DSig.
+func derToRS(der []byte, n int) ([]byte, error) {
+	var v struct{ R, S *big.Int }
+	if rest, err := asn1.Unmarshal(der, &v); err != nil || len(rest) != 0 {
+		return nil, errors.New("signing: malformed ECDSA signature")
+	}
+	out := make([]byte, 2*n)
+	v.R.FillBytes(out[:n])
+	v.S.FillBytes(out[n:])
+	return out, nil
+}
+
+// CheckSender binds the signer to the From agency (SPEC §3): the signer fingerprint must
+// be among fingerprints when the registry lists any (hex, case and colons ignored);
+// otherwise the subject serialNumber (OID 2.5.4.5) must equal organID.
+func CheckSender(v *Verified, organID string, fingerprints []string) error {
+	if v == nil || v.Signer == nil {
+		return errs.E(errs.SenderMismatch, "no verified signer")
+	}
+	if len(fingerprints) > 0 {
+		for _, fp := range fingerprints {
+			if normaliseFingerprint(fp) == v.Fingerprint {
+				return nil
+			}
+		}
+		return errs.E(errs.SenderMismatch, "signer certificate %s is not registered for %s", v.Fingerprint, organID)
+	}
+	var serials []string
+	for _, n := range v.Signer.Subject.Names {
+		if n.Type.Equal(oidSerialNumber) {
+			s, _ := n.Value.(string)
+			serials = append(serials, s)
+		}
+	}
+	// Every serialNumber attribute must agree: a certificate naming two agencies binds to neither.
+	if organID == "" || len(serials) == 0 {
+		return errs.E(errs.SenderMismatch, "signer certificate has no serialNumber for %s", organID)
+	}
+	for _, s := range serials {
+		if s != organID {
+			return errs.E(errs.SenderMismatch, "signer certificate belongs to %q, not %q", s, organID)
+		}
+	}
+	return nil
+}
+
+var oidSerialNumber = asn1.ObjectIdentifier{2, 5, 4, 5}
+
+func normaliseFingerprint(fp string) string {
+	b := make([]byte, 0, 64)
+	for i := 0; i < len(fp); i++ {
+		c := fp[i]
+		switch {
+		case c == ':' || c == ' ':
+			continue
+		case c >= 'A' && c <= 'F':
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}

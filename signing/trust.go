@@ -1,0 +1,196 @@
+package signing
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// TrustStore holds the trusted roots, the known intermediates and the revocation lists
+// (SPEC §3). It is immutable once loaded; to reload, load a new one and build a new
+// Verifier (whose chain cache then starts empty).
+type TrustStore struct {
+	roots     []*x509.Certificate
+	inters    []*x509.Certificate
+	rootPool  *x509.CertPool
+	interPool *x509.CertPool
+	// revoked maps an issuer (subject + public key, so re-issued CA certificates with the
+	// same key count as the same issuer) to the serial numbers its CRLs revoke.
+	revoked map[string]map[string]struct{}
+	crls    int
+	ignored int
+}
+
+// LoadTrust reads a PEM file, or a directory read whole (*.pem, *.crt, *.crl; not
+// recursive). Self-signed CA certificates become roots, other CA certificates
+// intermediates, non-CA certificates are ignored (so a development PKI directory
+// can be given as is). CRLs may be PEM or DER; each must be signed by a CA certificate
+// of the store, else loading fails: a CRL that cannot be checked is a configuration
+// error, not something to skip silently.
+func LoadTrust(path string) (*TrustStore, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust: %w", err)
+	}
+	files := []string{path}
+	if st.IsDir() {
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, fmt.Errorf("trust: %w", err)
+		}
+		files = files[:0]
+		for _, e := range entries {
+			switch strings.ToLower(filepath.Ext(e.Name())) {
+			case ".pem", ".crt", ".crl":
+				if e.Type().IsRegular() {
+					files = append(files, filepath.Join(path, e.Name()))
+				}
+			}
+		}
+	}
+	var certs []*x509.Certificate
+	var crls [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("trust: %w", err)
+		}
+		c, l, err := parseTrustFile(b)
+		if err != nil {
+			return nil, fmt.Errorf("trust: %s: %w", f, err)
+		}
+		certs = append(certs, c...)
+		crls = append(crls, l...)
+	}
+	ts, err := NewTrustStore(certs, crls)
+	if err != nil {
+		return nil, fmt.Errorf("trust: %s: %w", path, err)
+	}
+	return ts, nil
+}
+
+func parseTrustFile(b []byte) ([]*x509.Certificate, [][]byte, error) {
+	var certs []*x509.Certificate
+	var crls [][]byte
+	if !bytes.Contains(b, []byte("-----BEGIN")) {
+		// DER: a certificate (.crt) or a CRL (.crl)
+		if c, err := x509.ParseCertificate(b); err == nil {
+			return []*x509.Certificate{c}, nil, nil
+		}
+		if _, err := x509.ParseRevocationList(b); err == nil {
+			return nil, [][]byte{b}, nil
+		}
+		return nil, nil, errors.New("neither PEM nor a DER certificate or CRL")
+	}
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		switch blk.Type {
+		case "CERTIFICATE":
+			c, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return nil, nil, err
+			}
+			certs = append(certs, c)
+		case "X509 CRL":
+			crls = append(crls, blk.Bytes)
+		}
+	}
+	return certs, crls, nil
+}
+
+// NewTrustStore builds a store from certificates and DER CRLs (see LoadTrust).
+func NewTrustStore(certs []*x509.Certificate, crls [][]byte) (*TrustStore, error) {
+	ts := &TrustStore{
+		rootPool:  x509.NewCertPool(),
+		interPool: x509.NewCertPool(),
+		revoked:   map[string]map[string]struct{}{},
+	}
+	for _, c := range certs {
+		if !c.IsCA || !c.BasicConstraintsValid {
+			ts.ignored++
+			continue
+		}
+		if slices.ContainsFunc(ts.roots, c.Equal) || slices.ContainsFunc(ts.inters, c.Equal) {
+			continue
+		}
+		if isSelfSigned(c) {
+			ts.roots = append(ts.roots, c)
+			ts.rootPool.AddCert(c)
+		} else {
+			ts.inters = append(ts.inters, c)
+			ts.interPool.AddCert(c)
+		}
+	}
+	if len(ts.roots) == 0 {
+		return nil, errors.New("no trusted root (self-signed CA certificate)")
+	}
+	for _, der := range crls {
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			return nil, fmt.Errorf("CRL: %w", err)
+		}
+		var issuer *x509.Certificate
+		for _, c := range slices.Concat(ts.roots, ts.inters) {
+			if bytes.Equal(c.RawSubject, crl.RawIssuer) && crl.CheckSignatureFrom(c) == nil {
+				issuer = c
+				break
+			}
+		}
+		if issuer == nil {
+			return nil, fmt.Errorf("CRL of %q: no CA certificate in the store has signed it", crl.Issuer)
+		}
+		set := ts.revoked[issuerKey(issuer)]
+		if set == nil {
+			set = map[string]struct{}{}
+			ts.revoked[issuerKey(issuer)] = set
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			set[e.SerialNumber.String()] = struct{}{}
+		}
+		ts.crls++
+	}
+	return ts, nil
+}
+
+func isSelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
+}
+
+func issuerKey(c *x509.Certificate) string {
+	return string(c.RawSubject) + "\x00" + string(c.RawSubjectPublicKeyInfo)
+}
+
+// Roots returns the trusted root certificates.
+func (ts *TrustStore) Roots() []*x509.Certificate { return slices.Clone(ts.roots) }
+
+// Intermediates returns the intermediate CA certificates of the store.
+func (ts *TrustStore) Intermediates() []*x509.Certificate { return slices.Clone(ts.inters) }
+
+// Summary is a one-line description for start-up logs.
+func (ts *TrustStore) Summary() string {
+	return fmt.Sprintf("%d roots, %d intermediates, %d CRLs, %d non-CA certificates ignored",
+		len(ts.roots), len(ts.inters), ts.crls, ts.ignored)
+}
+
+// revokedIn returns the first certificate of chain (leaf first, root last) that a
+// loaded CRL of its issuer revokes, or nil.
+func (ts *TrustStore) revokedIn(chain []*x509.Certificate) *x509.Certificate {
+	for i := 0; i+1 < len(chain); i++ {
+		if set := ts.revoked[issuerKey(chain[i+1])]; set != nil {
+			if _, ok := set[chain[i].SerialNumber.String()]; ok {
+				return chain[i]
+			}
+		}
+	}
+	return nil
+}
