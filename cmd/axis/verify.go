@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"axis/axis/errs"
+	"axis/axis/registry"
+	"axis/axis/verify"
+	"axis/envelope"
+	"axis/signing"
+)
+
+func init() { register(verifyCommand()) }
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "verify signed edXML packages and statuses offline; exit 1 if any is rejected",
+		ArgsUsage: "FILE|DIR...",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
+			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it only serialNumber binding is checked", EnvVars: []string{"AXIS_REGISTRY"}},
+			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures (reported as legacy)", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
+			&cli.Int64Flag{Name: "max-package-bytes", Value: envelope.DefaultMaxBytes, Usage: "size limit", EnvVars: []string{"AXIS_MAX_PACKAGE_BYTES"}},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.Exit("verify: no file given", 2)
+			}
+			ts, err := signing.LoadTrust(c.String("trust"))
+			if err != nil {
+				return err
+			}
+			var reg *registry.Registry
+			if p := c.String("registry"); p != "" {
+				if reg, err = registry.Load(p); err != nil {
+					return err
+				}
+			}
+			checker := verify.New(signing.NewVerifier(ts, signing.Options{AllowSHA1: c.Bool("allow-sha1")}), reg,
+				envelope.Limits{MaxBytes: c.Int64("max-package-bytes")})
+			files, err := expandFiles(c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			rejected := 0
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				res, err := checker.Check(b)
+				if err != nil {
+					rejected++
+					fmt.Fprintf(c.App.Writer, "REJECTED %s: %s: %s\n", f, errs.CodeOf(err), oneLine(errs.ToBody(err).Error.Message))
+					continue
+				}
+				legacy := ""
+				if res.Signed.Legacy {
+					legacy = " (legacy SHA-1 signature)"
+				}
+				fmt.Fprintf(c.App.Writer, "OK %s from %s%s\n", res.DocumentID, res.From, legacy)
+			}
+			if rejected > 0 {
+				return cli.Exit("", 1)
+			}
+			return nil
+		},
+	}
+}
+
+// expandFiles turns directories into the regular files below them, sorted.
+func expandFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
+				out = append(out, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
