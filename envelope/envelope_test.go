@@ -377,3 +377,12 @@ func TestConvenience(t *testing.T) {
 		t.Error("Kind names")
 	}
 }
+
+func readSampleFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
