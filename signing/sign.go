@@ -7,6 +7,7 @@
 package signing
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,8 +16,10 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 
 	"github.com/beevik/etree"
@@ -174,9 +177,10 @@ func (s *Signer) sign(doc *etree.Document, p signParams) error {
 	return nil
 }
 
-// SignBytes parses an XML document, signs it and serialises it again. The content is
-// re-serialised by etree (attribute quoting and empty-element forms may change); its
-// canonical form, and so the signature, is unaffected.
+// SignBytes signs an XML document given as bytes and returns it with the ds:Signature
+// inserted; every other byte is kept as it was. Re-serialising with etree instead would
+// be lossy (it writes a literal CR in text and literal TAB/LF/CR in attribute values,
+// which a parser then normalises away), so the signature would not survive the trip.
 func (s *Signer) SignBytes(b []byte) ([]byte, error) {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(b); err != nil {
@@ -185,7 +189,84 @@ func (s *Signer) SignBytes(b []byte) ([]byte, error) {
 	if err := s.Sign(doc); err != nil {
 		return nil, err
 	}
-	return doc.WriteToBytes()
+	var sigs []*etree.Element
+	if err := findSignatures(doc.Root(), &sigs); err != nil || len(sigs) != 1 {
+		return nil, errors.New("signing: signature not found after signing")
+	}
+	sig := sigs[0]
+	// The element path of the Signature's parent, as element ordinals from the root.
+	var path []int
+	for el := sig.Parent(); el != doc.Root(); el = el.Parent() {
+		n := 0
+		for _, c := range el.Parent().ChildElements() {
+			if c == el {
+				break
+			}
+			n++
+		}
+		path = append([]int{n}, path...)
+	}
+	at, err := endTagOffset(b, path)
+	if err != nil {
+		return nil, err
+	}
+	sd := etree.NewDocument()
+	sd.SetRoot(sig.Copy())
+	sd.WriteSettings.CanonicalText = true
+	sd.WriteSettings.CanonicalAttrVal = true
+	sb, err := sd.WriteToBytes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(b)+len(sb))
+	out = append(out, b[:at]...)
+	out = append(out, sb...)
+	return append(out, b[at:]...), nil
+}
+
+// endTagOffset returns the byte offset of the end tag of the element reached from the
+// root by path (ordinals among element children).
+func endTagOffset(b []byte, path []int) (int, error) {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict = true
+	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
+	// counts[i]: element children seen so far at depth i+1; onPath: depth down to which
+	// the open elements follow path.
+	var counts []int
+	onPath := 0
+	depth := 0
+	for {
+		off := d.InputOffset()
+		tok, err := d.RawToken()
+		if err != nil {
+			return 0, errs.Wrap(errs.MalformedXML, err, "not well-formed XML")
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			if depth > 0 {
+				idx := counts[depth-1]
+				counts[depth-1]++
+				if onPath == depth && depth-1 < len(path) && path[depth-1] == idx {
+					onPath++
+				}
+			} else {
+				onPath = 1
+			}
+			depth++
+			if len(counts) < depth {
+				counts = append(counts, 0)
+			}
+			counts[depth-1] = 0
+		case xml.EndElement:
+			if onPath == depth && depth == len(path)+1 {
+				return int(off), nil
+			}
+			if onPath == depth {
+				onPath--
+			}
+			depth--
+		}
+	}
 }
 
 func childEdXML(el *etree.Element, local string) *etree.Element {
