@@ -1,0 +1,230 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"axis/axis/errs"
+	"axis/store/audit"
+)
+
+// Accept stores a verified package and queues it for every recipient, in one transaction
+// (SPEC §2): identical bytes already stored return the first result with Existing set;
+// a new package (BusinessType 0) reusing (From, DocumentId) with other bytes is
+// errs.DuplicateDocument; a revision (1–3) whose target (From, Target or DocumentId) was
+// never accepted is errs.UnknownTarget.
+func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, error) {
+	m := req.Meta
+	switch {
+	case m.DocumentID == "" || m.From == "":
+		return AcceptResult{}, errs.Field(errs.InvalidEnvelope, "MessageHeader", "DocumentId and From are required")
+	case len(m.To) == 0:
+		return AcceptResult{}, errs.Field(errs.InvalidEnvelope, "MessageHeader/To", "no recipient")
+	case m.BusinessType < 0 || m.BusinessType > 3:
+		return AcceptResult{}, errs.Field(errs.InvalidEnvelope, "Bussiness/BussinessDocType", "must be 0–3")
+	case len(req.Bytes) == 0:
+		return AcceptResult{}, errs.E(errs.InvalidEnvelope, "empty package")
+	case strings.ContainsRune(m.DocumentID+m.From+strings.Join(m.To, ""), 0):
+		return AcceptResult{}, errs.E(errs.InvalidEnvelope, "NUL in an identifier")
+	}
+	m.To = dedupe(m.To)
+	sum := sha256.Sum256(req.Bytes)
+	hexSum := hex.EncodeToString(sum[:])
+	var res AcceptResult
+	err := s.do(ctx, func(w *wtx) error {
+		if rec, ok := decodeSHA(w.get(bSHA, sum[:])); ok {
+			if rec.Kind != 'p' {
+				return errs.E(errs.InvalidEnvelope, "these bytes were recorded as a status message")
+			}
+			r, err := acceptResultOf(w.tx, rec.Doc)
+			r.Existing = true
+			res = r
+			return err
+		}
+		if m.BusinessType == 0 && len(docsUnder(w.tx, m.DocumentID, m.From)) > 0 {
+			return errs.E(errs.DuplicateDocument, "document %s from %s already exists with other content", m.DocumentID, m.From)
+		}
+		var target *docRecord
+		if m.BusinessType != 0 {
+			tid := m.Target
+			if tid == "" {
+				tid = m.DocumentID
+			}
+			nums := docsUnder(w.tx, tid, m.From)
+			if len(nums) == 0 {
+				return errs.E(errs.UnknownTarget, "%s never sent document %s", m.From, tid)
+			}
+			t, err := loadDoc(w.tx, nums[0]) // the original: revisions all link to it
+			if err != nil {
+				return err
+			}
+			target = t
+		}
+		// Every check is done: from here on everything is written.
+		at := w.now()
+		blob, err := w.next(bBlobs)
+		if err != nil {
+			return err
+		}
+		if err := w.put(bBlobs, u64(blob), req.Bytes); err != nil {
+			return err
+		}
+		num, err := w.next(bDocs)
+		if err != nil {
+			return err
+		}
+		seq, err := w.event(audit.Event{Time: at, Type: audit.Accepted, DocumentID: m.DocumentID, From: m.From,
+			To: strings.Join(m.To, ","), SHA256: hexSum, Code: businessCode(m.BusinessType)})
+		if err != nil {
+			return err
+		}
+		var receipt []byte
+		if req.Receipt != nil {
+			if receipt, err = req.Receipt(seq, at); err != nil {
+				return errs.Wrap(errs.Internal, err, "build receipt")
+			}
+			if err := w.put(bReceipts, u64(num), receipt); err != nil {
+				return err
+			}
+		}
+		doc := docRecord{Num: num, Meta: m, SHA256: hexSum, Blob: blob, Size: int64(len(req.Bytes)), At: at, Seq: seq}
+		if target != nil {
+			doc.Target = target.Num
+			target.Revisions = append(target.Revisions, num)
+			if err := w.put(bDocs, u64(target.Num), mustJSON(target)); err != nil {
+				return err
+			}
+		}
+		if err := w.put(bDocs, u64(num), mustJSON(doc)); err != nil {
+			return err
+		}
+		if err := w.put(bSHA, sum[:], shaRecord{Kind: 'p', Doc: num, Blob: blob}.encode()); err != nil {
+			return err
+		}
+		if err := w.put(bKeys, keysKey(m.DocumentID, m.From, num), nil); err != nil {
+			return err
+		}
+		sm := summary{Doc: num, DocumentID: m.DocumentID, From: m.From, To: m.To, Subject: m.Subject,
+			CodeNumber: m.CodeNumber, CodeNotation: m.CodeNotation, BusinessType: m.BusinessType, SHA256: hexSum, At: at.UnixNano()}
+		res = AcceptResult{DocumentID: m.DocumentID, From: m.From, SHA256: hexSum, AcceptedAt: at, AuditSeq: seq, Receipt: receipt}
+		for _, to := range m.To {
+			sm.States = append(sm.States, StatePending)
+			if err := w.put(bDeliv, delivKey(num, to), mustJSON(deliveryRecord{State: StatePending, History: []HistoryEntry{}})); err != nil {
+				return err
+			}
+			if err := w.outbox(outboxRecord{Kind: "edoc", Recipient: to, Doc: num, DocumentID: m.DocumentID,
+				From: m.From, SHA256: hexSum, Blob: blob, At: at, Seq: seq}); err != nil {
+				return err
+			}
+			in := sm
+			in.States = []State{StatePending}
+			if err := w.put(bIdxIn, idxKey(to, at, num), mustJSON(in)); err != nil {
+				return err
+			}
+			if err := w.count(agencyInKey(to), 1); err != nil {
+				return err
+			}
+			res.Recipients = append(res.Recipients, RecipientState{OrganID: to, State: StatePending})
+		}
+		if err := w.put(bIdxOut, idxKey(m.From, at, num), mustJSON(sm)); err != nil {
+			return err
+		}
+		return w.countAccepted(m.From, at)
+	})
+	if err != nil {
+		return AcceptResult{}, err
+	}
+	return res, nil
+}
+
+func businessCode(bt int) string {
+	if bt == 0 {
+		return ""
+	}
+	return string(rune('0' + bt))
+}
+
+func (w *wtx) outbox(r outboxRecord) error {
+	id, err := w.next(bOutbox)
+	if err != nil {
+		return err
+	}
+	return w.put(bOutbox, u64(id), mustJSON(r))
+}
+
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	seen := make(map[string]bool, len(in))
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// docsUnder lists the docnums stored under (DocumentId, From), oldest first; from "" lists
+// every sender's.
+func docsUnder(tx *bolt.Tx, documentID, from string) []uint64 {
+	prefix := append([]byte(documentID), 0)
+	if from != "" {
+		prefix = append(append(prefix, from...), 0)
+	}
+	var out []uint64
+	c := tx.Bucket(bKeys).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		out = append(out, binary.BigEndian.Uint64(k[len(k)-8:]))
+	}
+	return out
+}
+
+func loadDoc(tx *bolt.Tx, num uint64) (*docRecord, error) {
+	v := tx.Bucket(bDocs).Get(u64(num))
+	if v == nil {
+		return nil, errs.E(errs.Internal, "document %d missing", num)
+	}
+	var d docRecord
+	if err := json.Unmarshal(v, &d); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "decode document %d", num)
+	}
+	return &d, nil
+}
+
+func loadDelivery(tx *bolt.Tx, num uint64, organ string) (*deliveryRecord, error) {
+	v := tx.Bucket(bDeliv).Get(delivKey(num, organ))
+	if v == nil {
+		return nil, errs.E(errs.Internal, "delivery %d/%s missing", num, organ)
+	}
+	var d deliveryRecord
+	if err := json.Unmarshal(v, &d); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "decode delivery")
+	}
+	return &d, nil
+}
+
+func acceptResultOf(tx *bolt.Tx, num uint64) (AcceptResult, error) {
+	d, err := loadDoc(tx, num)
+	if err != nil {
+		return AcceptResult{}, err
+	}
+	r := AcceptResult{DocumentID: d.Meta.DocumentID, From: d.Meta.From, SHA256: d.SHA256, AcceptedAt: d.At, AuditSeq: d.Seq}
+	if rc := tx.Bucket(bReceipts).Get(u64(num)); rc != nil {
+		r.Receipt = bytes.Clone(rc)
+	}
+	for _, to := range d.Meta.To {
+		dl, err := loadDelivery(tx, num, to)
+		if err != nil {
+			return r, err
+		}
+		r.Recipients = append(r.Recipients, RecipientState{OrganID: to, State: dl.State})
+	}
+	return r, nil
+}

@@ -1,0 +1,180 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+
+	bolt "go.etcd.io/bbolt"
+
+	"axis/axis/errs"
+	"axis/store/audit"
+)
+
+// PendingDeliveries returns up to limit outbox entries with ID > after, in order, with
+// their bytes. Entries stay until MarkPublished, across restarts.
+func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) ([]OutboxEntry, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []OutboxEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bOutbox).Cursor()
+		blobs := tx.Bucket(bBlobs)
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var r outboxRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return errs.Wrap(errs.Internal, err, "decode outbox entry")
+			}
+			out = append(out, OutboxEntry{ID: binary.BigEndian.Uint64(k), Kind: r.Kind, Recipient: r.Recipient,
+				DocumentID: r.DocumentID, From: r.From, SHA256: r.SHA256, Code: r.Code, AcceptedAt: r.At,
+				AuditSeq: r.Seq, Value: bytes.Clone(blobs.Get(u64(r.Blob)))})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MarkPublished removes acknowledged outbox entries and records each as an audit event
+// ("published" for a package, "forwarded" for a status); a package's delivery moves to
+// StatePublished. Unknown (already marked) ids are ignored, so it is idempotent.
+func (s *Store) MarkPublished(ctx context.Context, ids ...uint64) error {
+	return s.do(ctx, func(w *wtx) error {
+		for _, id := range ids {
+			v := w.get(bOutbox, u64(id))
+			if v == nil {
+				continue
+			}
+			var r outboxRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return errs.Wrap(errs.Internal, err, "decode outbox entry")
+			}
+			if err := w.del(bOutbox, u64(id)); err != nil {
+				return err
+			}
+			typ := audit.Published
+			if r.Kind == "status" {
+				typ = audit.Forwarded
+			}
+			seq, err := w.event(audit.Event{Type: typ, DocumentID: r.DocumentID, From: r.From, To: r.Recipient, SHA256: r.SHA256, Code: r.Code})
+			if err != nil {
+				return err
+			}
+			if r.Kind != "edoc" {
+				continue
+			}
+			doc, err := loadDoc(w.tx, r.Doc)
+			if err != nil {
+				return err
+			}
+			d, err := loadDelivery(w.tx, r.Doc, r.Recipient)
+			if err != nil {
+				return err
+			}
+			d.History = append(d.History, HistoryEntry{Time: w.lastTime, Kind: "published", AuditSeq: seq})
+			moved := StatePublished.Rank() > d.State.Rank()
+			if moved {
+				d.State = StatePublished
+			}
+			if err := w.put(bDeliv, delivKey(r.Doc, r.Recipient), mustJSON(d)); err != nil {
+				return err
+			}
+			if moved {
+				if err := w.updateIndexes(doc, r.Recipient, StatePublished); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// AuditSince returns up to limit export lines with seq > after, in order.
+func (s *Store) AuditSince(ctx context.Context, after uint64, limit int) ([]AuditLine, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var out []AuditLine
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAudit).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			out = append(out, AuditLine{Seq: binary.BigEndian.Uint64(k), Line: bytes.Clone(v)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AuditHead returns the seq and hash of the last audit event (0 and "" when empty).
+func (s *Store) AuditHead(ctx context.Context) (seq uint64, hash string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		c, _ := decodeHead(tx.Bucket(bMeta).Get(kHead))
+		seq, hash = c.Seq, c.Hash
+		return nil
+	})
+	return seq, hash, err
+}
+
+// ExportAudit writes the export lines with seq ≥ from (one per line) to w and returns how
+// many it wrote. It reads one consistent snapshot.
+func (s *Store) ExportAudit(ctx context.Context, w io.Writer, from uint64) (uint64, error) {
+	if from == 0 {
+		from = 1
+	}
+	var n uint64
+	var buf []byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAudit).Cursor()
+		for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
+			if n%4096 == 0 && ctx.Err() != nil {
+				return errs.Wrap(errs.Unavailable, ctx.Err(), "export cancelled")
+			}
+			buf = append(append(buf[:0], v...), '\n') // never append to v: it is the mmap
+			if _, err := w.Write(buf); err != nil {
+				return errs.Wrap(errs.Unavailable, err, "write export")
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// AuditPublished is the last audit seq the daemon published to the axis.audit topic.
+func (s *Store) AuditPublished(ctx context.Context) (uint64, error) {
+	var seq uint64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		seq = readU64(tx.Bucket(bMeta).Get(kAuditPub))
+		return nil
+	})
+	return seq, err
+}
+
+// SetAuditPublished durably records that every event up to seq is on axis.audit. It never
+// moves the cursor backwards.
+func (s *Store) SetAuditPublished(ctx context.Context, seq uint64) error {
+	return s.do(ctx, func(w *wtx) error {
+		if readU64(w.get(bMeta, kAuditPub)) >= seq {
+			return nil
+		}
+		return w.put(bMeta, kAuditPub, u64(seq))
+	})
+}
+
+// Checkpoint writes an audit checkpoint now unless the last event already is one, and
+// returns the seq of the latest checkpoint.
+func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
+	var seq uint64
+	err := s.do(ctx, func(w *wtx) error {
+		if w.chain.Seq > w.lastCP {
+			if err := w.checkpoint(); err != nil {
+				return err
+			}
+		}
+		seq = w.lastCP
+		return nil
+	})
+	return seq, err
+}

@@ -1,0 +1,288 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"axis/axis/errs"
+)
+
+// Document returns the package stored under DocumentId: the original (the first accepted
+// with BusinessType 0, else the first accepted) with its deliveries and revisions.
+// errs.NotFound if none. When several senders used the same DocumentId, DocumentsByID
+// returns them all; callers authorising an agency should use it.
+func (s *Store) Document(ctx context.Context, id string) (Document, error) {
+	docs, err := s.DocumentsByID(ctx, id)
+	if err != nil {
+		return Document{}, err
+	}
+	for _, d := range docs {
+		if d.BusinessType == 0 {
+			return d, nil
+		}
+	}
+	return docs[0], nil
+}
+
+// DocumentsByID returns every package stored under DocumentId (any sender, revisions
+// carrying the same id included), oldest first; errs.NotFound if none.
+func (s *Store) DocumentsByID(ctx context.Context, id string) ([]Document, error) {
+	var out []Document
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		nums := docsUnder(tx, id, "")
+		slices.Sort(nums)
+		for _, n := range nums {
+			d, err := documentOf(tx, n)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err == nil && len(out) == 0 {
+		err = errs.E(errs.NotFound, "no document %s", id)
+	}
+	return out, err
+}
+
+// DocumentBySHA returns the package with these bytes; errs.NotFound if none.
+func (s *Store) DocumentBySHA(ctx context.Context, sha string) (Document, error) {
+	var d Document
+	k, err := shaKey(sha)
+	if err != nil {
+		return d, errs.E(errs.NotFound, "no package %s", sha)
+	}
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		rec, ok := decodeSHA(tx.Bucket(bSHA).Get(k))
+		if !ok || rec.Kind != 'p' {
+			return errs.E(errs.NotFound, "no package %s", sha)
+		}
+		d, err = documentOf(tx, rec.Doc)
+		return err
+	})
+	return d, err
+}
+
+// Bytes returns the exact stored bytes (package or status) with this sha256.
+func (s *Store) Bytes(ctx context.Context, sha string) ([]byte, error) {
+	k, err := shaKey(sha)
+	if err != nil {
+		return nil, errs.E(errs.NotFound, "no bytes %s", sha)
+	}
+	var out []byte
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		rec, ok := decodeSHA(tx.Bucket(bSHA).Get(k))
+		if !ok {
+			return errs.E(errs.NotFound, "no bytes %s", sha)
+		}
+		out = bytes.Clone(tx.Bucket(bBlobs).Get(u64(rec.Blob)))
+		return nil
+	})
+	return out, err
+}
+
+func refOf(d *docRecord) Ref {
+	return Ref{DocumentID: d.Meta.DocumentID, From: d.Meta.From, SHA256: d.SHA256, BusinessType: d.Meta.BusinessType, AcceptedAt: d.At}
+}
+
+func documentOf(tx *bolt.Tx, num uint64) (Document, error) {
+	r, err := loadDoc(tx, num)
+	if err != nil {
+		return Document{}, err
+	}
+	d := Document{DocumentMeta: r.Meta, SHA256: r.SHA256, Size: r.Size, AcceptedAt: r.At, AuditSeq: r.Seq}
+	for _, to := range r.Meta.To {
+		dl, err := loadDelivery(tx, num, to)
+		if err != nil {
+			return d, err
+		}
+		d.Recipients = append(d.Recipients, Delivery{OrganID: to, State: dl.State, Recall: dl.Recall, ArrivedAt: dl.ArrivedAt, History: dl.History})
+	}
+	if r.Target != 0 {
+		t, err := loadDoc(tx, r.Target)
+		if err != nil {
+			return d, err
+		}
+		ref := refOf(t)
+		d.Revises = &ref
+	}
+	for _, n := range r.Revisions {
+		rv, err := loadDoc(tx, n)
+		if err != nil {
+			return d, err
+		}
+		d.Revisions = append(d.Revisions, refOf(rv))
+	}
+	if rc := tx.Bucket(bReceipts).Get(u64(num)); rc != nil {
+		d.Receipt = bytes.Clone(rc)
+	}
+	return d, nil
+}
+
+// Direction selects an agency's inbox (documents it received) or outbox (it sent).
+type Direction string
+
+// Directions of ListAgency.
+const (
+	In  Direction = "in"
+	Out Direction = "out"
+)
+
+// Filter narrows ListAgency. Zero fields do not filter.
+type Filter struct {
+	State       State     // in: the agency's own delivery state; out: any recipient's
+	Counterpart string    // in: the sender; out: one of the recipients
+	Since       time.Time // accepted at or after
+	Until       time.Time // accepted at or before
+	Text        string    // case-insensitive, in subject, code number/notation or DocumentId
+}
+
+// Summary is one row of a list page.
+type Summary struct {
+	DocumentID   string           `json:"document_id"`
+	From         string           `json:"from"`
+	To           []string         `json:"to"`
+	Subject      string           `json:"subject,omitempty"`
+	CodeNumber   string           `json:"code_number,omitempty"`
+	CodeNotation string           `json:"code_notation,omitempty"`
+	BusinessType int              `json:"business_type,omitempty"`
+	SHA256       string           `json:"sha256"`
+	AcceptedAt   time.Time        `json:"accepted_at"`
+	Recipients   []RecipientState `json:"recipients"` // in: only the agency itself
+
+	docnum uint64
+}
+
+// Page is one page of ListAgency, newest first. Next, when not empty, is the cursor of
+// the following page.
+type Page struct {
+	Items []Summary
+	Next  string
+}
+
+// ListAgency lists the documents an agency received (In) or sent (Out), newest first,
+// from the list indexes only: it can never show another agency's documents. cursor is a
+// Page.Next from a previous call ("" for the first page).
+func (s *Store) ListAgency(ctx context.Context, agency string, dir Direction, f Filter, cursor string, limit int) (Page, error) {
+	var bucket []byte
+	switch dir {
+	case In:
+		bucket = bIdxIn
+	case Out:
+		bucket = bIdxOut
+	default:
+		return Page{}, errs.E(errs.BadRequest, "direction must be in or out")
+	}
+	if agency == "" || strings.ContainsRune(agency, 0) {
+		return Page{}, errs.E(errs.BadRequest, "bad agency id")
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 50
+	}
+	prefix := append([]byte(agency), 0)
+	upper := append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	if !f.Until.IsZero() {
+		upper = binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(f.Until.UnixNano()+1))
+	}
+	if cursor != "" {
+		c, err := hex.DecodeString(cursor)
+		if err != nil || len(c) != 16 {
+			return Page{}, errs.E(errs.BadRequest, "bad cursor")
+		}
+		if cu := append(bytes.Clone(prefix), c...); bytes.Compare(cu, upper) < 0 {
+			upper = cu
+		}
+	}
+	var since int64
+	if !f.Since.IsZero() {
+		since = f.Since.UnixNano()
+	}
+	text := strings.ToLower(f.Text)
+	var page Page
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		k, v := c.Seek(upper) // first key ≥ upper; we want the last one below it
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for n := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return errs.Wrap(errs.Unavailable, ctx.Err(), "list cancelled")
+			}
+			if int64(binary.BigEndian.Uint64(k[len(prefix):])) < since {
+				break
+			}
+			sm, err := decodeSummary(v)
+			if err != nil {
+				return err
+			}
+			if !sm.matches(dir, f, text) {
+				continue
+			}
+			if len(page.Items) == limit {
+				page.Next = hex.EncodeToString(lastKeySuffix(page, prefix, agency))
+				return nil
+			}
+			page.Items = append(page.Items, sm.row(dir, agency))
+		}
+		return nil
+	})
+	return page, err
+}
+
+// lastKeySuffix is the at+docnum of the last item: the exclusive upper bound of the next page.
+func lastKeySuffix(p Page, prefix []byte, agency string) []byte {
+	last := p.Items[len(p.Items)-1]
+	return idxKey(agency, last.AcceptedAt, last.docnum)[len(prefix):]
+}
+
+func decodeSummary(v []byte) (summary, error) {
+	var sm summary
+	if err := json.Unmarshal(v, &sm); err != nil {
+		return sm, errs.Wrap(errs.Internal, err, "decode index entry")
+	}
+	return sm, nil
+}
+
+func (sm *summary) matches(dir Direction, f Filter, text string) bool {
+	if f.State != "" && !slices.Contains(sm.States, f.State) {
+		return false
+	}
+	if f.Counterpart != "" {
+		if dir == In && sm.From != f.Counterpart || dir == Out && !slices.Contains(sm.To, f.Counterpart) {
+			return false
+		}
+	}
+	if text != "" && !strings.Contains(strings.ToLower(sm.Subject), text) &&
+		!strings.Contains(strings.ToLower(sm.CodeNumber), text) &&
+		!strings.Contains(strings.ToLower(sm.CodeNotation), text) &&
+		!strings.Contains(strings.ToLower(sm.DocumentID), text) {
+		return false
+	}
+	return true
+}
+
+func (sm *summary) row(dir Direction, agency string) Summary {
+	r := Summary{DocumentID: sm.DocumentID, From: sm.From, To: sm.To, Subject: sm.Subject, CodeNumber: sm.CodeNumber,
+		CodeNotation: sm.CodeNotation, BusinessType: sm.BusinessType, SHA256: sm.SHA256,
+		AcceptedAt: time.Unix(0, sm.At).UTC(), docnum: sm.Doc}
+	if dir == In {
+		r.Recipients = []RecipientState{{OrganID: agency, State: sm.States[0]}}
+	} else {
+		for i, to := range sm.To {
+			r.Recipients = append(r.Recipients, RecipientState{OrganID: to, State: sm.States[i]})
+		}
+	}
+	return r
+}

@@ -1,0 +1,523 @@
+// Package store is the durable state of the axis daemon: package bytes, documents,
+// deliveries and their status history, the Kafka outbox and the audit log, in one bbolt
+// file. It is the only package that knows bbolt.
+//
+// Every write runs through one writer goroutine that groups concurrent operations into one
+// bbolt transaction (group commit): one fsync per batch, and a caller learns its result
+// only after the batch is durable. An operation that fails after writing is rolled back
+// and the rest of its batch retried without it, so one bad operation never fails others.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+	"go.uber.org/zap"
+
+	"axis/axis/errs"
+	"axis/store/audit"
+)
+
+// FileName is the store's file inside the data directory.
+const FileName = "axis.db"
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	Logger *zap.Logger
+	// ReadOnly opens the file shared (e.g. audit export while the daemon is stopped);
+	// writes fail with errs.Unavailable.
+	ReadOnly bool
+	// LockTimeout bounds the wait for the file lock (default 5 s; another process holding
+	// it yields errs.Unavailable).
+	LockTimeout time.Duration
+	// Checkpoints signs audit checkpoints (the axis identity). Nil writes unsigned
+	// attestations, which verify --trust reports as broken.
+	Checkpoints audit.CheckpointSigner
+	// CheckpointEvery is the maximum distance between checkpoints (default 1000).
+	CheckpointEvery uint64
+	// MaxBatch caps the operations of one transaction (default 2048).
+	MaxBatch int
+	// Location is the time zone of the daily statistics (default UTC+7, Vietnam).
+	Location *time.Location
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// FailWrites is a fault hook for tests: called before each commit; an error aborts
+	// the whole batch (every caller gets errs.Unavailable, nothing is written).
+	FailWrites func() error
+}
+
+// Store is the durable store. Its methods are safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	opts Options
+	log  *zap.Logger
+
+	ops     chan *op
+	mu      sync.RWMutex // guards closed against sends in flight
+	closed  bool
+	quit    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+	err     error
+
+	// Writer goroutine only.
+	head     audit.Chain
+	lastCP   uint64
+	lastTime time.Time
+}
+
+var (
+	bMeta     = []byte("meta")
+	bBlobs    = []byte("blobs")    // blob id → bytes (packages and statuses)
+	bSHA      = []byte("sha")      // sha256 (32) → what those bytes are
+	bDocs     = []byte("docs")     // doc num → docRecord
+	bKeys     = []byte("keys")     // DocumentId \0 From \0 docnum → ""
+	bDeliv    = []byte("deliv")    // docnum OrganId → deliveryRecord
+	bReceipts = []byte("receipts") // docnum → receipt bytes
+	bOutbox   = []byte("outbox")   // id → outboxRecord
+	bAudit    = []byte("audit")    // seq → export line
+	bIdxIn    = []byte("idx_in")   // recipient \0 at docnum → summary
+	bIdxOut   = []byte("idx_out")  // sender \0 at docnum → summary
+	bStats    = []byte("stats")    // counter name → uint64
+	allBuckets = [][]byte{bMeta, bBlobs, bSHA, bDocs, bKeys, bDeliv, bReceipts, bOutbox, bAudit, bIdxIn, bIdxOut, bStats}
+
+	kHead     = []byte("audit_head")      // seq(8) hash(32) lastCheckpoint(8)
+	kAuditPub = []byte("audit_published") // seq(8)
+)
+
+// Path is the store file of a data directory.
+func Path(dataDir string) string { return filepath.Join(dataDir, FileName) }
+
+// Open opens (creating if needed, unless read-only) the store in dataDir.
+func Open(dataDir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	if opts.CheckpointEvery == 0 {
+		opts.CheckpointEvery = 1000
+	}
+	if opts.CheckpointEvery < 2 {
+		opts.CheckpointEvery = 2
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 2048
+	}
+	if opts.Location == nil {
+		opts.Location = time.FixedZone("ICT", 7*3600)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	path := Path(dataDir)
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, errs.Wrap(errs.NotFound, err, "no axis store in %s", dataDir)
+		}
+	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "create data dir %s", dataDir)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         opts.LockTimeout,
+		ReadOnly:        opts.ReadOnly,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, errs.Wrap(errs.Unavailable, err, "%s is locked by another process (is the daemon running?)", path)
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "open %s", path)
+	}
+	s := &Store{db: db, opts: opts, log: opts.Logger.Named("store"),
+		ops: make(chan *op, 4096), quit: make(chan struct{}), stopped: make(chan struct{})}
+	if !opts.ReadOnly {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			db.Close()
+			return nil, errs.Wrap(errs.Unavailable, err, "initialise %s", path)
+		}
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if m == nil {
+			return errors.New("not an axis store (no meta bucket)")
+		}
+		s.head, s.lastCP = decodeHead(m.Get(kHead))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, errs.Wrap(errs.Unavailable, err, "read %s", path)
+	}
+	if opts.ReadOnly {
+		close(s.stopped)
+		return s, nil
+	}
+	if opts.Checkpoints == nil {
+		s.log.Warn("no checkpoint signer: audit checkpoints are unsigned")
+	}
+	go s.writer()
+	s.log.Info("store open", zap.String("path", path), zap.Uint64("audit_seq", s.head.Seq))
+	return s, nil
+}
+
+func decodeHead(v []byte) (audit.Chain, uint64) {
+	if len(v) != 48 {
+		return audit.Chain{}, 0
+	}
+	return audit.Chain{Seq: binary.BigEndian.Uint64(v), Hash: hex.EncodeToString(v[8:40])},
+		binary.BigEndian.Uint64(v[40:])
+}
+
+func encodeHead(c audit.Chain, lastCP uint64) []byte {
+	v := make([]byte, 48)
+	binary.BigEndian.PutUint64(v, c.Seq)
+	hex.Decode(v[8:40], []byte(c.Hash))
+	binary.BigEndian.PutUint64(v[40:], lastCP)
+	return v
+}
+
+// Close stops accepting writes, finishes those queued, writes a final audit checkpoint
+// and closes the file. It is idempotent.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		if !s.opts.ReadOnly {
+			s.mu.Lock()
+			s.closed = true
+			s.mu.Unlock()
+			close(s.quit)
+			<-s.stopped
+		}
+		if err := s.db.Close(); err != nil {
+			s.err = errs.Wrap(errs.Unavailable, err, "close store")
+		}
+	})
+	return s.err
+}
+
+// Ping reports whether the store accepts writes (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed || s.opts.ReadOnly {
+		return errs.E(errs.Unavailable, "store is not accepting writes")
+	}
+	return ctx.Err()
+}
+
+// ---- group commit ----
+
+type op struct {
+	run   func(w *wtx) error
+	done  chan error
+	state atomic.Int32 // 0 queued, 1 taken by the writer, 2 abandoned by the caller
+}
+
+// do runs fn in the writer's next transaction and returns once that is durable.
+// fn must be deterministic given the database state: it may run more than once if
+// another operation of its batch fails after writing.
+func (s *Store) do(ctx context.Context, fn func(w *wtx) error) error {
+	o := &op{run: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed || s.opts.ReadOnly {
+		s.mu.RUnlock()
+		return errs.E(errs.Unavailable, "store is not accepting writes")
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return errs.Wrap(errs.Unavailable, ctx.Err(), "store write not started")
+	}
+	s.mu.RUnlock()
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(0, 2) {
+			return errs.Wrap(errs.Unavailable, ctx.Err(), "store write not started")
+		}
+		return <-o.done // already in a transaction: its outcome is the truth
+	}
+}
+
+func (s *Store) writer() {
+	defer close(s.stopped)
+	batch := make([]*op, 0, s.opts.MaxBatch)
+	for {
+		select {
+		case o := <-s.ops:
+			batch = append(batch[:0], o)
+		case <-s.quit:
+			// No sender can be in flight (Close holds the lock): drain, then checkpoint.
+			for {
+				batch = batch[:0]
+				for len(batch) < s.opts.MaxBatch {
+					select {
+					case o := <-s.ops:
+						batch = append(batch, o)
+						continue
+					default:
+					}
+					break
+				}
+				if len(batch) == 0 {
+					break
+				}
+				s.commit(batch)
+			}
+			s.closingCheckpoint()
+			return
+		}
+	more:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) closingCheckpoint() {
+	o := &op{done: make(chan error, 1), run: func(w *wtx) error {
+		if w.chain.Seq > w.lastCP {
+			return w.checkpoint()
+		}
+		return nil
+	}}
+	s.commit([]*op{o})
+	if err := <-o.done; err != nil {
+		s.log.Error("final audit checkpoint failed", zap.Error(err))
+	}
+}
+
+var errRetry = errors.New("retry batch without the failed operation")
+
+func (s *Store) commit(batch []*op) {
+	live := batch[:0]
+	for _, o := range batch {
+		if o.state.CompareAndSwap(0, 1) {
+			live = append(live, o)
+		}
+	}
+	for len(live) > 0 {
+		results := make([]error, len(live))
+		failed := -1
+		var w *wtx
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			w = s.newWtx(tx)
+			for i, o := range live {
+				w.dirty = false
+				if err := w.runOp(o); err != nil {
+					results[i] = err
+					if w.dirty {
+						failed = i
+						return errRetry
+					}
+				}
+			}
+			if err := w.finish(); err != nil {
+				return err
+			}
+			if s.opts.FailWrites != nil {
+				if err := s.opts.FailWrites(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == errRetry {
+			live[failed].done <- asPublic(results[failed])
+			live = append(live[:failed:failed], live[failed+1:]...)
+			continue
+		}
+		if err != nil {
+			e := errs.Wrap(errs.Unavailable, err, "store write failed; nothing was written")
+			s.log.Error("store commit failed", zap.Int("ops", len(live)), zap.Error(err))
+			for _, o := range live {
+				o.done <- e
+			}
+			return
+		}
+		s.head, s.lastCP, s.lastTime = w.chain, w.lastCP, w.lastTime
+		for i, o := range live {
+			o.done <- asPublic(results[i])
+		}
+		return
+	}
+}
+
+// asPublic keeps coded errors and turns anything else (bbolt) into errs.Unavailable.
+func asPublic(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return errs.Wrap(errs.Unavailable, err, "store write failed")
+}
+
+// wtx is one write transaction of the writer. Every write goes through its helpers so
+// that it knows whether a failing operation left anything behind (dirty).
+type wtx struct {
+	s        *Store
+	tx       *bolt.Tx
+	dirty    bool
+	chain    audit.Chain
+	lastCP   uint64
+	lastTime time.Time
+	headSeq  uint64
+	b        map[string]*bolt.Bucket
+}
+
+func (s *Store) newWtx(tx *bolt.Tx) *wtx {
+	w := &wtx{s: s, tx: tx, chain: s.head, lastCP: s.lastCP, lastTime: s.lastTime, headSeq: s.head.Seq,
+		b: make(map[string]*bolt.Bucket, len(allBuckets))}
+	for _, name := range allBuckets {
+		b := tx.Bucket(name)
+		switch string(name) {
+		case "blobs", "docs", "audit", "outbox", "receipts":
+			b.FillPercent = 1.0 // append-only keys: pack pages full
+		}
+		w.b[string(name)] = b
+	}
+	return w
+}
+
+func (w *wtx) runOp(o *op) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.dirty = true
+			err = errs.E(errs.Internal, "store operation panicked: %v", r)
+			w.s.log.Error("store operation panicked", zap.Any("panic", r), zap.Stack("stack"))
+		}
+	}()
+	return o.run(w)
+}
+
+func (w *wtx) bucket(name []byte) *bolt.Bucket { return w.b[string(name)] }
+
+func (w *wtx) put(name, k, v []byte) error {
+	w.dirty = true
+	return w.bucket(name).Put(k, v)
+}
+
+func (w *wtx) del(name, k []byte) error {
+	w.dirty = true
+	return w.bucket(name).Delete(k)
+}
+
+func (w *wtx) next(name []byte) (uint64, error) {
+	w.dirty = true
+	return w.bucket(name).NextSequence()
+}
+
+func (w *wtx) get(name, k []byte) []byte { return w.bucket(name).Get(k) }
+
+// now is the operation time: never before the previous one, so seq order is time order.
+func (w *wtx) now() time.Time {
+	t := w.s.opts.Now().UTC()
+	if t.Before(w.lastTime) {
+		t = w.lastTime
+	}
+	w.lastTime = t
+	return t
+}
+
+// event appends one audit event (and a checkpoint when one is due) and returns its seq.
+func (w *wtx) event(e audit.Event) (uint64, error) {
+	if e.Time.IsZero() {
+		e.Time = w.now()
+	}
+	line := w.chain.Next(&e)
+	if err := w.put(bAudit, u64(e.Seq), line); err != nil {
+		return 0, err
+	}
+	if e.Type == audit.Checkpoint {
+		w.lastCP = e.Seq
+	} else if w.chain.Seq-w.lastCP >= w.s.opts.CheckpointEvery-1 {
+		if err := w.checkpoint(); err != nil {
+			return 0, err
+		}
+	}
+	return e.Seq, nil
+}
+
+func (w *wtx) checkpoint() error {
+	cp, err := audit.NewCheckpoint(w.chain.Seq, w.chain.Hash, w.now(), w.s.opts.Checkpoints)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "audit checkpoint")
+	}
+	_, err = w.event(cp)
+	return err
+}
+
+func (w *wtx) finish() error {
+	if w.chain.Seq == w.headSeq {
+		return nil
+	}
+	return w.put(bMeta, kHead, encodeHead(w.chain, w.lastCP))
+}
+
+// ---- helpers ----
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+func readU64(b []byte) uint64 {
+	if len(b) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// view runs a read transaction, mapping bbolt failures to errs.Unavailable.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "cancelled")
+	}
+	err := s.db.View(fn)
+	if err != nil {
+		var e *errs.Error
+		if !errors.As(err, &e) {
+			return errs.Wrap(errs.Unavailable, err, "store read failed")
+		}
+	}
+	return err
+}
+
+func shaKey(hexSum string) ([]byte, error) {
+	b, err := hex.DecodeString(hexSum)
+	if err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("bad sha256 %q", hexSum)
+	}
+	return b, nil
+}

@@ -1,0 +1,515 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"axis/axis/errs"
+	"axis/store/audit"
+)
+
+func TestAcceptIdempotent(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	req := pkg("D1", vpcp, []string{bca, tn, bca}, "a")
+	first := must[AcceptResult](t)(s.Accept(ctx, req))
+	if first.Existing || first.AuditSeq != 1 || len(first.Recipients) != 2 || first.Recipients[0].State != StatePending {
+		t.Fatalf("first: %+v", first)
+	}
+	if !bytes.HasPrefix(first.Receipt, []byte("<Receipt seq=1 ")) {
+		t.Fatalf("receipt %q", first.Receipt)
+	}
+	h := head(t, s)
+	pend := must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 100))
+	req.Receipt = func(uint64, time.Time) ([]byte, error) { t.Fatal("receipt rebuilt"); return nil, nil }
+	again := must[AcceptResult](t)(s.Accept(ctx, req))
+	if !again.Existing {
+		t.Fatal("not marked existing")
+	}
+	again.Existing = false
+	if !reflect.DeepEqual(first, again) {
+		t.Fatalf("resubmission differs:\n%+v\n%+v", first, again)
+	}
+	if head(t, s) != h || len(must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 100))) != len(pend) {
+		t.Fatal("resubmission wrote something")
+	}
+	if len(pend) != 2 || pend[0].Recipient != bca || pend[1].Recipient != tn || !bytes.Equal(pend[0].Value, req.Bytes) || pend[0].Kind != "edoc" {
+		t.Fatalf("outbox: %+v", pend)
+	}
+}
+
+func TestAcceptRules(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	h := head(t, s)
+	tests := []struct {
+		name string
+		req  AcceptRequest
+		code errs.Code
+	}{
+		{"same id other bytes", pkg("D1", vpcp, []string{bca}, "b"), errs.DuplicateDocument},
+		{"revision of unknown", revision(pkg("D9", vpcp, []string{bca}, "r"), 2, ""), errs.UnknownTarget},
+		{"revision of another sender's", revision(pkg("D1", btc, []string{bca}, "r"), 1, ""), errs.UnknownTarget},
+		{"revision target unknown", revision(pkg("D2", vpcp, []string{bca}, "r"), 3, "D8"), errs.UnknownTarget},
+		{"no recipient", pkg("D3", vpcp, nil, "x"), errs.InvalidEnvelope},
+		{"bad business type", revision(pkg("D3", vpcp, []string{bca}, "x"), 4, ""), errs.InvalidEnvelope},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Accept(ctx, tc.req)
+			wantCode(t, err, tc.code)
+			if head(t, s) != h {
+				t.Fatal("a refused package wrote audit events")
+			}
+		})
+	}
+	// A different sender may use the same DocumentId: it is another business identity.
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", btc, []string{bca}, "c")))
+	docs := must[[]Document](t)(s.DocumentsByID(ctx, "D1"))
+	if len(docs) != 2 || docs[0].From != vpcp || docs[1].From != btc {
+		t.Fatalf("%+v", docs)
+	}
+}
+
+func revision(r AcceptRequest, bt int, target string) AcceptRequest {
+	r.Meta.BusinessType, r.Meta.Target = bt, target
+	return r
+}
+
+func TestRevisionsLinked(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	orig := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca, tn}, "v1")))
+	upd := must[AcceptResult](t)(s.Accept(ctx, revision(pkg("D1", vpcp, []string{bca, tn}, "v2"), 2, "")))
+	repl := must[AcceptResult](t)(s.Accept(ctx, revision(pkg("D1-R", vpcp, []string{bca}, "v3"), 3, "D1")))
+	d := must[Document](t)(s.Document(ctx, "D1"))
+	if d.SHA256 != orig.SHA256 || len(d.Revisions) != 2 || d.Revisions[0].SHA256 != upd.SHA256 ||
+		d.Revisions[1].SHA256 != repl.SHA256 || d.Revisions[1].BusinessType != 3 {
+		t.Fatalf("original: %+v", d)
+	}
+	r := must[Document](t)(s.DocumentBySHA(ctx, repl.SHA256))
+	if r.Revises == nil || r.Revises.SHA256 != orig.SHA256 || r.Target != "D1" {
+		t.Fatalf("revision: %+v", r)
+	}
+	// A status about D1 from a recipient applies to the latest package under D1 it received.
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", bca, CodeArrived)))
+	u := must[Document](t)(s.DocumentBySHA(ctx, upd.SHA256))
+	if u.Recipients[0].State != StateArrived {
+		t.Fatalf("update not the status target: %+v", u.Recipients)
+	}
+}
+
+func stateOf(t *testing.T, s *Store, id, organ string) Delivery {
+	t.Helper()
+	d := must[Document](t)(s.Document(ctx, id))
+	for _, r := range d.Recipients {
+		if r.OrganID == organ {
+			return r
+		}
+	}
+	t.Fatalf("%s not a recipient", organ)
+	return Delivery{}
+}
+
+func TestStatusMonotonic(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca, tn}, "a")))
+	steps := []struct {
+		code string
+		want State
+	}{
+		{CodeProcessing, StateProcessing},
+		{CodeArrived, StateProcessing}, // late 01: history only
+		{CodeAccepted, StateProcessing},
+		{CodeCompleted, StateCompleted},
+		{CodeRejected, StateCompleted}, // terminal
+		{CodeAssigned, StateCompleted},
+	}
+	for i, st := range steps {
+		must[StatusResult](t)(s.RecordStatus(ctx, status("D1", bca, st.code)))
+		d := stateOf(t, s, "D1", bca)
+		if d.State != st.want || len(d.History) != i+1 || d.History[i].Code != st.code {
+			t.Fatalf("after %s: %+v", st.code, d)
+		}
+	}
+	if d := stateOf(t, s, "D1", bca); d.ArrivedAt.IsZero() || d.History[1].Description != "mô tả 01" {
+		t.Fatalf("arrival not recorded: %+v", d)
+	}
+	if d := stateOf(t, s, "D1", tn); d.State != StatePending || len(d.History) != 0 {
+		t.Fatalf("other recipient touched: %+v", d)
+	}
+	// 02 first is terminal too.
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", tn, CodeRejected)))
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", tn, CodeCompleted)))
+	if d := stateOf(t, s, "D1", tn); d.State != StateRejected {
+		t.Fatalf("rejected moved: %+v", d)
+	}
+	// Forwarding to the sender, one outbox entry per status.
+	var forwards int
+	for _, e := range must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 100)) {
+		if e.Kind == "status" {
+			forwards++
+			if e.Recipient != vpcp {
+				t.Fatalf("status forwarded to %s", e.Recipient)
+			}
+		}
+	}
+	if forwards != len(steps)+2 {
+		t.Fatalf("%d forwards", forwards)
+	}
+	verifyLog(t, s)
+}
+
+func TestStatusIdempotentAndAllowed(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	r1 := must[StatusResult](t)(s.RecordStatus(ctx, status("D1", bca, CodeArrived)))
+	h := head(t, s)
+	r2 := must[StatusResult](t)(s.RecordStatus(ctx, status("D1", bca, CodeArrived)))
+	if !r2.Existing || r2.AuditSeq != r1.AuditSeq || head(t, s) != h || len(stateOf(t, s, "D1", bca).History) != 1 {
+		t.Fatalf("not idempotent: %+v %+v", r1, r2)
+	}
+	tests := []struct {
+		name string
+		req  StatusRequest
+		code errs.Code
+	}{
+		{"sender sends 01", status("D1", vpcp, CodeArrived), errs.StatusNotAllowed},
+		{"third party 05", status("D1", btc, CodeProcessing), errs.StatusNotAllowed},
+		{"recipient asks recall", status("D1", bca, CodeRecallRequest), errs.StatusNotAllowed},
+		{"third party recall", status("D1", btc, CodeRecallRequest), errs.StatusNotAllowed},
+		{"sender agrees recall", status("D1", vpcp, CodeRecallAgreed), errs.StatusNotAllowed},
+		{"unknown document", status("D404", bca, CodeArrived), errs.UnknownTarget},
+		{"wrong DocFrom", StatusRequest{DocumentID: "D1", DocFrom: btc, From: bca, Code: "01", Bytes: []byte("x")}, errs.UnknownTarget},
+		{"bad code", status("D1", bca, "07"), errs.InvalidEnvelope},
+		{"package bytes", StatusRequest{DocumentID: "D1", From: bca, Code: "01", Bytes: pkg("D1", vpcp, []string{bca}, "a").Bytes}, errs.InvalidEnvelope},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.RecordStatus(ctx, tc.req)
+			wantCode(t, err, tc.code)
+			if head(t, s) != h {
+				t.Fatal("refused status wrote audit events")
+			}
+		})
+	}
+}
+
+func TestRecall(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca, tn}, "a")))
+	outbox := func() []OutboxEntry { return must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 100)) }
+	must[error](t)(nil, s.MarkPublished(ctx, outbox()[0].ID, outbox()[1].ID))
+	h := head(t, s)
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", vpcp, CodeRecallRequest)))
+	if got := eventsAfter(t, s, h); !slices.Equal(got, []audit.Type{audit.Status, audit.Recall}) {
+		t.Fatalf("events %v", got)
+	}
+	ob := outbox()
+	if len(ob) != 2 || ob[0].Recipient != bca || ob[1].Recipient != tn || ob[0].Code != "13" || ob[0].From != vpcp {
+		t.Fatalf("recall not forwarded to every recipient: %+v", ob)
+	}
+	for _, o := range []string{bca, tn} {
+		if d := stateOf(t, s, "D1", o); d.Recall != RecallRequested || d.State != StatePublished {
+			t.Fatalf("%s: %+v", o, d)
+		}
+	}
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", bca, CodeRecallAgreed)))
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", tn, CodeRecallRefused)))
+	if d := stateOf(t, s, "D1", bca); d.Recall != RecallAgreed {
+		t.Fatalf("%+v", d)
+	}
+	if d := stateOf(t, s, "D1", tn); d.Recall != RecallRefused {
+		t.Fatalf("%+v", d)
+	}
+	ob = outbox()
+	if len(ob) != 4 || ob[2].Recipient != vpcp || ob[3].Recipient != vpcp || ob[3].Code != "16" {
+		t.Fatalf("answers not forwarded to the sender: %+v", ob)
+	}
+	// A late second request does not undo the answers.
+	st := status("D1", vpcp, CodeRecallRequest)
+	st.Bytes = append(st.Bytes, '2')
+	must[StatusResult](t)(s.RecordStatus(ctx, st))
+	if d := stateOf(t, s, "D1", bca); d.Recall != RecallAgreed || len(d.History) != 4 {
+		t.Fatalf("%+v", d)
+	}
+}
+
+func TestOutboxPublishAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca, tn}, "a")))
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", bca, CodeArrived)))
+	ob := must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 100))
+	if len(ob) != 3 || ob[0].ID >= ob[1].ID || ob[1].ID >= ob[2].ID {
+		t.Fatalf("%+v", ob)
+	}
+	if page := must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, ob[0].ID, 1)); len(page) != 1 || page[0].ID != ob[1].ID {
+		t.Fatalf("cursor: %+v", page)
+	}
+	h := head(t, s)
+	must[error](t)(nil, s.MarkPublished(ctx, ob[0].ID, ob[2].ID, 999))
+	if got := eventsAfter(t, s, h); !slices.Equal(got, []audit.Type{audit.Published, audit.Forwarded}) {
+		t.Fatalf("events %v", got)
+	}
+	must[error](t)(nil, s.MarkPublished(ctx, ob[0].ID)) // again: nothing
+	if head(t, s) != h+2 {
+		t.Fatal("MarkPublished not idempotent")
+	}
+	// bca had 01 before its publish was acknowledged: the state stays arrived.
+	if d := stateOf(t, s, "D1", bca); d.State != StateArrived || d.History[len(d.History)-1].Kind != "published" {
+		t.Fatalf("%+v", d)
+	}
+	must[error](t)(nil, s.SetAuditPublished(ctx, 3))
+	must[error](t)(nil, s.SetAuditPublished(ctx, 2))
+	s.Close()
+	s = openStore(t, dir)
+	ob2 := must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 100))
+	if len(ob2) != 1 || ob2[0].ID != ob[1].ID || ob2[0].Recipient != tn {
+		t.Fatalf("after reopen: %+v", ob2)
+	}
+	if p := must[uint64](t)(s.AuditPublished(ctx)); p != 3 {
+		t.Fatalf("audit cursor %d", p)
+	}
+	r := verifyLog(t, s)
+	if r.Unattested() != 0 {
+		t.Fatalf("Close wrote no final checkpoint: %+v", r)
+	}
+}
+
+func TestListAgency(t *testing.T) {
+	c := newClock()
+	s := openStore(t, t.TempDir(), func(o *Options) { o.Now = c.now })
+	// vpcp sends 25 to bca (+tn for odd ones); btc sends 5 to bca.
+	for i := range 25 {
+		to := []string{bca}
+		if i%2 == 1 {
+			to = append(to, tn)
+		}
+		r := pkg(fmt.Sprintf("V%02d", i), vpcp, to, fmt.Sprintf("chủ đề %d", i))
+		if i == 7 {
+			r.Meta.Subject = "Về việc ĐẶC BIỆT"
+		}
+		must[AcceptResult](t)(s.Accept(ctx, r))
+		c.add(time.Minute)
+	}
+	for i := range 5 {
+		must[AcceptResult](t)(s.Accept(ctx, pkg(fmt.Sprintf("B%d", i), btc, []string{bca}, "b")))
+		c.add(time.Minute)
+	}
+	must[StatusResult](t)(s.RecordStatus(ctx, status("V03", tn, CodeProcessing)))
+	ids := func(p Page) []string {
+		var out []string
+		for _, it := range p.Items {
+			out = append(out, it.DocumentID)
+		}
+		return out
+	}
+	list := func(agency string, dir Direction, f Filter) []string {
+		var all []string
+		cursor := ""
+		for {
+			p := must[Page](t)(s.ListAgency(ctx, agency, dir, f, cursor, 7))
+			all = append(all, ids(p)...)
+			if p.Next == "" {
+				return all
+			}
+			cursor = p.Next
+		}
+	}
+	if got := list(bca, In, Filter{}); len(got) != 30 || got[0] != "B4" || got[29] != "V00" {
+		t.Fatalf("bca in: %v", got)
+	}
+	if got := list(tn, In, Filter{}); len(got) != 12 || slices.ContainsFunc(got, func(s string) bool { return s[0] == 'B' }) {
+		t.Fatalf("tn in shows others' documents: %v", got)
+	}
+	if got := list(btc, Out, Filter{}); !slices.Equal(got, []string{"B4", "B3", "B2", "B1", "B0"}) {
+		t.Fatalf("btc out: %v", got)
+	}
+	if got := list(btc, In, Filter{}); len(got) != 0 {
+		t.Fatalf("btc in: %v", got)
+	}
+	if got := list(vpcp, Out, Filter{Counterpart: tn}); len(got) != 12 {
+		t.Fatalf("counterpart: %v", got)
+	}
+	if got := list(bca, In, Filter{Counterpart: btc}); len(got) != 5 {
+		t.Fatalf("counterpart in: %v", got)
+	}
+	if got := list(tn, In, Filter{State: StateProcessing}); !slices.Equal(got, []string{"V03"}) {
+		t.Fatalf("state in: %v", got)
+	}
+	if got := list(vpcp, Out, Filter{State: StateProcessing}); !slices.Equal(got, []string{"V03"}) {
+		t.Fatalf("state out: %v", got)
+	}
+	if got := list(bca, In, Filter{State: StateProcessing}); len(got) != 0 {
+		t.Fatalf("bca's own state is pending: %v", got)
+	}
+	if got := list(bca, In, Filter{Text: "đặc biệt"}); !slices.Equal(got, []string{"V07"}) {
+		t.Fatalf("text: %v", got)
+	}
+	t0 := time.Date(2026, 3, 12, 1, 0, 0, 0, time.UTC)
+	if got := list(vpcp, Out, Filter{Since: t0.Add(10 * time.Minute), Until: t0.Add(12 * time.Minute)}); !slices.Equal(got, []string{"V12", "V11", "V10"}) {
+		t.Fatalf("time: %v", got)
+	}
+	p := must[Page](t)(s.ListAgency(ctx, tn, In, Filter{}, "", 1))
+	if it := p.Items[0]; len(it.Recipients) != 1 || it.Recipients[0].OrganID != tn || it.From != vpcp {
+		t.Fatalf("row: %+v", it)
+	}
+	_, err := s.ListAgency(ctx, bca, "sideways", Filter{}, "", 1)
+	wantCode(t, err, errs.BadRequest)
+	_, err = s.ListAgency(ctx, bca, In, Filter{}, "zz", 1)
+	wantCode(t, err, errs.BadRequest)
+}
+
+func TestFaultHookNothingHalfWritten(t *testing.T) {
+	var mu sync.Mutex
+	fail := true
+	s := openStore(t, t.TempDir(), func(o *Options) {
+		o.FailWrites = func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if fail {
+				return errors.New("disk on fire")
+			}
+			return nil
+		}
+	})
+	setFail := func(v bool) { mu.Lock(); fail = v; mu.Unlock() }
+	_, err := s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a"))
+	wantCode(t, err, errs.Unavailable)
+	_, err = s.RecordRejected(ctx, Rejection{Code: "malformed_xml"})
+	wantCode(t, err, errs.Unavailable)
+	if _, err := s.Document(ctx, "D1"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("document half written: %v", err)
+	}
+	if head(t, s) != 0 || len(must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 10))) != 0 {
+		t.Fatal("audit or outbox half written")
+	}
+	st := must[Stats](t)(s.Stats(ctx, time.Now()))
+	if st.AllTime != 0 {
+		t.Fatal("counters half written")
+	}
+	setFail(false)
+	r := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	if r.Existing || r.AuditSeq != 1 {
+		t.Fatalf("after recovery: %+v", r)
+	}
+	setFail(true)
+	_, err = s.RecordStatus(ctx, status("D1", bca, CodeArrived))
+	wantCode(t, err, errs.Unavailable)
+	if d := stateOf(t, s, "D1", bca); len(d.History) != 0 {
+		t.Fatal("status half written")
+	}
+	setFail(false)
+	verifyLog(t, s)
+}
+
+func TestCheckpointsEveryN(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, func(o *Options) { o.CheckpointEvery = 10 })
+	for i := range 35 {
+		must[uint64](t)(s.RecordRejected(ctx, Rejection{Code: "malformed_xml", Detail: fmt.Sprint(i)}))
+	}
+	r := verifyLog(t, s)
+	if r.Checkpoints != 3 || r.LastCheckpoint != 30 || r.LastSeq != 38 {
+		t.Fatalf("%+v", r)
+	}
+	s.Close()
+	s = openStore(t, dir, func(o *Options) { o.CheckpointEvery = 10 })
+	r = verifyLog(t, s)
+	if r.LastSeq != 39 || r.Unattested() != 0 {
+		t.Fatalf("after close: %+v", r)
+	}
+	must[uint64](t)(s.RecordRejected(ctx, Rejection{}))
+	if cp := must[uint64](t)(s.Checkpoint(ctx)); cp != 41 {
+		t.Fatalf("explicit checkpoint at %d", cp)
+	}
+	// An unsigned store's checkpoints fail verification with --trust.
+	u := openStore(t, t.TempDir(), func(o *Options) { o.Checkpoints = nil })
+	must[uint64](t)(u.RecordRejected(ctx, Rejection{}))
+	must[uint64](t)(u.Checkpoint(ctx))
+	var buf bytes.Buffer
+	must[uint64](t)(u.ExportAudit(ctx, &buf, 0))
+	rep, _ := audit.Verify(ctx, &buf, audit.VerifyOptions{Checkpoints: trust()})
+	if rep.Break == nil || rep.Break.Seq != 2 {
+		t.Fatalf("unsigned checkpoint passed --trust: %+v", rep)
+	}
+}
+
+func TestRecordEventTypes(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	must[uint64](t)(s.RecordEvent(ctx, audit.Event{Type: audit.Replay, Detail: "from 1"}))
+	_, err := s.RecordEvent(ctx, audit.Event{Type: audit.Accepted})
+	wantCode(t, err, errs.BadRequest)
+	var buf bytes.Buffer
+	must[uint64](t)(s.ExportAudit(ctx, &buf, 1))
+	if !strings.Contains(buf.String(), `"type":"replay"`) {
+		t.Fatal(buf.String())
+	}
+}
+
+func TestStats(t *testing.T) {
+	c := newClock() // 2026-03-12 01:00 UTC = 08:00 ICT
+	s := openStore(t, t.TempDir(), func(o *Options) { o.Now = c.now })
+	c.add(-48 * time.Hour)
+	must[AcceptResult](t)(s.Accept(ctx, pkg("OLD", vpcp, []string{bca}, "o")))
+	c.add(48 * time.Hour)
+	for i := range 4 {
+		must[AcceptResult](t)(s.Accept(ctx, pkg(fmt.Sprint("D", i), vpcp, []string{bca, tn}, "x")))
+	}
+	for i, d := range []time.Duration{time.Second, 2 * time.Second, time.Hour} {
+		c.add(d)
+		must[StatusResult](t)(s.RecordStatus(ctx, status(fmt.Sprint("D", i), bca, CodeArrived)))
+	}
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D0", tn, CodeProcessing))) // not an arrival
+	st := must[Stats](t)(s.Stats(ctx, c.t))
+	if st.AllTime != 5 || st.Today != 4 || st.ThisMonth != 5 || st.Statuses != 4 || st.Arrivals != 3 {
+		t.Fatalf("%+v", st)
+	}
+	if len(st.Daily) != 30 || st.Daily[29].Count != 4 || st.Daily[27].Count != 1 || st.Daily[29].Day != "2026-03-12" {
+		t.Fatalf("daily %+v", st.Daily)
+	}
+	// Arrivals after 1 s, 3 s and 1 h+3 s: the median is 3 s, within the 4.4 % buckets.
+	if m := st.ArrivalMedian; m < 2870*time.Millisecond || m > 3130*time.Millisecond {
+		t.Fatalf("median %v", m)
+	}
+	want := []AgencyVolume{{bca, 0, 5}, {vpcp, 5, 0}, {tn, 0, 4}}
+	if !reflect.DeepEqual(st.Agencies, want) {
+		t.Fatalf("agencies %+v", st.Agencies)
+	}
+}
+
+func TestReadOnlyAndLocked(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	_, err := Open(dir, Options{ReadOnly: true, LockTimeout: 100 * time.Millisecond})
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("want locked error, got %v", err)
+	}
+	s.Close()
+	ro := must[*Store](t)(Open(dir, Options{ReadOnly: true}))
+	defer ro.Close()
+	if d := must[Document](t)(ro.Document(ctx, "D1")); d.From != vpcp {
+		t.Fatal(d)
+	}
+	_, err = ro.RecordRejected(ctx, Rejection{})
+	wantCode(t, err, errs.Unavailable)
+	_, err = Open(t.TempDir(), Options{ReadOnly: true})
+	wantCode(t, err, errs.NotFound)
+}
+
+func TestClosedStore(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	s.Close()
+	_, err := s.RecordRejected(ctx, Rejection{})
+	wantCode(t, err, errs.Unavailable)
+	if s.Ping(ctx) == nil {
+		t.Fatal("closed store ready")
+	}
+}
