@@ -77,18 +77,18 @@ type Store struct {
 }
 
 var (
-	bMeta     = []byte("meta")
-	bBlobs    = []byte("blobs")    // blob id → bytes (packages and statuses)
-	bSHA      = []byte("sha")      // sha256 (32) → what those bytes are
-	bDocs     = []byte("docs")     // doc num → docRecord
-	bKeys     = []byte("keys")     // DocumentId \0 From \0 docnum → ""
-	bDeliv    = []byte("deliv")    // docnum OrganId → deliveryRecord
-	bReceipts = []byte("receipts") // docnum → receipt bytes
-	bOutbox   = []byte("outbox")   // id → outboxRecord
-	bAudit    = []byte("audit")    // seq → export line
-	bIdxIn    = []byte("idx_in")   // recipient \0 at docnum → summary
-	bIdxOut   = []byte("idx_out")  // sender \0 at docnum → summary
-	bStats    = []byte("stats")    // counter name → uint64
+	bMeta      = []byte("meta")
+	bBlobs     = []byte("blobs")    // blob id → bytes (packages and statuses)
+	bSHA       = []byte("sha")      // sha256 (32) → what those bytes are
+	bDocs      = []byte("docs")     // doc num → docRecord
+	bKeys      = []byte("keys")     // DocumentId \0 From \0 docnum → ""
+	bDeliv     = []byte("deliv")    // docnum OrganId → deliveryRecord
+	bReceipts  = []byte("receipts") // docnum → receipt bytes
+	bOutbox    = []byte("outbox")   // id → outboxRecord
+	bAudit     = []byte("audit")    // seq → export line
+	bIdxIn     = []byte("idx_in")   // recipient \0 at docnum → summary
+	bIdxOut    = []byte("idx_out")  // sender \0 at docnum → summary
+	bStats     = []byte("stats")    // counter name → uint64
 	allBuckets = [][]byte{bMeta, bBlobs, bSHA, bDocs, bKeys, bDeliv, bReceipts, bOutbox, bAudit, bIdxIn, bIdxOut, bStats}
 
 	kHead     = []byte("audit_head")      // seq(8) hash(32) lastCheckpoint(8)

@@ -133,12 +133,12 @@ type AcceptResult struct {
 
 // StatusRequest is one verified status message.
 type StatusRequest struct {
-	DocumentID string // ResponseFor/DocumentId: the document the status is about
-	DocFrom    string // ResponseFor/OrganId: its sender, if given (narrows the lookup)
-	From       string // the agency that signed the status
-	Code       string
+	DocumentID  string // ResponseFor/DocumentId: the document the status is about
+	DocFrom     string // ResponseFor/OrganId: its sender, if given (narrows the lookup)
+	From        string // the agency that signed the status
+	Code        string
 	Description string
-	Bytes      []byte // the exact signed bytes, forwarded as they are
+	Bytes       []byte // the exact signed bytes, forwarded as they are
 }
 
 // StatusResult is the answer to a status.
