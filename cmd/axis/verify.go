@@ -75,7 +75,7 @@ func verifyCommand() *cli.Command {
 	}
 }
 
-// expandFiles turns directories into the regular files below them, sorted.
+// expandFiles turns directories into the *.edxml and *.xml files below them, in order.
 func expandFiles(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
@@ -91,7 +91,8 @@ func expandFiles(args []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
+			ext := strings.ToLower(filepath.Ext(d.Name()))
+			if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") && (ext == ".edxml" || ext == ".xml") {
 				out = append(out, p)
 			}
 			return nil
