@@ -21,127 +21,150 @@ import (
 // errs.DuplicateDocument; a revision (1–3) whose target (From, Target or DocumentId) was
 // never accepted is errs.UnknownTarget.
 func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, error) {
-	m := req.Meta
-	switch {
-	case m.DocumentID == "" || m.From == "":
-		return AcceptResult{}, errs.Field(errs.InvalidEnvelope, "MessageHeader", "DocumentId and From are required")
-	case len(m.To) == 0:
-		return AcceptResult{}, errs.Field(errs.InvalidEnvelope, "MessageHeader/To", "no recipient")
-	case m.BusinessType < 0 || m.BusinessType > 3:
-		return AcceptResult{}, errs.Field(errs.InvalidEnvelope, "Bussiness/BussinessDocType", "must be 0–3")
-	case len(req.Bytes) == 0:
-		return AcceptResult{}, errs.E(errs.InvalidEnvelope, "empty package")
-	case strings.ContainsRune(m.DocumentID+m.From+strings.Join(m.To, ""), 0):
-		return AcceptResult{}, errs.E(errs.InvalidEnvelope, "NUL in an identifier")
+	j, err := prepareAccept(req)
+	if err != nil {
+		return AcceptResult{}, err
 	}
-	m.To = dedupe(m.To)
-	sum := sha256.Sum256(req.Bytes)
-	hexSum := hex.EncodeToString(sum[:])
 	var res AcceptResult
-	err := s.do(ctx, func(w *wtx) error {
-		if rec, ok := decodeSHA(w.get(bSHA, sum[:])); ok {
-			if rec.Kind != 'p' {
-				return errs.E(errs.InvalidEnvelope, "these bytes were recorded as a status message")
-			}
-			r, err := acceptResultOf(w.tx, rec.Doc)
-			r.Existing = true
-			res = r
-			return err
-		}
-		if m.BusinessType == 0 && len(docsUnder(w.tx, m.DocumentID, m.From)) > 0 {
-			return errs.E(errs.DuplicateDocument, "document %s from %s already exists with other content", m.DocumentID, m.From)
-		}
-		var target *docRecord
-		if m.BusinessType != 0 {
-			tid := m.Target
-			if tid == "" {
-				tid = m.DocumentID
-			}
-			nums := docsUnder(w.tx, tid, m.From)
-			if len(nums) == 0 {
-				return errs.E(errs.UnknownTarget, "%s never sent document %s", m.From, tid)
-			}
-			t, err := loadDoc(w.tx, nums[0]) // the original: revisions all link to it
-			if err != nil {
-				return err
-			}
-			target = t
-		}
-		// Every check is done: from here on everything is written.
-		at := w.now()
-		blob, err := w.next(bBlobs)
-		if err != nil {
-			return err
-		}
-		if err := w.put(bBlobs, u64(blob), req.Bytes); err != nil {
-			return err
-		}
-		num, err := w.next(bDocs)
-		if err != nil {
-			return err
-		}
-		seq, err := w.event(audit.Event{Time: at, Type: audit.Accepted, DocumentID: m.DocumentID, From: m.From,
-			To: strings.Join(m.To, ","), SHA256: hexSum, Code: businessCode(m.BusinessType)})
-		if err != nil {
-			return err
-		}
-		var receipt []byte
-		if req.Receipt != nil {
-			if receipt, err = req.Receipt(seq, at); err != nil {
-				return errs.Wrap(errs.Internal, err, "build receipt")
-			}
-			if err := w.put(bReceipts, u64(num), receipt); err != nil {
-				return err
-			}
-		}
-		doc := docRecord{Num: num, Meta: m, SHA256: hexSum, Blob: blob, Size: int64(len(req.Bytes)), At: at, Seq: seq}
-		if target != nil {
-			doc.Target = target.Num
-			target.Revisions = append(target.Revisions, num)
-			if err := w.put(bDocs, u64(target.Num), mustJSON(target)); err != nil {
-				return err
-			}
-		}
-		if err := w.put(bDocs, u64(num), mustJSON(doc)); err != nil {
-			return err
-		}
-		if err := w.put(bSHA, sum[:], shaRecord{Kind: 'p', Doc: num, Blob: blob}.encode()); err != nil {
-			return err
-		}
-		if err := w.put(bKeys, keysKey(m.DocumentID, m.From, num), nil); err != nil {
-			return err
-		}
-		sm := summary{Doc: num, DocumentID: m.DocumentID, From: m.From, To: m.To, Subject: m.Subject,
-			CodeNumber: m.CodeNumber, CodeNotation: m.CodeNotation, BusinessType: m.BusinessType, SHA256: hexSum, At: at.UnixNano()}
-		res = AcceptResult{DocumentID: m.DocumentID, From: m.From, SHA256: hexSum, AcceptedAt: at, AuditSeq: seq, Receipt: receipt}
-		for _, to := range m.To {
-			sm.States = append(sm.States, StatePending)
-			if err := w.put(bDeliv, delivKey(num, to), mustJSON(deliveryRecord{State: StatePending, History: []HistoryEntry{}})); err != nil {
-				return err
-			}
-			if err := w.outbox(outboxRecord{Kind: "edoc", Recipient: to, Doc: num, DocumentID: m.DocumentID,
-				From: m.From, SHA256: hexSum, Blob: blob, At: at, Seq: seq}); err != nil {
-				return err
-			}
-			in := sm
-			in.States = []State{StatePending}
-			if err := w.put(bIdxIn, idxKey(to, at, num), mustJSON(in)); err != nil {
-				return err
-			}
-			if err := w.count(agencyInKey(to), 1); err != nil {
-				return err
-			}
-			res.Recipients = append(res.Recipients, RecipientState{OrganID: to, State: StatePending})
-		}
-		if err := w.put(bIdxOut, idxKey(m.From, at, num), mustJSON(sm)); err != nil {
-			return err
-		}
-		return w.countAccepted(m.From, at)
+	err = s.do(ctx, func(w *wtx) error {
+		var err error
+		res, err = j.run(w)
+		return err
 	})
 	if err != nil {
 		return AcceptResult{}, err
 	}
 	return res, nil
+}
+
+// acceptJob is a validated, hashed submission: the costly work is done before it reaches
+// the writer goroutine.
+type acceptJob struct {
+	req    AcceptRequest
+	sum    [sha256.Size]byte
+	hexSum string
+}
+
+func prepareAccept(req AcceptRequest) (*acceptJob, error) {
+	m := req.Meta
+	switch {
+	case m.DocumentID == "" || m.From == "":
+		return nil, errs.Field(errs.InvalidEnvelope, "MessageHeader", "DocumentId and From are required")
+	case len(m.To) == 0:
+		return nil, errs.Field(errs.InvalidEnvelope, "MessageHeader/To", "no recipient")
+	case m.BusinessType < 0 || m.BusinessType > 3:
+		return nil, errs.Field(errs.InvalidEnvelope, "Bussiness/BussinessDocType", "must be 0–3")
+	case len(req.Bytes) == 0:
+		return nil, errs.E(errs.InvalidEnvelope, "empty package")
+	case strings.ContainsRune(m.DocumentID+m.From+m.Target+strings.Join(m.To, ""), 0):
+		return nil, errs.E(errs.InvalidEnvelope, "NUL in an identifier")
+	}
+	req.Meta.To = dedupe(m.To)
+	j := &acceptJob{req: req, sum: sha256.Sum256(req.Bytes)}
+	j.hexSum = hex.EncodeToString(j.sum[:])
+	return j, nil
+}
+
+// run is the transactional part of Accept.
+func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
+	req, m, sum, hexSum := j.req, j.req.Meta, j.sum, j.hexSum
+	if rec, ok := decodeSHA(w.get(bSHA, sum[:])); ok {
+		if rec.Kind != 'p' {
+			return res, errs.E(errs.InvalidEnvelope, "these bytes were recorded as a status message")
+		}
+		r, err := acceptResultOf(w.tx, rec.Doc)
+		r.Existing = true
+		return r, err
+	}
+	if m.BusinessType == 0 && len(docsUnder(w.tx, m.DocumentID, m.From)) > 0 {
+		return res, errs.E(errs.DuplicateDocument, "document %s from %s already exists with other content", m.DocumentID, m.From)
+	}
+	var target *docRecord
+	if m.BusinessType != 0 {
+		tid := m.Target
+		if tid == "" {
+			tid = m.DocumentID
+		}
+		nums := docsUnder(w.tx, tid, m.From)
+		if len(nums) == 0 {
+			return res, errs.E(errs.UnknownTarget, "%s never sent document %s", m.From, tid)
+		}
+		t, err := loadDoc(w.tx, nums[0]) // the original: revisions all link to it
+		if err != nil {
+			return res, err
+		}
+		target = t
+	}
+	// Every check is done: from here on everything is written.
+	at := w.now()
+	blob, err := w.next(bBlobs)
+	if err != nil {
+		return res, err
+	}
+	if err := w.put(bBlobs, u64(blob), req.Bytes); err != nil {
+		return res, err
+	}
+	num, err := w.next(bDocs)
+	if err != nil {
+		return res, err
+	}
+	seq, err := w.event(audit.Event{Time: at, Type: audit.Accepted, DocumentID: m.DocumentID, From: m.From,
+		To: strings.Join(m.To, ","), SHA256: hexSum, Code: businessCode(m.BusinessType)})
+	if err != nil {
+		return res, err
+	}
+	var receipt []byte
+	if req.Receipt != nil {
+		if receipt, err = req.Receipt(seq, at); err != nil {
+			return res, errs.Wrap(errs.Internal, err, "build receipt")
+		}
+		if err := w.put(bReceipts, u64(num), receipt); err != nil {
+			return res, err
+		}
+	}
+	doc := docRecord{Num: num, Meta: m, SHA256: hexSum, Blob: blob, Size: int64(len(req.Bytes)), At: at, Seq: seq}
+	if target != nil {
+		doc.Target = target.Num
+		target.Revisions = append(target.Revisions, num)
+		if err := w.put(bDocs, u64(target.Num), mustJSON(target)); err != nil {
+			return res, err
+		}
+	}
+	if err := w.put(bDocs, u64(num), mustJSON(doc)); err != nil {
+		return res, err
+	}
+	if err := w.put(bSHA, sum[:], shaRecord{Kind: 'p', Doc: num, Blob: blob}.encode()); err != nil {
+		return res, err
+	}
+	if err := w.put(bKeys, keysKey(m.DocumentID, m.From, num), nil); err != nil {
+		return res, err
+	}
+	sm := summary{Doc: num, DocumentID: m.DocumentID, From: m.From, To: m.To, Subject: m.Subject,
+		CodeNumber: m.CodeNumber, CodeNotation: m.CodeNotation, BusinessType: m.BusinessType, SHA256: hexSum, At: at.UnixNano()}
+	res = AcceptResult{DocumentID: m.DocumentID, From: m.From, SHA256: hexSum, AcceptedAt: at, AuditSeq: seq, Receipt: receipt}
+	for _, to := range m.To {
+		sm.States = append(sm.States, StatePending)
+		if err := w.put(bDeliv, delivKey(num, to), mustJSON(deliveryRecord{State: StatePending, History: []HistoryEntry{}})); err != nil {
+			return res, err
+		}
+		if err := w.outbox(outboxRecord{Kind: "edoc", Recipient: to, Doc: num, DocumentID: m.DocumentID,
+			From: m.From, SHA256: hexSum, Blob: blob, At: at, Seq: seq}); err != nil {
+			return res, err
+		}
+		in := sm
+		in.States = []State{StatePending}
+		if err := w.put(bIdxIn, idxKey(to, at, num), mustJSON(in)); err != nil {
+			return res, err
+		}
+		if err := w.count(agencyInKey(to), 1); err != nil {
+			return res, err
+		}
+		res.Recipients = append(res.Recipients, RecipientState{OrganID: to, State: StatePending})
+	}
+	if err := w.put(bIdxOut, idxKey(m.From, at, num), mustJSON(sm)); err != nil {
+		return res, err
+	}
+	return res, w.countAccepted(m.From, at)
 }
 
 func businessCode(bt int) string {
