@@ -177,7 +177,7 @@ func testEnsureTopics(t *testing.T, newBus NewBus) {
 	ensure(t, a) // nothing to do
 	publish(t, p, msg(t1, "k", "one"), msg(t2, "k", "two"))
 	for _, tc := range []struct{ topic, want string }{{t1, "one"}, {t2, "two"}} {
-		r := subscribe(t, s, tc.topic, "g", nil)
+		r := subscribe(t, s, tc.topic, "ensure-"+tc.want, nil) // one group per topic: a shared group would rebalance
 		if got := r.take(t, 1); string(got[0].Value) != tc.want || got[0].Topic != tc.topic {
 			t.Errorf("%s: got %q on %q, want %q", tc.topic, got[0].Value, got[0].Topic, tc.want)
 		}
