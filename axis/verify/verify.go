@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 
 	"axis/axis/errs"
+	"axis/axis/receipt"
 	"axis/axis/registry"
 	"axis/envelope"
 	"axis/signing"
@@ -36,6 +37,7 @@ type Result struct {
 	From       string // the sending agency, bound to the signer
 	Package    *envelope.Package
 	Status     *envelope.Status
+	Receipt    *receipt.Receipt // an axis acceptance receipt (Kind is KindUnknown)
 	Signed     *signing.Verified
 }
 
@@ -52,6 +54,16 @@ func (c *Checker) Check(b []byte) (*Result, error) {
 	}
 	res := &Result{SHA256: hex.EncodeToString(sum[:]), Signed: signed}
 	root := signed.Root
+	if receipt.Is(root) {
+		// Signed by the axis identity, not an agency: the chain to the national root is
+		// what binds it; From names the signer.
+		r, err := receipt.Decode(root)
+		if err != nil {
+			return nil, err
+		}
+		res.Receipt, res.DocumentID, res.From = &r, r.DocumentID, signerName(signed)
+		return res, nil
+	}
 	if res.Kind, err = envelope.KindOf(root); err != nil {
 		return nil, err
 	}
@@ -93,4 +105,15 @@ func (c *Checker) Check(b []byte) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+func signerName(v *signing.Verified) string {
+	for _, n := range v.Signer.Subject.Names {
+		if n.Type.String() == "2.5.4.5" {
+			if s, ok := n.Value.(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return v.Signer.Subject.CommonName
 }

@@ -61,11 +61,14 @@ func verifyCommand() *cli.Command {
 					fmt.Fprintf(c.App.Writer, "REJECTED %s: %s: %s\n", f, errs.CodeOf(err), oneLine(errs.ToBody(err).Error.Message))
 					continue
 				}
-				legacy := ""
-				if res.Signed.Legacy {
-					legacy = " (legacy SHA-1 signature)"
+				note := ""
+				if res.Receipt != nil {
+					note = fmt.Sprintf(" (acceptance receipt: %s, sha256 %s, audit seq %d)", res.Receipt.From, res.Receipt.SHA256, res.Receipt.AuditSeq)
 				}
-				fmt.Fprintf(c.App.Writer, "OK %s from %s%s\n", res.DocumentID, res.From, legacy)
+				if res.Signed.Legacy {
+					note += " (legacy SHA-1 signature)"
+				}
+				fmt.Fprintf(c.App.Writer, "OK %s from %s%s\n", res.DocumentID, res.From, note)
 			}
 			if rejected > 0 {
 				return cli.Exit("", 1)

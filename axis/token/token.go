@@ -1,0 +1,157 @@
+// Package token issues and checks the bearer tokens of the read API and the portal.
+// A token names one agency (it sees only documents it sent or received) or an auditor
+// (sees everything), and expires. Tokens are HMAC-SHA256 signed with a secret kept in
+// the data directory, so `axis token issue` works offline beside a stopped or running
+// daemon, and rotating the secret file revokes every token.
+package token
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"axis/axis/errs"
+)
+
+// SecretFile is the secret's name inside the data directory.
+const SecretFile = "token.key"
+
+const prefix = "axis1."
+
+// Claims is what a token grants.
+type Claims struct {
+	Agency  string `json:"agency,omitempty"` // set for an agency token
+	Auditor bool   `json:"auditor,omitempty"`
+	Expires int64  `json:"exp"` // Unix seconds
+}
+
+// Subject is a readable name for logs.
+func (c Claims) Subject() string {
+	if c.Auditor {
+		return "auditor"
+	}
+	return "agency:" + c.Agency
+}
+
+// CanSee reports whether the holder may see a document with this sender and recipients.
+func (c Claims) CanSee(from string, to []string) bool {
+	if c.Auditor {
+		return true
+	}
+	if c.Agency == "" {
+		return false
+	}
+	if from == c.Agency {
+		return true
+	}
+	for _, r := range to {
+		if r == c.Agency {
+			return true
+		}
+	}
+	return false
+}
+
+// Keyring signs and checks tokens.
+type Keyring struct{ secret []byte }
+
+// LoadOrCreate reads DIR/token.key, creating it (0600, 32 random bytes) if missing.
+func LoadOrCreate(dataDir string) (*Keyring, error) {
+	p := filepath.Join(dataDir, SecretFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, err
+		}
+		b = make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		// O_EXCL: two processes creating it at once must not end with different secrets.
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return LoadOrCreate(dataDir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
+		return &Keyring{secret: b}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 32 {
+		return nil, fmt.Errorf("%s: secret too short", p)
+	}
+	return &Keyring{secret: b}, nil
+}
+
+// New is a keyring over a given secret (tests).
+func New(secret []byte) *Keyring { return &Keyring{secret: secret} }
+
+// Issue returns a token for c.
+func (k *Keyring) Issue(c Claims) (string, error) {
+	if c.Auditor == (c.Agency != "") {
+		return "", errors.New("a token is for exactly one agency, or for an auditor")
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	body := prefix + base64.RawURLEncoding.EncodeToString(payload)
+	return body + "." + base64.RawURLEncoding.EncodeToString(k.mac(body)), nil
+}
+
+func (k *Keyring) mac(body string) []byte {
+	m := hmac.New(sha256.New, k.secret)
+	m.Write([]byte(body))
+	return m.Sum(nil)
+}
+
+// Check verifies a token at time now.
+func (k *Keyring) Check(tok string, now time.Time) (Claims, error) {
+	bad := errs.E(errs.Unauthorized, "invalid or expired token")
+	if !strings.HasPrefix(tok, prefix) {
+		return Claims{}, bad
+	}
+	i := strings.LastIndexByte(tok, '.')
+	if i <= len(prefix) {
+		return Claims{}, bad
+	}
+	body, sig := tok[:i], tok[i+1:]
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, k.mac(body)) {
+		return Claims{}, bad
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(body[len(prefix):])
+	if err != nil {
+		return Claims{}, bad
+	}
+	var c Claims
+	if err := json.Unmarshal(payload, &c); err != nil || c.Auditor == (c.Agency != "") {
+		return Claims{}, bad
+	}
+	if now.Unix() >= c.Expires {
+		return Claims{}, bad
+	}
+	return c, nil
+}
