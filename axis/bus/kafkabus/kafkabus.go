@@ -392,6 +392,10 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 	defer b.closeBounded(log, "reader", r.Close)
 
 	for {
+		// FetchMessage may pick a buffered message over a cancelled context.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		km, err := r.FetchMessage(ctx)
 		if err != nil {
 			return err
