@@ -454,3 +454,21 @@ func TestVerifyNoRoot(t *testing.T) {
 	_, err = p.verifier(Options{}).Verify(nil)
 	wantCode(t, err, errs.MalformedXML)
 }
+
+// goxmldsig v1.6.1 fails with "traversal limit reached" on ~1000+ elements with the
+// Signature last; our verifier walks the tree once, whatever its size.
+func TestManyElements(t *testing.T) {
+	p := testPKI(t)
+	var sb strings.Builder
+	sb.WriteString(`<edXML xmlns="` + NSEdXML + `"><edXMLEnvelope><edXMLHeader><MessageHeader>`)
+	for i := range 5000 {
+		sb.WriteString("<To><OrganId>" + strings.Repeat("x", i%7) + "</OrganId></To>")
+	}
+	sb.WriteString(`</MessageHeader></edXMLHeader></edXMLEnvelope></edXML>`)
+	s := signedString(t, p.signer(p.ec), sb.String())
+	v, err := p.verifier(Options{}).Verify(parse(t, s))
+	wantCode(t, err, "")
+	if n := len(v.Root.FindElements("//OrganId")); n != 5000 {
+		t.Fatalf("%d OrganIds", n)
+	}
+}
