@@ -97,13 +97,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 	}
 	// Every check is done: from here on everything is written.
 	at := w.now()
-	blob, err := w.next(bBlobs)
-	if err != nil {
-		return res, err
-	}
-	if err := w.put(bBlobs, u64(blob), req.Bytes); err != nil {
-		return res, err
-	}
+	blob := w.putBlob(req.Bytes)
 	num, err := w.next(bDocs)
 	if err != nil {
 		return res, err
@@ -122,7 +116,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 			return res, err
 		}
 	}
-	doc := docRecord{Num: num, Meta: m, SHA256: hexSum, Blob: blob, Size: int64(len(req.Bytes)), At: at, Seq: seq}
+	doc := docRecord{Num: num, Meta: m, SHA256: hexSum, BlobOff: blob.Off, Size: blob.Len, At: at, Seq: seq}
 	if target != nil {
 		doc.Target = target.Num
 		target.Revisions = append(target.Revisions, num)
@@ -140,7 +134,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 		return res, err
 	}
 	sm := summary{Doc: num, DocumentID: m.DocumentID, From: m.From, To: m.To, Subject: m.Subject,
-		CodeNumber: m.CodeNumber, CodeNotation: m.CodeNotation, BusinessType: m.BusinessType, SHA256: hexSum, At: at.UnixNano()}
+		CodeNumber: m.CodeNumber, CodeNotation: m.CodeNotation, BusinessType: m.BusinessType, At: at.UnixNano()}
 	res = AcceptResult{DocumentID: m.DocumentID, From: m.From, SHA256: hexSum, AcceptedAt: at, AuditSeq: seq, Receipt: receipt}
 	for _, to := range m.To {
 		sm.States = append(sm.States, StatePending)
@@ -148,11 +142,11 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 			return res, err
 		}
 		if err := w.outbox(outboxRecord{Kind: "edoc", Recipient: to, Doc: num, DocumentID: m.DocumentID,
-			From: m.From, SHA256: hexSum, Blob: blob, At: at, Seq: seq}); err != nil {
+			From: m.From, SHA256: hexSum, BlobOff: blob.Off, BlobLen: blob.Len, At: at, Seq: seq}); err != nil {
 			return res, err
 		}
 		in := sm
-		in.States = []State{StatePending}
+		in.To, in.States = nil, []State{StatePending}
 		if err := w.put(bIdxIn, idxKey(to, at, num), mustJSON(in)); err != nil {
 			return res, err
 		}

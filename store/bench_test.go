@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // BenchmarkGroupCommit measures durable audit events per second (each RecordRejected
@@ -68,8 +70,9 @@ func BenchmarkAccept(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "packages/s")
 }
 
-// TestDiskPerPackage stores AXIS_STORE_DISK_N packages of 5 KB (default 100,000 when the
-// variable is set, skipped otherwise: it writes ~700 MB) and reports bytes per package.
+// TestDiskPerPackage stores AXIS_STORE_DISK_N packages of AXIS_STORE_DISK_SIZE bytes
+// (default 5120), publishes every delivery, and reports bytes per package. Skipped unless
+// the variable is set (100,000 packages write ~1 GB).
 func TestDiskPerPackage(t *testing.T) {
 	nEnv := os.Getenv("AXIS_STORE_DISK_N")
 	if nEnv == "" {
@@ -81,7 +84,13 @@ func TestDiskPerPackage(t *testing.T) {
 	}
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	body := make([]byte, 5120)
+	size := 5120
+	if v := os.Getenv("AXIS_STORE_DISK_SIZE"); v != "" {
+		if size, err = strconv.Atoi(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := make([]byte, size)
 	rand.Read(body)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -91,7 +100,7 @@ func TestDiskPerPackage(t *testing.T) {
 			defer wg.Done()
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
 				b := append([]byte{}, body...)
-				copy(b, strconv.AppendInt(nil, i, 10))
+				copy(b, fmt.Sprintf("%08d", i))
 				req := AcceptRequest{Meta: DocumentMeta{DocumentID: "000.00.00.G22,2026/03/12," + strconv.FormatInt(i, 10) + "/VPCP-TTĐT",
 					From: vpcp, To: []string{bca, tn}, Subject: "Về việc thử nghiệm dung lượng lưu trữ", CodeNumber: strconv.FormatInt(i, 10), CodeNotation: "VPCP-TTĐT"},
 					Bytes: b}
@@ -103,12 +112,51 @@ func TestDiskPerPackage(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// Steady state: every delivery acknowledged by Kafka (outbox empty, published events).
+	for {
+		ob, err := s.PendingDeliveries(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ob) == 0 {
+			break
+		}
+		ids := make([]uint64, len(ob))
+		for i, e := range ob {
+			ids[i] = e.ID
+		}
+		if err := s.MarkPublished(ctx, ids...); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.Close()
 	fi, err := os.Stat(filepath.Join(dir, FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	per := float64(fi.Size()) / float64(n)
-	t.Logf("%d packages of %d bytes (2 recipients each): file %d bytes, %.0f bytes/package = %.2f× (%.0f bytes over the package)",
-		n, len(body), fi.Size(), per, per/float64(len(body)), per-float64(len(body)))
+	bi, err := os.Stat(filepath.Join(dir, BlobFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			st := tx.Bucket(name).Stats()
+			alloc := st.BranchAlloc + st.LeafAlloc
+			t.Logf("bucket %-9s keys %7d  alloc %10d (%6.0f B/package)  in use %10d", name, st.KeyN, alloc, float64(alloc)/float64(n), st.BranchInuse+st.LeafInuse)
+		}
+		st := ro.db.Stats()
+		t.Logf("free pages %d, high water %d pages", st.FreePageN+st.PendingPageN, tx.Size()/int64(ro.db.Info().PageSize))
+		return nil
+	})
+	ro.Close()
+	per := float64(fi.Size()+bi.Size()) / float64(n)
+	t.Logf("%d packages of %d bytes (2 recipients, all published): bbolt %d + blob log %d bytes = %.0f bytes/package = %.2f× (%.0f bytes over the package)",
+		n, len(body), fi.Size(), bi.Size(), per, per/float64(len(body)), per-float64(len(body)))
+	if bi.Size() != int64(n*len(body)) {
+		t.Fatalf("blob log holds %d bytes, want exactly %d", bi.Size(), n*len(body))
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -139,6 +140,9 @@ func TestCrashRecovery(t *testing.T) {
 			d, err := s.DocumentBySHA(ctx, a.sha)
 			if err != nil || d.DocumentID != id || d.AuditSeq != a.seq {
 				t.Fatalf("round %d: acknowledged %s lost: %v", round, id, err)
+			}
+			if b, err := s.Bytes(ctx, a.sha); err != nil || fmt.Sprintf("%x", sha256.Sum256(b)) != a.sha {
+				t.Fatalf("round %d: bytes of %s lost or damaged: %v", round, id, err)
 			}
 			if statuses[id] && d.Recipients[0].State != StateArrived {
 				t.Fatalf("round %d: acknowledged status of %s lost", round, id)

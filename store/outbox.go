@@ -20,9 +20,9 @@ func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) 
 		limit = 100
 	}
 	var out []OutboxEntry
+	var refs []blobRef
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
-		blobs := tx.Bucket(bBlobs)
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var r outboxRecord
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -30,11 +30,20 @@ func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) 
 			}
 			out = append(out, OutboxEntry{ID: binary.BigEndian.Uint64(k), Kind: r.Kind, Recipient: r.Recipient,
 				DocumentID: r.DocumentID, From: r.From, SHA256: r.SHA256, Code: r.Code, AcceptedAt: r.At,
-				AuditSeq: r.Seq, Value: bytes.Clone(blobs.Get(u64(r.Blob)))})
+				AuditSeq: r.Seq})
+			refs = append(refs, blobRef{Off: r.BlobOff, Len: r.BlobLen})
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	for i := range out { // outside the read transaction: the log is append-only
+		if out[i].Value, err = s.readBlob(refs[i]); err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "read outbox bytes")
+		}
+	}
+	return out, nil
 }
 
 // MarkPublished removes acknowledged outbox entries and records each as an audit event

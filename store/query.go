@@ -78,16 +78,23 @@ func (s *Store) Bytes(ctx context.Context, sha string) ([]byte, error) {
 	if err != nil {
 		return nil, errs.E(errs.NotFound, "no bytes %s", sha)
 	}
-	var out []byte
+	var ref blobRef
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		rec, ok := decodeSHA(tx.Bucket(bSHA).Get(k))
 		if !ok {
 			return errs.E(errs.NotFound, "no bytes %s", sha)
 		}
-		out = bytes.Clone(tx.Bucket(bBlobs).Get(u64(rec.Blob)))
+		ref = rec.Blob
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.readBlob(ref)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "read bytes %s", sha)
+	}
+	return b, nil
 }
 
 func refOf(d *docRecord) Ref {
@@ -150,12 +157,11 @@ type Filter struct {
 type Summary struct {
 	DocumentID   string           `json:"document_id"`
 	From         string           `json:"from"`
-	To           []string         `json:"to"`
+	To           []string         `json:"to,omitempty"` // out only: a recipient sees its own copy
 	Subject      string           `json:"subject,omitempty"`
 	CodeNumber   string           `json:"code_number,omitempty"`
 	CodeNotation string           `json:"code_notation,omitempty"`
 	BusinessType int              `json:"business_type,omitempty"`
-	SHA256       string           `json:"sha256"`
 	AcceptedAt   time.Time        `json:"accepted_at"`
 	Recipients   []RecipientState `json:"recipients"` // in: only the agency itself
 
@@ -275,7 +281,7 @@ func (sm *summary) matches(dir Direction, f Filter, text string) bool {
 
 func (sm *summary) row(dir Direction, agency string) Summary {
 	r := Summary{DocumentID: sm.DocumentID, From: sm.From, To: sm.To, Subject: sm.Subject, CodeNumber: sm.CodeNumber,
-		CodeNotation: sm.CodeNotation, BusinessType: sm.BusinessType, SHA256: sm.SHA256,
+		CodeNotation: sm.CodeNotation, BusinessType: sm.BusinessType,
 		AcceptedAt: time.Unix(0, sm.At).UTC(), docnum: sm.Doc}
 	if dir == In {
 		r.Recipients = []RecipientState{{OrganID: agency, State: sm.States[0]}}

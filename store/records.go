@@ -11,7 +11,7 @@ type docRecord struct {
 	Num       uint64       `json:"n"`
 	Meta      DocumentMeta `json:"m"`
 	SHA256    string       `json:"h"`
-	Blob      uint64       `json:"b"`
+	BlobOff   int64        `json:"b"` // in the blob log; length is Size
 	Size      int64        `json:"z"`
 	At        time.Time    `json:"t"`
 	Seq       uint64       `json:"q"`
@@ -34,7 +34,8 @@ type outboxRecord struct {
 	From       string    `json:"f"`
 	SHA256     string    `json:"h"`
 	Code       string    `json:"c,omitempty"`
-	Blob       uint64    `json:"b"`
+	BlobOff    int64     `json:"b"`
+	BlobLen    int64     `json:"l"`
 	At         time.Time `json:"t"`
 	Seq        uint64    `json:"q"`
 }
@@ -45,13 +46,12 @@ type summary struct {
 	Doc          uint64   `json:"n"`
 	DocumentID   string   `json:"i"`
 	From         string   `json:"f"`
-	To           []string `json:"t"`
-	States       []State  `json:"s"` // aligned with To (in the inbox index: the one recipient's)
+	To           []string `json:"t,omitempty"` // outbox index only
+	States       []State  `json:"s"`           // aligned with To; in the inbox index: the recipient's own
 	Subject      string   `json:"j,omitempty"`
 	CodeNumber   string   `json:"c,omitempty"`
 	CodeNotation string   `json:"o,omitempty"`
 	BusinessType int      `json:"b,omitempty"`
-	SHA256       string   `json:"h"`
 	At           int64    `json:"a"`
 }
 
@@ -59,26 +59,26 @@ type summary struct {
 type shaRecord struct {
 	Kind byte // 'p' package, 's' status
 	Doc  uint64
-	Blob uint64
+	Blob blobRef
 	Seq  uint64 // status: audit seq of its event
 	Code string
 }
 
 func (r shaRecord) encode() []byte {
-	b := make([]byte, 25, 25+len(r.Code))
+	b := make([]byte, 33, 33+len(r.Code))
 	b[0] = r.Kind
 	binary.BigEndian.PutUint64(b[1:], r.Doc)
-	binary.BigEndian.PutUint64(b[9:], r.Blob)
-	binary.BigEndian.PutUint64(b[17:], r.Seq)
+	putRef(b[9:], r.Blob)
+	binary.BigEndian.PutUint64(b[25:], r.Seq)
 	return append(b, r.Code...)
 }
 
 func decodeSHA(b []byte) (shaRecord, bool) {
-	if len(b) < 25 {
+	if len(b) < 33 {
 		return shaRecord{}, false
 	}
-	return shaRecord{Kind: b[0], Doc: binary.BigEndian.Uint64(b[1:]), Blob: binary.BigEndian.Uint64(b[9:]),
-		Seq: binary.BigEndian.Uint64(b[17:]), Code: string(b[25:])}, true
+	return shaRecord{Kind: b[0], Doc: binary.BigEndian.Uint64(b[1:]), Blob: getRef(b[9:]),
+		Seq: binary.BigEndian.Uint64(b[25:]), Code: string(b[33:])}, true
 }
 
 func mustJSON(v any) []byte {

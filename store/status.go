@@ -52,13 +52,7 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 			return err
 		}
 		at := w.now()
-		blob, err := w.next(bBlobs)
-		if err != nil {
-			return err
-		}
-		if err := w.put(bBlobs, u64(blob), req.Bytes); err != nil {
-			return err
-		}
+		blob := w.putBlob(req.Bytes)
 		recall := req.Code == CodeRecallRequest || req.Code == CodeRecallAgreed || req.Code == CodeRecallRefused
 		var forwardTo []string
 		if req.Code == CodeRecallRequest {
@@ -90,7 +84,7 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 		}
 		for _, to := range forwardTo {
 			if err := w.outbox(outboxRecord{Kind: "status", Recipient: to, Doc: doc.Num, DocumentID: doc.Meta.DocumentID,
-				From: req.From, SHA256: hexSum, Code: req.Code, Blob: blob, At: at, Seq: seq}); err != nil {
+				From: req.From, SHA256: hexSum, Code: req.Code, BlobOff: blob.Off, BlobLen: blob.Len, At: at, Seq: seq}); err != nil {
 				return err
 			}
 		}

@@ -70,7 +70,10 @@ type Store struct {
 	once    sync.Once
 	err     error
 
+	blobs *os.File // the blob log (see blobs.go)
+
 	// Writer goroutine only.
+	blobEnd  int64
 	head     audit.Chain
 	lastCP   uint64
 	lastTime time.Time
@@ -78,7 +81,6 @@ type Store struct {
 
 var (
 	bMeta      = []byte("meta")
-	bBlobs     = []byte("blobs")    // blob id → bytes (packages and statuses)
 	bSHA       = []byte("sha")      // sha256 (32) → what those bytes are
 	bDocs      = []byte("docs")     // doc num → docRecord
 	bKeys      = []byte("keys")     // DocumentId \0 From \0 docnum → ""
@@ -89,7 +91,7 @@ var (
 	bIdxIn     = []byte("idx_in")   // recipient \0 at docnum → summary
 	bIdxOut    = []byte("idx_out")  // sender \0 at docnum → summary
 	bStats     = []byte("stats")    // counter name → uint64
-	allBuckets = [][]byte{bMeta, bBlobs, bSHA, bDocs, bKeys, bDeliv, bReceipts, bOutbox, bAudit, bIdxIn, bIdxOut, bStats}
+	allBuckets = [][]byte{bMeta, bSHA, bDocs, bKeys, bDeliv, bReceipts, bOutbox, bAudit, bIdxIn, bIdxOut, bStats}
 
 	kHead     = []byte("audit_head")      // seq(8) hash(32) lastCheckpoint(8)
 	kAuditPub = []byte("audit_published") // seq(8)
@@ -162,8 +164,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 			return errors.New("not an axis store (no meta bucket)")
 		}
 		s.head, s.lastCP = decodeHead(m.Get(kHead))
+		s.blobEnd = int64(readU64(m.Get(kBlobEnd)))
 		return nil
 	})
+	if err == nil {
+		s.blobs, err = openBlobs(dataDir, opts.ReadOnly, s.blobEnd)
+	}
 	if err != nil {
 		db.Close()
 		return nil, errs.Wrap(errs.Unavailable, err, "read %s", path)
@@ -209,6 +215,11 @@ func (s *Store) Close() error {
 		}
 		if err := s.db.Close(); err != nil {
 			s.err = errs.Wrap(errs.Unavailable, err, "close store")
+		}
+		if s.blobs != nil {
+			if err := s.blobs.Close(); err != nil && s.err == nil {
+				s.err = errs.Wrap(errs.Unavailable, err, "close blob log")
+			}
 		}
 	})
 	return s.err
@@ -347,7 +358,7 @@ func (s *Store) commit(batch []*op) {
 					return err
 				}
 			}
-			return nil
+			return w.flushBlobs()
 		})
 		if err == errRetry {
 			live[failed].done <- asPublic(results[failed])
@@ -362,7 +373,7 @@ func (s *Store) commit(batch []*op) {
 			}
 			return
 		}
-		s.head, s.lastCP, s.lastTime = w.chain, w.lastCP, w.lastTime
+		s.head, s.lastCP, s.lastTime, s.blobEnd = w.chain, w.lastCP, w.lastTime, w.blobEnd
 		for i, o := range live {
 			o.done <- asPublic(results[i])
 		}
@@ -393,16 +404,21 @@ type wtx struct {
 	lastTime time.Time
 	headSeq  uint64
 	b        map[string]*bolt.Bucket
+
+	blobEnd     int64
+	blobPending [][]byte
 }
 
 func (s *Store) newWtx(tx *bolt.Tx) *wtx {
-	w := &wtx{s: s, tx: tx, chain: s.head, lastCP: s.lastCP, lastTime: s.lastTime, headSeq: s.head.Seq,
+	w := &wtx{s: s, tx: tx, chain: s.head, lastCP: s.lastCP, lastTime: s.lastTime, headSeq: s.head.Seq, blobEnd: s.blobEnd,
 		b: make(map[string]*bolt.Bucket, len(allBuckets))}
 	for _, name := range allBuckets {
 		b := tx.Bucket(name)
 		switch string(name) {
-		case "blobs", "docs", "audit", "outbox", "receipts":
+		case "docs", "audit", "outbox", "receipts":
 			b.FillPercent = 1.0 // append-only keys: pack pages full
+		case "idx_in", "idx_out", "deliv":
+			b.FillPercent = 0.9 // appends within a key range; values are rewritten a little larger
 		}
 		w.b[string(name)] = b
 	}
