@@ -1,0 +1,246 @@
+package axis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"axis/axis/broker"
+	"axis/axis/bus"
+	"axis/axis/bus/kafkabus"
+	"axis/axis/registry"
+	"axis/axis/token"
+	"axis/axis/verify"
+	"axis/envelope"
+	"axis/signing"
+	"axis/signing/devpki"
+	"axis/store"
+	"axis/store/audit"
+)
+
+// Daemon is a running axis. New opens everything; Run serves until its context ends,
+// then shuts down in reverse order.
+type Daemon struct {
+	cfg      Config
+	log      *zap.Logger
+	m        *metrics
+	store    *store.Store
+	bus      bus.Bus
+	ownBus   bool           // created here, so closed here
+	broker   *broker.Broker // nil with --brokers
+	registry *registry.Registry
+	intake   *Intake
+	keyring  *token.Keyring
+	listener net.Listener
+	server   *http.Server
+
+	dispatchWake, auditWake wakeup
+	shutting                atomic.Bool
+	closeOnce               sync.Once
+	closeErr                error
+}
+
+// Options are test seams; production leaves them zero.
+type Options struct {
+	Bus        bus.Bus              // use this bus instead of Kafka (tests)
+	StoreHooks func(*store.Options) // adjust store options (fault injection in tests)
+}
+
+// New opens the store, the trust material, the bus (starting the embedded broker when no
+// --brokers are given) and binds the HTTP listener, so that "ready" means ready.
+func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, m: newMetrics(), dispatchWake: newWakeup(), auditWake: newWakeup()}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if d.registry, err = registry.Load(cfg.RegistryFile); err != nil {
+		return nil, err
+	}
+	ts, err := signing.LoadTrust(cfg.TrustPath)
+	if err != nil {
+		return nil, err
+	}
+	identity, err := loadIdentity(cfg.IdentityKey, cfg.IdentityCert)
+	if err != nil {
+		return nil, err
+	}
+	if d.keyring, err = token.LoadOrCreate(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("token secret: %w", err)
+	}
+	sopts := store.Options{Logger: d.log.Named("store"), Checkpoints: audit.SignerFunc(identity.SignBytes)}
+	if opts.StoreHooks != nil {
+		opts.StoreHooks(&sopts)
+	}
+	if d.store, err = store.Open(cfg.DataDir, sopts); err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.Bus != nil:
+		d.bus = opts.Bus
+	default:
+		brokers := cfg.Brokers
+		if len(brokers) == 0 {
+			dir := filepath.Join(cfg.DataDir, "broker")
+			d.broker, err = broker.Start(ctx, broker.Config{Addr: cfg.EmbeddedBroker, DataDir: dir, NoSync: cfg.BrokerNoSync,
+				Logger: d.log.Named("broker")})
+			if err != nil {
+				return nil, fmt.Errorf("embedded broker: %w", err)
+			}
+			d.log.Info("embedded development broker (kfake) running; use --brokers for a real Kafka cluster",
+				zap.String("addr", d.broker.Addr()), zap.String("data_dir", dir), zap.Bool("fsync", !cfg.BrokerNoSync))
+			brokers = []string{d.broker.Addr()}
+		}
+		kb, err := kafkabus.New(kafkabus.Config{Brokers: brokers, TLSCAFile: cfg.KafkaTLSCA, SASLMechanism: cfg.SASLMechanism,
+			Username: cfg.KafkaUser, Password: cfg.KafkaPassword, Logger: d.log.Named("kafka")})
+		if err != nil {
+			return nil, err
+		}
+		d.bus, d.ownBus = kb, true
+	}
+	topics := []string{TopicStatus, TopicAudit, TopicDLQ}
+	for _, id := range d.registry.IDs() {
+		topics = append(topics, InboxTopic(id))
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.bus.EnsureTopics(tctx, topics...); err != nil {
+		return nil, fmt.Errorf("creating topics: %w", err)
+	}
+	checker := verify.New(signing.NewVerifier(ts, signing.Options{AllowSHA1: cfg.AllowSHA1, Logger: d.log}), d.registry,
+		envelope.Limits{MaxBytes: cfg.MaxPackageBytes})
+	d.intake = &Intake{checker: checker, store: d.store, identity: identity, log: d.log.Named("intake"), m: d.m,
+		wake: d.dispatchWake.wake}
+	if d.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("--http %s: %w", cfg.HTTPAddr, err)
+	}
+	d.server = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: zap.NewStdLog(d.log.Named("http"))}
+	d.log.Info("axis ready", zap.String("http", "http://"+d.listener.Addr().String()), zap.String("data_dir", cfg.DataDir),
+		zap.Int("agencies", d.registry.Len()), zap.Int("topics", len(topics)), zap.String("trust", ts.Summary()))
+	return d, nil
+}
+
+func loadIdentity(keyFile, certFile string) (*signing.Signer, error) {
+	key, err := devpki.LoadKey(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--identity-key: %w", err)
+	}
+	certs, err := devpki.LoadCertificates(certFile)
+	if err != nil || len(certs) == 0 {
+		return nil, fmt.Errorf("--identity-cert %s: %v", certFile, err)
+	}
+	return &signing.Signer{Key: key, Cert: certs[0], Chain: certs[1:]}, nil
+}
+
+// Addr is the HTTP address actually bound (useful with port 0).
+func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+
+// Intake is the submission entry point (the drop directory uses it).
+func (d *Daemon) Intake() *Intake { return d.intake }
+
+// Run serves until ctx is done, then shuts down within the grace period.
+func (d *Daemon) Run(ctx context.Context) error {
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	intakeCtx, stopIntake := context.WithCancel(ctx)
+	defer stopIntake()
+
+	var routing, consumers sync.WaitGroup
+	disp := &dispatcher{store: d.store, pub: d.bus, log: d.log.Named("dispatch"), m: d.m, wake: d.dispatchWake, audit: d.auditWake}
+	ap := &auditPublisher{store: d.store, pub: d.bus, log: d.log.Named("audit"), m: d.m, wake: d.auditWake}
+	sc := &statusConsumer{intake: d.intake, bus: d.bus, log: d.log.Named("status"), m: d.m}
+	routing.Add(2)
+	go func() { defer routing.Done(); disp.run(work) }()
+	go func() { defer routing.Done(); ap.run(work) }()
+	consumers.Add(1)
+	go func() { defer consumers.Done(); sc.run(intakeCtx) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.server.Serve(d.listener) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http: %w", err)
+	}
+
+	// Shutdown, in reverse order and bounded: fail /readyz, stop intake, drain, flush,
+	// checkpoint, close.
+	deadline, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownGrace)
+	defer cancel()
+	d.shutting.Store(true)
+	d.log.Info("shutting down", zap.Duration("grace", d.cfg.ShutdownGrace))
+	if err := d.server.Shutdown(deadline); err != nil {
+		d.log.Warn("http requests still running at the deadline", zap.Error(err))
+	}
+	stopIntake()
+	consumers.Wait()
+	d.dispatchWake.wake()
+	d.flush(deadline, disp, ap)
+	stopWork()
+	routing.Wait()
+	if err := d.close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	d.log.Info("stopped")
+	return runErr
+}
+
+// flush publishes what is pending (deliveries, then the audit log with a final
+// checkpoint) until done or the deadline; what is left stays in the outbox for the
+// next start.
+func (d *Daemon) flush(ctx context.Context, disp *dispatcher, ap *auditPublisher) {
+	for ctx.Err() == nil {
+		n, err := disp.once(ctx)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	if _, err := d.store.Checkpoint(ctx); err != nil {
+		d.log.Warn("final audit checkpoint failed", zap.Error(err))
+	}
+	for ctx.Err() == nil {
+		n, err := ap.once(ctx)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	if depth, err := d.store.PendingDeliveries(context.Background(), 0, 1); err == nil && len(depth) > 0 {
+		d.log.Warn("deliveries left in the outbox; they are sent at the next start")
+	}
+}
+
+// close releases everything New opened, in reverse order. Idempotent.
+func (d *Daemon) close() error {
+	d.closeOnce.Do(func() {
+		var errList []error
+		if d.listener != nil {
+			d.listener.Close()
+		}
+		if d.store != nil {
+			errList = append(errList, d.store.Close())
+		}
+		if d.bus != nil && d.ownBus {
+			errList = append(errList, d.bus.Close())
+		}
+		if d.broker != nil {
+			errList = append(errList, d.broker.Close())
+		}
+		d.closeErr = errors.Join(errList...)
+	})
+	return d.closeErr
+}

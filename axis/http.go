@@ -1,0 +1,296 @@
+package axis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"axis/axis/errs"
+	"axis/axis/token"
+	"axis/store"
+	"axis/store/audit"
+)
+
+// handler is an HTTP handler that returns its error; serve turns errors into the JSON
+// body of SPEC §6 in one place, and keeps internal details in the log.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (d *Daemon) serve(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		code := errs.CodeOf(err)
+		if code == errs.Internal || code == errs.Unavailable {
+			d.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		}
+		writeJSON(w, code.HTTPStatus(), errs.ToBody(err))
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/packages", d.serve(d.postPackage))
+	mux.HandleFunc("POST /v1/status", d.serve(d.postStatus))
+	mux.HandleFunc("GET /v1/documents/{id...}", d.serve(d.authed(d.getDocument)))
+	mux.HandleFunc("GET /v1/agencies/{id}/documents", d.serve(d.authed(d.listAgency)))
+	mux.HandleFunc("GET /v1/audit", d.serve(d.authed(d.getAudit)))
+	mux.HandleFunc("GET /v1/audit/verify", d.serve(d.authed(d.verifyAudit)))
+	mux.HandleFunc("GET /v1/stats", d.serve(d.authed(d.getStats)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", d.serve(d.readyz))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/v1/", d.serve(func(http.ResponseWriter, *http.Request) error {
+		return errs.E(errs.NotFound, "no such endpoint")
+	}))
+	return mux
+}
+
+// readBody reads a submission, refusing more than --max-package-bytes.
+func (d *Daemon) readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > d.cfg.MaxPackageBytes {
+		return nil, errs.E(errs.TooLarge, "body is %d bytes, limit is %d", r.ContentLength, d.cfg.MaxPackageBytes)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, d.cfg.MaxPackageBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errs.E(errs.TooLarge, "body is over the limit of %d bytes", d.cfg.MaxPackageBytes)
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.BadRequest, err, "reading the body failed")
+	}
+	return b, nil
+}
+
+func (d *Daemon) postPackage(w http.ResponseWriter, r *http.Request) error {
+	if d.shutting.Load() {
+		return errs.E(errs.Unavailable, "shutting down")
+	}
+	b, err := d.readBody(r)
+	if err != nil {
+		return err
+	}
+	a, err := d.intake.SubmitPackage(r.Context(), b, SourceHTTP)
+	if err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if a.Existing {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, a)
+}
+
+func (d *Daemon) postStatus(w http.ResponseWriter, r *http.Request) error {
+	if d.shutting.Load() {
+		return errs.E(errs.Unavailable, "shutting down")
+	}
+	b, err := d.readBody(r)
+	if err != nil {
+		return err
+	}
+	a, err := d.intake.SubmitStatus(r.Context(), b, SourceHTTP)
+	if err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if a.Existing {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, a)
+}
+
+func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) error {
+	if d.shutting.Load() {
+		return errs.E(errs.Unavailable, "shutting down")
+	}
+	if err := d.store.Ping(r.Context()); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "store not accepting writes")
+	}
+	_, err := io.WriteString(w, "ready\n")
+	return err
+}
+
+type claimsKey struct{}
+
+// authed requires a bearer token (SPEC §6): none or a bad one is 401.
+func (d *Daemon) authed(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := d.claims(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="axis"`)
+			return err
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
+	}
+}
+
+func (d *Daemon) claims(r *http.Request) (token.Claims, error) {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return token.Claims{}, errs.E(errs.Unauthorized, "a bearer token is required (axis token issue)")
+	}
+	return d.keyring.Check(strings.TrimSpace(tok), time.Now())
+}
+
+func claimsOf(r *http.Request) token.Claims {
+	c, _ := r.Context().Value(claimsKey{}).(token.Claims)
+	return c
+}
+
+// DocumentView is a document as the read API shows it.
+type DocumentView struct {
+	store.Document
+	Receipt string `json:"receipt,omitempty"`
+}
+
+func (d *Daemon) getDocument(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	c := claimsOf(r)
+	docs, err := d.store.DocumentsByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	// Several senders may have used the same DocumentId: show the first the caller may see.
+	for _, doc := range docs {
+		if c.CanSee(doc.From, doc.To) {
+			return writeJSON(w, http.StatusOK, DocumentView{Document: doc, Receipt: string(doc.Receipt)})
+		}
+	}
+	return errs.E(errs.NotFound, "no document %q", id) // the same answer as for one that does not exist
+}
+
+func (d *Daemon) listAgency(w http.ResponseWriter, r *http.Request) error {
+	agency := r.PathValue("id")
+	c := claimsOf(r)
+	if !c.Auditor && c.Agency != agency {
+		return errs.E(errs.NotFound, "no agency %q", agency)
+	}
+	if _, ok := d.registry.Lookup(agency); !ok {
+		return errs.E(errs.NotFound, "no agency %q", agency)
+	}
+	q := r.URL.Query()
+	dir := store.Direction(q.Get("direction"))
+	if dir == "" {
+		dir = store.In
+	}
+	if dir != store.In && dir != store.Out {
+		return errs.E(errs.BadRequest, "direction must be in or out")
+	}
+	limit, err := intParam(q.Get("limit"), 50, 1, 500)
+	if err != nil {
+		return err
+	}
+	f := store.Filter{State: store.State(q.Get("status")), Counterpart: q.Get("counterpart"), Text: q.Get("q")}
+	if f.Since, err = timeParam(q.Get("since")); err != nil {
+		return err
+	}
+	if f.Until, err = timeParam(q.Get("until")); err != nil {
+		return err
+	}
+	page, err := d.store.ListAgency(r.Context(), agency, dir, f, q.Get("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	if page.Items == nil {
+		page.Items = []store.Summary{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"documents": page.Items, "next": page.Next})
+}
+
+// getAudit streams export lines (application/x-ndjson), auditors only.
+func (d *Daemon) getAudit(w http.ResponseWriter, r *http.Request) error {
+	if !claimsOf(r).Auditor {
+		return errs.E(errs.NotFound, "the audit log is for auditors")
+	}
+	q := r.URL.Query()
+	from, err := intParam(q.Get("from"), 1, 1, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(q.Get("limit"), 1000, 1, 100000)
+	if err != nil {
+		return err
+	}
+	lines, err := d.store.AuditSince(r.Context(), uint64(from)-1, limit)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if len(lines) == limit {
+		w.Header().Set("X-Axis-Next", strconv.FormatUint(lines[len(lines)-1].Seq+1, 10))
+	}
+	for _, l := range lines {
+		w.Write(l.Line)
+		w.Write([]byte{'\n'})
+	}
+	return nil
+}
+
+// verifyAudit verifies the whole chain as stored, with the daemon's own trust.
+func (d *Daemon) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	if !claimsOf(r).Auditor {
+		return errs.E(errs.NotFound, "the audit log is for auditors")
+	}
+	pr, pw := io.Pipe()
+	go func() { _, err := d.store.ExportAudit(r.Context(), pw, 1); pw.CloseWithError(err) }()
+	rep, err := audit.Verify(r.Context(), pr, audit.VerifyOptions{})
+	pr.Close()
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "verifying the audit log failed")
+	}
+	out := map[string]any{"ok": rep.Break == nil, "events": rep.Events, "last_good_seq": rep.LastSeq,
+		"checkpoints": rep.Checkpoints, "last_checkpoint": rep.LastCheckpoint}
+	if rep.Break != nil {
+		out["break"] = rep.Break
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (d *Daemon) getStats(w http.ResponseWriter, r *http.Request) error {
+	st, err := d.store.Stats(r.Context(), time.Now())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, st)
+}
+
+func intParam(s string, def, min, max int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < min || n > max {
+		return 0, errs.E(errs.BadRequest, "%q: want a number from %d to %d", s, min, max)
+	}
+	return n, nil
+}
+
+func timeParam(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errs.E(errs.BadRequest, "%q: want RFC 3339 or YYYY-MM-DD", s)
+}

@@ -1,0 +1,41 @@
+package axis
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the daemon's Prometheus series (SPEC §6: names prefixed axis_). Each
+// daemon has its own registry so tests can run several.
+type metrics struct {
+	reg         *prometheus.Registry
+	intake      *prometheus.CounterVec   // source, kind, result
+	verify      prometheus.Histogram     // seconds
+	storeCommit *prometheus.HistogramVec // op
+	publish     *prometheus.HistogramVec // stream: deliveries | audit | dlq
+	outboxDepth prometheus.Gauge
+	published   *prometheus.CounterVec // kind
+}
+
+func newMetrics() *metrics {
+	buckets := prometheus.ExponentialBuckets(0.0001, 2, 16) // 100 µs .. 3.3 s
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		intake: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "axis_intake_total",
+			Help: "Submissions by source (http, drop, kafka), kind (edoc, status) and result (accepted, duplicate, or the error code)."},
+			[]string{"source", "kind", "result"}),
+		verify: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_verify_seconds",
+			Help: "Time to verify one submission (parse, signature, chain, envelope, registry).", Buckets: buckets}),
+		storeCommit: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "axis_store_commit_seconds",
+			Help: "Time for a store write to become durable, by operation.", Buckets: buckets}, []string{"op"}),
+		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "axis_kafka_publish_seconds",
+			Help: "Time for Kafka to acknowledge a publish batch, by stream.", Buckets: buckets}, []string{"stream"}),
+		outboxDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_outbox_depth",
+			Help: "Deliveries accepted but not yet acknowledged by Kafka (capped at one scan page)."}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "axis_published_total",
+			Help: "Messages acknowledged by Kafka, by kind (edoc, status, audit, dlq)."}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

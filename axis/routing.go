@@ -1,0 +1,288 @@
+package axis
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"axis/axis/bus"
+	"axis/axis/errs"
+	"axis/store"
+)
+
+// Kafka headers of SPEC §8.
+const (
+	HeaderType       = "axis-type"
+	HeaderDocumentID = "axis-document-id"
+	HeaderFrom       = "axis-from"
+	HeaderSHA256     = "axis-sha256"
+	HeaderAcceptedAt = "axis-accepted-at"
+	HeaderAuditSeq   = "axis-audit-seq"
+	HeaderErrorCode  = "axis-error-code"
+	HeaderError      = "axis-error"
+)
+
+const (
+	outboxPage      = 256
+	outboxPageBytes = 16 << 20 // keeps one batch's memory bounded with large packages
+	auditPage       = 1000
+	retryMin        = 100 * time.Millisecond
+	retryMax        = 5 * time.Second
+)
+
+// backoff doubles a delay up to retryMax.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) next() time.Duration {
+	if b.d == 0 {
+		b.d = retryMin
+	} else if b.d *= 2; b.d > retryMax {
+		b.d = retryMax
+	}
+	return b.d
+}
+func (b *backoff) reset() { b.d = 0 }
+
+// sleep waits d or until ctx is done; false if ctx is done.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// wakeup is a level-triggered signal: many wakes before a wait count as one.
+type wakeup chan struct{}
+
+func newWakeup() wakeup { return make(chan struct{}, 1) }
+func (w wakeup) wake() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns when woken, after d, or when ctx is done (false).
+func (w wakeup) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-w:
+	case <-t.C:
+	}
+	return true
+}
+
+// dispatcher moves the store's outbox to the inbox topics: it publishes the oldest
+// pending deliveries, and marks them published only once Kafka acknowledged them
+// (at least once: a crash between the two publishes them again; recipients dedupe by
+// axis-sha256). Broker outages are retried with backoff, forever.
+type dispatcher struct {
+	store *store.Store
+	pub   bus.Publisher
+	log   *zap.Logger
+	m     *metrics
+	wake  wakeup
+	audit wakeup // MarkPublished writes audit events
+}
+
+func (d *dispatcher) run(ctx context.Context) {
+	var bo backoff
+	for {
+		n, err := d.once(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			wait := bo.next()
+			d.log.Warn("publishing deliveries failed; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+			if !sleep(ctx, wait) {
+				return
+			}
+		case n == outboxPage:
+			bo.reset() // more is waiting
+		default:
+			bo.reset()
+			if !d.wake.wait(ctx, time.Second) {
+				return
+			}
+		}
+	}
+}
+
+// once publishes one page of the outbox and returns how many entries it read.
+func (d *dispatcher) once(ctx context.Context) (int, error) {
+	entries, err := d.store.PendingDeliveries(ctx, 0, outboxPage)
+	if err != nil {
+		return 0, err
+	}
+	d.m.outboxDepth.Set(float64(len(entries)))
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	size := 0
+	for i, e := range entries {
+		size += len(e.Value)
+		if size > outboxPageBytes && i > 0 {
+			entries = entries[:i]
+			break
+		}
+	}
+	msgs := make([]bus.Message, len(entries))
+	ids := make([]uint64, len(entries))
+	for i, e := range entries {
+		msgs[i] = deliveryMessage(e)
+		ids[i] = e.ID
+	}
+	start := time.Now()
+	if err := d.pub.Publish(ctx, msgs...); err != nil {
+		return 0, err
+	}
+	d.m.publish.WithLabelValues("deliveries").Observe(time.Since(start).Seconds())
+	start = time.Now()
+	if err := d.store.MarkPublished(ctx, ids...); err != nil {
+		return 0, err
+	}
+	d.m.storeCommit.WithLabelValues("published").Observe(time.Since(start).Seconds())
+	for _, e := range entries {
+		d.m.published.WithLabelValues(e.Kind).Inc()
+		d.log.Debug("delivered", zap.String("document_id", e.DocumentID), zap.String("to", e.Recipient),
+			zap.String("kind", e.Kind), zap.String("code", e.Code))
+	}
+	d.audit.wake()
+	return len(entries), nil
+}
+
+func deliveryMessage(e store.OutboxEntry) bus.Message {
+	return bus.Message{
+		Topic: InboxTopic(e.Recipient),
+		Key:   []byte(e.DocumentID),
+		Value: e.Value,
+		Headers: []bus.Header{
+			{Key: HeaderType, Value: []byte(e.Kind)},
+			{Key: HeaderDocumentID, Value: []byte(e.DocumentID)},
+			{Key: HeaderFrom, Value: []byte(e.From)},
+			{Key: HeaderSHA256, Value: []byte(e.SHA256)},
+			{Key: HeaderAcceptedAt, Value: []byte(e.AcceptedAt.UTC().Format(time.RFC3339))},
+			{Key: HeaderAuditSeq, Value: []byte(strconv.FormatUint(e.AuditSeq, 10))},
+		},
+	}
+}
+
+// auditPublisher copies the audit log to axis.audit, in order, from the durable cursor.
+type auditPublisher struct {
+	store *store.Store
+	pub   bus.Publisher
+	log   *zap.Logger
+	m     *metrics
+	wake  wakeup
+}
+
+func (a *auditPublisher) run(ctx context.Context) {
+	var bo backoff
+	for {
+		n, err := a.once(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			wait := bo.next()
+			a.log.Warn("publishing the audit log failed; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+			if !sleep(ctx, wait) {
+				return
+			}
+		case n == auditPage:
+			bo.reset()
+		default:
+			bo.reset()
+			// Audit events come from every path (rejections too): poll as well as wake.
+			if !a.wake.wait(ctx, 200*time.Millisecond) {
+				return
+			}
+		}
+	}
+}
+
+func (a *auditPublisher) once(ctx context.Context) (int, error) {
+	done, err := a.store.AuditPublished(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lines, err := a.store.AuditSince(ctx, done, auditPage)
+	if err != nil || len(lines) == 0 {
+		return 0, err
+	}
+	msgs := make([]bus.Message, len(lines))
+	for i, l := range lines {
+		seq := strconv.FormatUint(l.Seq, 10)
+		msgs[i] = bus.Message{Topic: TopicAudit, Key: []byte(seq), Value: l.Line,
+			Headers: []bus.Header{{Key: HeaderAuditSeq, Value: []byte(seq)}}}
+	}
+	start := time.Now()
+	if err := a.pub.Publish(ctx, msgs...); err != nil {
+		return 0, err
+	}
+	a.m.publish.WithLabelValues("audit").Observe(time.Since(start).Seconds())
+	a.m.published.WithLabelValues("audit").Add(float64(len(msgs)))
+	return len(lines), a.store.SetAuditPublished(ctx, lines[len(lines)-1].Seq)
+}
+
+// statusConsumer takes signed statuses from axis.status. A status that can never be
+// accepted goes to axis.dlq with its error; the offset is committed only after the
+// durable write (or the DLQ publish), so a crash replays it, and the store's
+// idempotency absorbs the replay.
+type statusConsumer struct {
+	intake *Intake
+	bus    bus.Bus
+	log    *zap.Logger
+	m      *metrics
+}
+
+func (s *statusConsumer) handle(ctx context.Context, m bus.Message) error {
+	_, err := s.intake.SubmitStatus(ctx, m.Value, SourceKafka)
+	if err == nil {
+		return nil
+	}
+	code := errs.CodeOf(err)
+	if code.Transient() {
+		return err // redelivered after a backoff
+	}
+	body := errs.ToBody(err)
+	dlq := bus.Message{Topic: TopicDLQ, Key: m.Key, Value: m.Value,
+		Headers: append(append([]bus.Header(nil), m.Headers...),
+			bus.Header{Key: HeaderErrorCode, Value: []byte(body.Error.Code)},
+			bus.Header{Key: HeaderError, Value: []byte(body.Error.Message)},
+			bus.Header{Key: HeaderSHA256, Value: []byte(sha256Hex(m.Value))})}
+	start := time.Now()
+	if err := s.bus.Publish(ctx, dlq); err != nil {
+		return err
+	}
+	s.m.publish.WithLabelValues("dlq").Observe(time.Since(start).Seconds())
+	s.m.published.WithLabelValues("dlq").Inc()
+	s.log.Info("status sent to the dead-letter topic", zap.String("code", body.Error.Code),
+		zap.Int64("offset", m.Offset), zap.String("error", body.Error.Message))
+	return nil
+}
+
+func (s *statusConsumer) run(ctx context.Context) {
+	var bo backoff
+	for ctx.Err() == nil {
+		err := s.bus.Subscribe(ctx, TopicStatus, ConsumerGroup, s.handle)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		wait := bo.next()
+		s.log.Warn("consuming axis.status failed; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}

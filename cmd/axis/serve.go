@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"axis/axis"
+	"axis/axis/logging"
+	"axis/envelope"
+)
+
+func init() { register(serveCommand()) }
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the axis daemon (with the embedded development broker unless --brokers is given)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data-dir", Value: ".axis", Usage: "store, broker data and token secret", EnvVars: []string{"AXIS_DATA_DIR"}},
+			&cli.StringFlag{Name: "http", Value: axis.DefaultHTTPAddr, Usage: "HTTP listen address", EnvVars: []string{"AXIS_HTTP"}},
+			&cli.StringFlag{Name: "brokers", Usage: "Kafka bootstrap brokers host:port,... (none: embedded development broker)", EnvVars: []string{"AXIS_BROKERS"}},
+			&cli.StringFlag{Name: "embedded-broker", Value: axis.DefaultBrokerAdr, Usage: "address of the embedded broker", EnvVars: []string{"AXIS_EMBEDDED_BROKER"}},
+			&cli.BoolFlag{Name: "embedded-broker-nosync", Usage: "embedded broker: no fsync per batch (faster; a machine crash may lose seconds)", EnvVars: []string{"AXIS_EMBEDDED_BROKER_NOSYNC"}},
+			&cli.StringFlag{Name: "drop-dir", Usage: "drop directory (incoming/, accepted/, rejected/)", EnvVars: []string{"AXIS_DROP_DIR"}},
+			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON)", Required: true, EnvVars: []string{"AXIS_REGISTRY"}},
+			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates, CRLs (file or directory)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
+			&cli.StringFlag{Name: "identity-key", Usage: "the daemon's signing key (receipts, audit checkpoints)", Required: true, EnvVars: []string{"AXIS_IDENTITY_KEY"}},
+			&cli.StringFlag{Name: "identity-cert", Usage: "the daemon's certificate (and chain)", Required: true, EnvVars: []string{"AXIS_IDENTITY_CERT"}},
+			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures (recorded as legacy)", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
+			&cli.Int64Flag{Name: "max-package-bytes", Value: envelope.DefaultMaxBytes, Usage: "largest package accepted", EnvVars: []string{"AXIS_MAX_PACKAGE_BYTES"}},
+			&cli.StringFlag{Name: "kafka-tls-ca", Usage: "CA file to verify the brokers' TLS certificates (enables TLS)", EnvVars: []string{"AXIS_KAFKA_TLS_CA"}},
+			&cli.StringFlag{Name: "kafka-sasl-mechanism", Usage: "plain, scram-sha-256 or scram-sha-512", EnvVars: []string{"AXIS_KAFKA_SASL_MECHANISM"}},
+			&cli.StringFlag{Name: "kafka-username", EnvVars: []string{"AXIS_KAFKA_USERNAME"}},
+			&cli.StringFlag{Name: "kafka-password", Usage: "use the AXIS_KAFKA_PASSWORD environment variable", EnvVars: []string{"AXIS_KAFKA_PASSWORD"}},
+			&cli.DurationFlag{Name: "shutdown-grace", Value: 15 * time.Second, Usage: "bound on a graceful shutdown", EnvVars: []string{"AXIS_SHUTDOWN_GRACE"}},
+			&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "auto (console on a terminal, else JSON), json or console", EnvVars: []string{"AXIS_LOG_FORMAT"}},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"AXIS_LOG_LEVEL"}},
+		},
+		Action: func(c *cli.Context) error {
+			log, err := logging.New(logging.Config{Format: c.String("log-format"), Level: c.String("log-level")})
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			defer log.Sync()
+			cfg := axis.Config{
+				DataDir: c.String("data-dir"), HTTPAddr: c.String("http"), Brokers: splitList(c.String("brokers")),
+				EmbeddedBroker: c.String("embedded-broker"), BrokerNoSync: c.Bool("embedded-broker-nosync"),
+				DropDir: c.String("drop-dir"), RegistryFile: c.String("registry"), TrustPath: c.String("trust"),
+				IdentityKey: c.String("identity-key"), IdentityCert: c.String("identity-cert"), AllowSHA1: c.Bool("allow-sha1"),
+				MaxPackageBytes: c.Int64("max-package-bytes"), KafkaTLSCA: c.String("kafka-tls-ca"),
+				SASLMechanism: c.String("kafka-sasl-mechanism"), KafkaUser: c.String("kafka-username"),
+				KafkaPassword: c.String("kafka-password"), ShutdownGrace: c.Duration("shutdown-grace"), Logger: log,
+			}
+			// The first signal starts a graceful shutdown; a second one ends the process.
+			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			d, err := axis.New(ctx, cfg, axis.Options{})
+			if err != nil {
+				log.Error("cannot start", zap.Error(err))
+				return cli.Exit("", 1)
+			}
+			go func() { <-ctx.Done(); stop() }()
+			if err := d.Run(ctx); err != nil {
+				log.Error("stopped with an error", zap.Error(err))
+				return cli.Exit("", 1)
+			}
+			return nil
+		},
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"axis/axis/token"
+)
+
+func init() { register(tokenCommand()) }
+
+func tokenCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "token",
+		Usage: "bearer tokens for the read API and the portal",
+		Subcommands: []*cli.Command{{
+			Name:  "issue",
+			Usage: "issue a token for one agency (--agency ID) or for an auditor (--auditor)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "data-dir", Value: ".axis", Usage: "the daemon's data directory (holds the token secret)", EnvVars: []string{"AXIS_DATA_DIR"}},
+				&cli.StringFlag{Name: "agency", Usage: "OrganId the token acts for"},
+				&cli.BoolFlag{Name: "auditor", Usage: "a token that sees every document and the audit log"},
+				&cli.DurationFlag{Name: "ttl", Value: 24 * time.Hour, Usage: "validity"},
+			},
+			Action: func(c *cli.Context) error {
+				if (c.String("agency") == "") == !c.Bool("auditor") {
+					return cli.Exit("token issue: give exactly one of --agency ID or --auditor", 2)
+				}
+				if c.Duration("ttl") <= 0 {
+					return cli.Exit("token issue: --ttl must be positive", 2)
+				}
+				k, err := token.LoadOrCreate(c.String("data-dir"))
+				if err != nil {
+					return err
+				}
+				tok, err := k.Issue(token.Claims{Agency: c.String("agency"), Auditor: c.Bool("auditor"),
+					Expires: time.Now().Add(c.Duration("ttl")).Unix()})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer, tok)
+				return nil
+			},
+		}},
+	}
+}
