@@ -137,3 +137,20 @@ func BenchmarkGoxmldsigCanonicalize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGoxmldsigValidate: plain goxmldsig validation of the same packages (no chain
+// building, store holding only the leaf), for comparison with BenchmarkVerify.
+func BenchmarkGoxmldsigValidate(b *testing.B) {
+	p := testPKI(b)
+	for _, sz := range benchSizes {
+		doc := parse(b, signedString(b, p.signer(p.rsa), benchPackage(b, sz.size)))
+		b.Run(sz.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := goxmldsigValidate(doc, p.rsa.Cert); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

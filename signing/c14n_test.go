@@ -2,6 +2,7 @@ package signing
 
 import (
 	"bytes"
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"testing"
@@ -95,4 +96,29 @@ func TestC14NErrors(t *testing.T) {
 			t.Errorf("%s: undeclared prefix accepted", src)
 		}
 	}
+}
+
+// goxmldsig (given only the signer certificate) accepts what we sign with RSA, for
+// another independent check of our canonical forms. The Signature is moved first to
+// dodge its traversal limit; that does not change the digest.
+func TestGoxmldsigAcceptsOurSignature(t *testing.T) {
+	p := testPKI(t)
+	for _, src := range []string{sampleDoc, fieldPackage(t, "edoc_new.edxml")} {
+		doc := parse(t, signedString(t, p.signer(p.rsa), src))
+		if err := goxmldsigValidate(doc, p.rsa.Cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func goxmldsigValidate(doc *etree.Document, leaf *x509.Certificate) error {
+	var sigs []*etree.Element
+	findSignatures(doc.Root(), &sigs)
+	if len(sigs) == 1 && sigs[0].Parent() != nil {
+		sigs[0].Parent().RemoveChild(sigs[0])
+		doc.Root().InsertChildAt(0, sigs[0])
+	}
+	ctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{leaf}})
+	_, err := ctx.Validate(doc.Root())
+	return err
 }

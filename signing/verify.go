@@ -181,21 +181,35 @@ func normalise(el *etree.Element, sigs *[]*etree.Element) error {
 	if !dirty {
 		return nil
 	}
+	// Join each run of text separated only by comments in one go: appending piecewise
+	// would be quadratic on text cut by many comments.
 	kept := el.Child[:0]
+	var run []*etree.CharData
+	join := func() {
+		if len(run) > 1 {
+			var sb strings.Builder
+			for _, cd := range run {
+				sb.WriteString(cd.Data)
+			}
+			run[0].SetData(sb.String()) // SetData recomputes the whitespace flag
+		}
+		run = run[:0]
+	}
 	for _, t := range el.Child {
 		switch t := t.(type) {
 		case *etree.Comment:
 			continue
 		case *etree.CharData:
-			if n := len(kept); n > 0 {
-				if prev, ok := kept[n-1].(*etree.CharData); ok {
-					prev.Data += t.Data
-					continue
-				}
+			run = append(run, t)
+			if len(run) > 1 {
+				continue
 			}
+		default:
+			join()
 		}
 		kept = append(kept, t)
 	}
+	join()
 	clear(el.Child[len(kept):])
 	el.Child = kept
 	el.ReindexChildren()

@@ -472,3 +472,15 @@ func TestManyElements(t *testing.T) {
 		t.Fatalf("%d OrganIds", n)
 	}
 }
+
+func TestTextCutByManyComments(t *testing.T) {
+	p := testPKI(t)
+	text := strings.Repeat("ab", 50000)
+	s := signedString(t, p.signer(p.ec), "<r><t>"+text+"</t></r>")
+	s = strings.Replace(s, text, strings.Join(strings.Split(text, "b"), "b<!---->"), 1)
+	v, err := p.verifier(Options{}).Verify(parse(t, s))
+	wantCode(t, err, "")
+	if el := v.Root.SelectElement("t"); len(el.Child) != 1 || el.Text() != text {
+		t.Fatalf("text not joined: %d tokens", len(el.Child))
+	}
+}
