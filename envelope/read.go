@@ -373,8 +373,9 @@ func checkCharRefs(b []byte) error {
 			return nil
 		}
 		b = b[i+2:]
-		end := bytes.IndexByte(b, ';')
-		if end < 0 || end > 10 {
+		// Look for ';' only where a reference could end, so the scan stays linear.
+		end := bytes.IndexByte(b[:min(len(b), 10)], ';')
+		if end < 0 {
 			continue
 		}
 		ref := b[:end]
