@@ -167,21 +167,28 @@ func (d *decoder) each(e *etree.Element, path string, fn func(local, path string
 // of XML whitespace. A leaf holding elements is a structural error: reading only part of
 // it would let two readers disagree on its value.
 func (d *decoder) text(c *etree.Element, path string) string {
-	var parts []string
+	var s string
+	var b *strings.Builder // only when the text comes in several pieces (comments, CDATA)
 	for _, t := range c.Child {
 		switch t := t.(type) {
 		case *etree.CharData:
-			parts = append(parts, t.Data)
+			switch {
+			case b != nil:
+				b.WriteString(t.Data)
+			case s == "":
+				s = t.Data
+			default:
+				b = &strings.Builder{}
+				b.WriteString(s)
+				b.WriteString(t.Data)
+			}
 		case *etree.Element:
 			d.fail(path, "must hold text, not elements")
 			return ""
 		}
 	}
-	var s string
-	if len(parts) == 1 {
-		s = parts[0]
-	} else {
-		s = strings.Join(parts, "")
+	if b != nil {
+		s = b.String()
 	}
 	return strings.Trim(s, xmlSpace)
 }

@@ -12,7 +12,8 @@ import (
 	"axis/axis/errs"
 )
 
-// Limits bound what ReadDocument accepts before and while parsing.
+// Limits bound what ReadDocument accepts before and while parsing. Zero fields take the
+// defaults.
 type Limits struct {
 	MaxBytes int64 // input size cap; over it: errs.TooLarge
 	MaxDepth int   // element nesting cap (the root is depth 1); over it: errs.MalformedXML
@@ -91,6 +92,22 @@ func ReadDocument(b []byte, lim Limits) (*etree.Document, error) {
 		return nil, err
 	}
 	return doc, nil
+}
+
+// ReadLimited reads all of r, failing with errs.TooLarge as soon as it holds more than
+// max bytes (max <= 0: DefaultMaxBytes), so an oversized body is never buffered whole.
+func ReadLimited(r io.Reader, max int64) ([]byte, error) {
+	if max <= 0 {
+		max = DefaultMaxBytes
+	}
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, errs.Wrap(errs.BadRequest, err, "reading the document")
+	}
+	if int64(len(b)) > max {
+		return nil, errs.E(errs.TooLarge, "document exceeds the limit of %d bytes", max)
+	}
+	return b, nil
 }
 
 func rejectCharset(charset string, r io.Reader) (io.Reader, error) {

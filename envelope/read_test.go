@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"axis/axis/errs"
 )
@@ -163,5 +164,21 @@ func TestReadDocumentSamples(t *testing.T) {
 		if wantErr := filepath.Base(f) == "edoc.edxml"; (err != nil) != wantErr || err != nil && !errs.Is(err, errs.MalformedXML) {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+func TestReadLimited(t *testing.T) {
+	in := strings.Repeat("x", 100)
+	if b, err := ReadLimited(strings.NewReader(in), 100); err != nil || len(b) != 100 {
+		t.Errorf("at the limit: %d, %v", len(b), err)
+	}
+	if _, err := ReadLimited(strings.NewReader(in), 99); !errs.Is(err, errs.TooLarge) {
+		t.Errorf("one byte over: %v", err)
+	}
+	if b, err := ReadLimited(strings.NewReader(in), 0); err != nil || len(b) != 100 {
+		t.Errorf("default limit: %d, %v", len(b), err)
+	}
+	if _, err := ReadLimited(iotest.ErrReader(errors.New("boom")), 10); err == nil || errs.CodeOf(err) == errs.Internal {
+		t.Errorf("read error: %v", err)
 	}
 }
