@@ -80,7 +80,7 @@ func ReadDocument(b []byte, lim Limits) (*etree.Document, error) {
 			return nil, errs.E(errs.MalformedXML, "DOCTYPE and entity declarations are not allowed")
 		case errors.Is(err, etree.ErrMaxDepth):
 			return nil, errs.E(errs.MalformedXML, "too deep: elements nested more than %d levels", lim.MaxDepth)
-		case errors.Is(err, errCharset):
+		case strings.Contains(err.Error(), errCharset.Error()): // encoding/xml wraps it with %v
 			return nil, errs.Wrap(errs.MalformedXML, err, "only UTF-8 documents are accepted")
 		}
 		return nil, errs.Wrap(errs.MalformedXML, err, "not well-formed XML: %s", cleanXMLErr(err))

@@ -77,8 +77,8 @@ func TestReadDocumentHardening(t *testing.T) {
 		{"CDATA outside root", []byte(`<a/><![CDATA[x]]>`), Limits{}, errs.MalformedXML, "text outside"},
 		{"invalid UTF-8 in text", []byte("<a>\xff\xfe</a>"), Limits{}, errs.MalformedXML, ""},
 		{"invalid UTF-8 in attribute", []byte("<a b=\"\xc3\x28\"/>"), Limits{}, errs.MalformedXML, ""},
-		{"invalid UTF-8 in comment", []byte("<a><!-- \xff --></a>"), Limits{}, errs.MalformedXML, "UTF-8"},
-		{"invalid UTF-8 in PI", []byte("<a><?p \xff?></a>"), Limits{}, errs.MalformedXML, "UTF-8"},
+		{"invalid UTF-8 in comment", []byte("<a><!-- \xff --></a>"), Limits{}, errs.MalformedXML, "invalid UTF-8"},
+		{"invalid UTF-8 in PI", []byte("<a><?p \xff?></a>"), Limits{}, errs.MalformedXML, "invalid UTF-8"},
 		{"invalid UTF-8 in name", []byte("<a\xff/>"), Limits{}, errs.MalformedXML, ""},
 		{"control character", []byte("<a>\x01</a>"), Limits{}, errs.MalformedXML, ""},
 		{"control character in comment", []byte("<a><!-- \x01 --></a>"), Limits{}, errs.MalformedXML, "illegal character"},
@@ -111,8 +111,8 @@ func TestReadDocumentHardening(t *testing.T) {
 		{"reserved PI target", []byte(`<a><?XmL x?></a>`), Limits{}, errs.MalformedXML, "XML declaration"},
 		{"declaration without version", []byte(`<?xml encoding="UTF-8"?><a/>`), Limits{}, errs.MalformedXML, "without version"},
 		{"XML 1.1", []byte(`<?xml version="1.1"?><a/>`), Limits{}, errs.MalformedXML, ""},
-		{"Latin-1 declared", []byte("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xe9</a>"), Limits{}, errs.MalformedXML, "UTF-8"},
-		{"UTF-16 declared", []byte(`<?xml version="1.0" encoding="UTF-16"?><a/>`), Limits{}, errs.MalformedXML, "UTF-8"},
+		{"Latin-1 declared", []byte("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xe9</a>"), Limits{}, errs.MalformedXML, "only UTF-8 documents"},
+		{"UTF-16 declared", []byte(`<?xml version="1.0" encoding="UTF-16"?><a/>`), Limits{}, errs.MalformedXML, "only UTF-8 documents"},
 		{"UTF-16 bytes", []byte("\xff\xfe<\x00a\x00/\x00>\x00"), Limits{}, errs.MalformedXML, ""},
 	}
 	for _, c := range cases {
