@@ -70,7 +70,7 @@ type Verified struct {
 
 // Verify checks the one enveloped signature of doc against every rule of SPEC §3.
 //
-// doc is normalised in place, once the document is accepted or not: comments are removed
+// doc is normalised in place, whether or not it is accepted: comments are removed
 // and the text around them joined (URI="" never digests comments, so a reader must not
 // see them either: a comment injected into signed text cannot change what callers read).
 // On success the ds:Signature element is detached, so Root holds exactly what was
@@ -253,8 +253,7 @@ func invalid(format string, args ...any) error {
 	return errs.E(errs.SignatureInvalid, format, args...)
 }
 
-// dsChildren returns the element children of el, requiring each to be in the XML-DSig
-// namespace (foreign elements are allowed only where the schema allows them, by callers).
+// isDS: el is the XML-DSig element local.
 func isDS(el *etree.Element, local string) bool {
 	return el.Tag == local && el.NamespaceURI() == NSDSig
 }

@@ -87,7 +87,7 @@ func TestXMLSecVerifiesOurSignatures(t *testing.T) {
 
 // template inserts an XML-DSig template for xmlsec1 --sign where our signer would put
 // the signature.
-func xmlsecTemplate(t *testing.T, src, sigMethod, c14n string, certs int) string {
+func xmlsecTemplate(t *testing.T, src, sigMethod, c14n string, certs int, prefixList string) string {
 	t.Helper()
 	doc := parse(t, src)
 	sig := etree.NewElement("ds:Signature")
@@ -99,7 +99,13 @@ func xmlsecTemplate(t *testing.T, src, sigMethod, c14n string, certs int) string
 	ref.CreateAttr("URI", "")
 	trs := ref.CreateElement("ds:Transforms")
 	trs.CreateElement("ds:Transform").CreateAttr("Algorithm", AlgEnveloped)
-	trs.CreateElement("ds:Transform").CreateAttr("Algorithm", c14n)
+	tr := trs.CreateElement("ds:Transform")
+	tr.CreateAttr("Algorithm", c14n)
+	if prefixList != "" {
+		in := tr.CreateElement("ec:InclusiveNamespaces")
+		in.CreateAttr("xmlns:ec", NSExcC14N)
+		in.CreateAttr("PrefixList", prefixList)
+	}
 	ref.CreateElement("ds:DigestMethod").CreateAttr("Algorithm", AlgSHA256)
 	ref.CreateElement("ds:DigestValue")
 	sig.CreateElement("ds:SignatureValue")
@@ -160,16 +166,19 @@ func TestWeVerifyXMLSecSignatures(t *testing.T) {
 		c14n      string
 		wantAlg   string
 		wantChain int
+		prefixes  string
 	}{
-		{"rsa exc-c14n sample", sampleDoc, p.rsa, nil, AlgRSASHA256, AlgExcC14N, AlgRSASHA256, 2},
-		{"rsa inclusive c14n edoc_new", fieldPackage(t, "edoc_new.edxml"), p.rsa, nil, AlgRSASHA256, AlgC14N10, AlgRSASHA256, 2},
-		{"ecdsa r||s edoc_new", fieldPackage(t, "edoc_new.edxml"), p.ec, nil, AlgECDSASHA256, AlgExcC14N, AlgECDSASHA256, 2},
-		{"ecdsa status", fieldPackage(t, "status_finish_06.edxml"), p.ec, nil, AlgECDSASHA256, AlgC14N10, AlgECDSASHA256, 2},
-		{"rsa with intermediate", nsHeavyDoc, p.viaInter, []*x509.Certificate{p.inter.Cert}, AlgRSASHA256, AlgC14N11, AlgRSASHA256, 3},
+		{"rsa exc-c14n sample", sampleDoc, p.rsa, nil, AlgRSASHA256, AlgExcC14N, AlgRSASHA256, 2, ""},
+		{"rsa inclusive c14n edoc_new", fieldPackage(t, "edoc_new.edxml"), p.rsa, nil, AlgRSASHA256, AlgC14N10, AlgRSASHA256, 2, ""},
+		{"ecdsa r||s edoc_new", fieldPackage(t, "edoc_new.edxml"), p.ec, nil, AlgECDSASHA256, AlgExcC14N, AlgECDSASHA256, 2, ""},
+		{"ecdsa status", fieldPackage(t, "status_finish_06.edxml"), p.ec, nil, AlgECDSASHA256, AlgC14N10, AlgECDSASHA256, 2, ""},
+		{"rsa with intermediate", nsHeavyDoc, p.viaInter, []*x509.Certificate{p.inter.Cert}, AlgRSASHA256, AlgC14N11, AlgRSASHA256, 3, ""},
+		{"rsa inclusive 1.0 ns heavy", nsHeavyDoc, p.rsa, nil, AlgRSASHA512, AlgC14N10, AlgRSASHA512, 2, ""},
+		{"ecdsa exc-c14n with InclusiveNamespaces", nsHeavyDoc, p.ec, nil, AlgECDSASHA384, AlgExcC14N, AlgECDSASHA384, 2, "b #default u"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			signed := xmlsecSign(t, bin, tc.c, tc.chain, xmlsecTemplate(t, tc.src, tc.method, tc.c14n, 1+len(tc.chain)))
+			signed := xmlsecSign(t, bin, tc.c, tc.chain, xmlsecTemplate(t, tc.src, tc.method, tc.c14n, 1+len(tc.chain), tc.prefixes))
 			if ok, out := xmlsecVerify(t, bin, filepath.Join(p.dir, "root.pem"), signed); !ok {
 				t.Fatalf("xmlsec1 does not verify its own signature:\n%s", out)
 			}
