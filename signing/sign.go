@@ -1,9 +1,3 @@
-// Package signing knows XML-DSig for edXML: enveloped signatures over the whole
-// document (Reference URI=""), trust stores (roots, intermediates, CRLs), verification
-// of every rule of SPEC §3, and the sender binding.
-//
-// It works on an already parsed *etree.Document and never re-parses or copies it;
-// canonicalization is streamed into the digest (see c14n.go).
 package signing
 
 import (
