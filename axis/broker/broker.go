@@ -31,7 +31,9 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -79,7 +81,10 @@ type Config struct {
 	// machine crash may then lose the last seconds of acknowledged messages.
 	NoSync bool
 
-	Users []User      // SASL accounts; none: no authentication
+	// Users are the SASL accounts; none: no authentication. They are the truth at
+	// every start: kfake also saves accounts in the DataDir (sasl.json, PLAIN
+	// passwords in clear), and Start discards that copy when Users are given.
+	Users []User
 	TLS   *tls.Config // serve TLS with this configuration (it needs a certificate)
 
 	Logger *zap.Logger // default zap.NewNop()
@@ -150,6 +155,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		var err error
 		if unlock, err = lockDir(cfg.DataDir); err != nil {
 			return nil, err
+		}
+		if len(cfg.Users) > 0 {
+			// Otherwise kfake's saved accounts would override the configured ones.
+			if err := os.Remove(filepath.Join(cfg.DataDir, "sasl.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				unlock()
+				return nil, errs.Wrap(errs.Unavailable, err, "broker data dir %s", cfg.DataDir)
+			}
 		}
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 		if !cfg.NoSync {

@@ -152,3 +152,30 @@ func TestAdvertise(t *testing.T) {
 	}
 }
 
+// TestUsersFromConfig: on a reused data dir the configured accounts win over the ones
+// kfake saved at the previous start.
+func TestUsersFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	ping := func(addr, pass string) error {
+		c, err := kafkabus.New(kafkabus.Config{Brokers: []string{addr}, SASLMechanism: kafkabus.SASLScramSHA256, Username: "alice", Password: pass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return c.Ping(ctx)
+	}
+	b1 := start(t, broker.Config{Addr: "127.0.0.1:0", DataDir: dir, Users: []broker.User{{Mechanism: broker.ScramSHA256, Name: "alice", Password: "old"}}})
+	if err := ping(b1.Addr(), "old"); err != nil {
+		t.Fatalf("first start, right password: %v", err)
+	}
+	b1.Close()
+	b2 := start(t, broker.Config{Addr: "127.0.0.1:0", DataDir: dir, Users: []broker.User{{Mechanism: broker.ScramSHA256, Name: "alice", Password: "new"}}})
+	if err := ping(b2.Addr(), "new"); err != nil {
+		t.Errorf("restart with a new password refuses it: %v", err)
+	}
+	if err := ping(b2.Addr(), "old"); err == nil {
+		t.Error("restart with a new password still accepts the old one")
+	}
+}
