@@ -138,21 +138,35 @@ func (d *decoder) fail(path, format string, args ...any) {
 	}
 }
 
-// onceSet reports elements that the standard allows at most once.
-type onceSet struct{ names []string }
+// onceSet reports elements that the standard allows at most once. No element of edXML
+// has more than 12 distinct singular children, so the array never spills in practice.
+type onceSet struct {
+	names [12]string
+	n     int
+	more  []string
+}
 
 func (d *decoder) once(s *onceSet, local, path string) bool {
-	if contains(s.names, local) {
+	if contains(s.names[:s.n], local) || contains(s.more, local) {
 		d.fail(path, "appears more than once")
 		return false
 	}
-	s.names = append(s.names, local)
+	if s.n < len(s.names) {
+		s.names[s.n] = local
+		s.n++
+	} else {
+		s.more = append(s.more, local)
+	}
 	return true
 }
 
 // each calls fn for every edXML child element of e, with its path.
 func (d *decoder) each(e *etree.Element, path string, fn func(local, path string, c *etree.Element)) {
-	for _, c := range e.ChildElements() {
+	for _, t := range e.Child {
+		c, ok := t.(*etree.Element)
+		if !ok {
+			continue
+		}
 		if d.err != nil {
 			return
 		}

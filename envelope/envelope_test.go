@@ -184,6 +184,9 @@ func TestSampleFacts(t *testing.T) {
 		t.Errorf("DocumentId %q type %d", p.DocumentID, p.BusinessType())
 	}
 	// The attachment is a zip file (the base64 text decodes to "PK\x03\x04...").
+	if p.Attachment("cid:209") != &p.Attachments[0] || p.Attachment("cid:none") != nil {
+		t.Error("Attachment lookup by ContentId")
+	}
 	raw, err := p.Attachments[0].Decode()
 	if err != nil || !bytes.HasPrefix(raw, []byte("PK\x03\x04")) {
 		t.Errorf("attachment: %v %q", err, raw[:min(4, len(raw))])

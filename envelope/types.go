@@ -254,3 +254,13 @@ func (p *Package) Target() string {
 	}
 	return p.DocumentID
 }
+
+// Attachment returns the attachment with the given ContentId ("cid:..."), or nil.
+func (p *Package) Attachment(contentID string) *Attachment {
+	for i := range p.Attachments {
+		if p.Attachments[i].ContentID == contentID {
+			return &p.Attachments[i]
+		}
+	}
+	return nil
+}
