@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,6 +33,19 @@ type Intake struct {
 	log      *zap.Logger
 	m        *metrics
 	wake     func() // tells the dispatcher there is new work
+
+	// storeFailing is set when a store write failed (errs.Unavailable) and cleared by the
+	// next one that succeeds: /readyz reports it, since Ping only sees a closed store.
+	storeFailing atomic.Bool
+}
+
+// noteStore records the outcome of a store write for /readyz.
+func (in *Intake) noteStore(err error) {
+	if err == nil || !errs.CodeOf(err).Transient() {
+		in.storeFailing.Store(false)
+	} else {
+		in.storeFailing.Store(true)
+	}
 }
 
 // PackageAnswer is the body of a 202/200 answer to a package (SPEC §6).
@@ -92,6 +106,7 @@ func (in *Intake) SubmitPackage(ctx context.Context, b []byte, source string) (P
 				AcceptedAt: at, AuditSeq: seq, Recipients: meta.To}, in.identity)
 		}})
 	in.m.storeCommit.WithLabelValues("accept").Observe(time.Since(start).Seconds())
+	in.noteStore(err)
 	log := in.log.With(zap.String("document_id", meta.DocumentID), zap.String("from", meta.From), zap.String("source", source))
 	if err != nil {
 		code := errs.CodeOf(err)
@@ -126,6 +141,7 @@ func (in *Intake) SubmitStatus(ctx context.Context, b []byte, source string) (St
 	r, err := in.store.RecordStatus(ctx, store.StatusRequest{DocumentID: s.ResponseFor.DocumentID, DocFrom: s.ResponseFor.OrganID,
 		From: res.From, Code: s.StatusCode, Description: s.Description, Bytes: b})
 	in.m.storeCommit.WithLabelValues("status").Observe(time.Since(start).Seconds())
+	in.noteStore(err)
 	log := in.log.With(zap.String("document_id", s.ResponseFor.DocumentID), zap.String("from", res.From),
 		zap.String("status", s.StatusCode), zap.String("source", source))
 	if err != nil {
