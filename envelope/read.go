@@ -307,9 +307,6 @@ func checkAttrs(e *etree.Element, scope []binding) error {
 		if err := checkName(a.Space, a.Key, scope, false); err != nil {
 			return err
 		}
-		if a.Space == "" && a.Key == "xmlns" {
-			continue
-		}
 		if seen != nil {
 			lit, exp := key{"lit:" + a.Space, a.Key}, expanded(a)
 			if _, dup := seen[lit]; dup {

@@ -93,6 +93,7 @@ func TestReadDocumentHardening(t *testing.T) {
 		{"duplicate attribute", []byte(`<a b="1" b="2"/>`), Limits{}, errs.MalformedXML, "duplicate attribute"},
 		{"duplicate attribute by namespace", []byte(`<a xmlns:p="u" xmlns:q="u" p:x="1" q:x="2"/>`), Limits{}, errs.MalformedXML, "duplicate attribute"},
 		{"duplicate among many attributes", []byte("<a " + manyAttrs(50, true) + "/>"), Limits{}, errs.MalformedXML, "duplicate attribute"},
+		{"duplicate default namespace", []byte(`<a xmlns="u" xmlns="v"/>`), Limits{}, errs.MalformedXML, "duplicate attribute"},
 		{"duplicate namespace declaration", []byte(`<a xmlns:p="u" xmlns:p="v"/>`), Limits{}, errs.MalformedXML, "duplicate attribute"},
 		{"undeclared element prefix", []byte(`<edXML:edXML/>`), Limits{}, errs.MalformedXML, "undeclared namespace prefix"},
 		{"undeclared attribute prefix", []byte(`<a><b xlink:href=""/></a>`), Limits{}, errs.MalformedXML, "undeclared namespace prefix"},
