@@ -34,8 +34,9 @@ type Bus struct {
 	client *kafka.Client
 	dialer *kafka.Dialer
 
+	closedCtx context.Context // done once Close was called
+	close     context.CancelFunc
 	closeOnce sync.Once
-	closed    chan struct{}
 }
 
 var _ bus.Bus = (*Bus)(nil)
@@ -74,7 +75,8 @@ func New(cfg Config) (*Bus, error) {
 			RequiredAcks: kafka.RequireAll,
 			BatchTimeout: cfg.BatchTimeout,
 			BatchSize:    cfg.BatchSize,
-			BatchBytes:   int64(cfg.MaxMessageBytes),
+			// Room for the record framing of a message of MaxMessageBytes.
+			BatchBytes: int64(cfg.MaxMessageBytes + 64<<10),
 			// A few quick retries inside the writer keep a partition's batches in
 			// order across a blip; longer outages are retried by Publish, which
 			// honours its context.
@@ -96,8 +98,8 @@ func New(cfg Config) (*Bus, error) {
 			TLS:           tlsCfg,
 			SASLMechanism: mech,
 		},
-		closed: make(chan struct{}),
 	}
+	b.closedCtx, b.close = context.WithCancel(context.Background())
 	return b, nil
 }
 
@@ -167,7 +169,8 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 			NumPartitions:     b.cfg.Partitions,
 			ReplicationFactor: b.cfg.ReplicationFactor,
 			ConfigEntries: []kafka.ConfigEntry{
-				{ConfigName: "max.message.bytes", ConfigValue: fmt.Sprint(b.cfg.MaxMessageBytes)},
+				// The limit applies to a whole record batch: leave room for its framing.
+				{ConfigName: "max.message.bytes", ConfigValue: fmt.Sprint(b.cfg.MaxMessageBytes + 1<<20)},
 			},
 		})
 	}
@@ -379,7 +382,7 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 		RebalanceTimeout:  b.cfg.SessionTimeout,
 		JoinGroupBackoff:  time.Second,
 		MinBytes:          1,
-		MaxBytes:          b.cfg.MaxMessageBytes + 1<<20,
+		MaxBytes:          b.cfg.MaxMessageBytes + 2<<20,
 		MaxWait:           time.Second,
 		// Few prefetched messages: each can be a 64 MiB package.
 		QueueCapacity:         16,
@@ -430,19 +433,17 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 // subscriptions. It is idempotent.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
-		close(b.closed)
+		b.close()
 		b.closeBounded(b.log, "writer", b.writer.Close)
 	})
 	return nil
 }
 
 func (b *Bus) isClosed() error {
-	select {
-	case <-b.closed:
+	if b.closedCtx.Err() != nil {
 		return errs.E(errs.Unavailable, "bus closed")
-	default:
-		return nil
 	}
+	return nil
 }
 
 // bounded derives a context that ends with ctx, when the bus closes, or after d (if
@@ -454,14 +455,8 @@ func (b *Bus) bounded(ctx context.Context, d time.Duration) (context.Context, co
 	} else {
 		ctx, cancel = context.WithCancel(ctx)
 	}
-	go func() {
-		select {
-		case <-b.closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	stop := context.AfterFunc(b.closedCtx, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // closeBounded runs close, giving up after CloseTimeout: kafka-go's Close may wait on
