@@ -51,7 +51,8 @@ func toBytes(doc *etree.Document) ([]byte, error) {
 
 // Build writes p as an edXML document: edXML/edXMLEnvelope/edXMLHeader/(MessageHeader,
 // TraceHeaderList), edXMLBody/edXMLManifest, then AttachmentEncoded. A signer appends its
-// Signature as the last child of edXMLHeader (see Header). Empty fields are left out.
+// Signature as the last child of edXMLHeader (see Header). Empty fields are left out;
+// characters XML cannot carry (control characters) are written as U+FFFD.
 func (p *Package) Build() *etree.Document {
 	var b builder
 	doc, root, env, header := b.skeleton()

@@ -166,7 +166,7 @@ type Package struct {
 type Status struct {
 	ResponseFor ResponseFor  `json:"ResponseFor"`
 	From        Organization `json:"From"`
-	StatusCode  string       `json:"StatusCode,omitempty"` // two digits, see StatusCodes
+	StatusCode  string       `json:"StatusCode,omitempty"` // two digits, see StatusMeaning
 	Description string       `json:"Description,omitempty"`
 	Timestamp   string       `json:"Timestamp,omitempty"` // yyyy/MM/dd HH:mm:ss
 	Staff       *StaffInfo   `json:"StaffInfo,omitempty"`
@@ -185,8 +185,8 @@ const (
 	StatusRecallRefused = "16"
 )
 
-// StatusCodes maps every valid status code to its meaning.
-var StatusCodes = map[string]string{
+// statusCodes maps every valid status code to its meaning.
+var statusCodes = map[string]string{
 	StatusArrived:       "arrived",
 	StatusRejected:      "rejected",
 	StatusAccepted:      "accepted",
@@ -196,6 +196,12 @@ var StatusCodes = map[string]string{
 	StatusRecallRequest: "recall requested",
 	StatusRecallAgreed:  "recall/update agreed",
 	StatusRecallRefused: "recall/update refused",
+}
+
+// StatusMeaning returns the meaning of a valid status code ("03" → "accepted").
+func StatusMeaning(code string) (string, bool) {
+	m, ok := statusCodes[code]
+	return m, ok
 }
 
 // Business document types (Bussiness/BussinessDocType).

@@ -237,7 +237,7 @@ func validCID(ps *problems, path, cid string) bool {
 }
 
 // Problems lists every field error of a status message. Required: ResponseFor/DocumentId
-// (the document it is about), From/OrganId, StatusCode (one of StatusCodes) and Timestamp.
+// (the document it is about), From/OrganId, StatusCode (see StatusMeaning) and Timestamp.
 // ResponseFor/OrganId is optional and not compared with the DocumentId: in the field
 // samples it names the agency the status is addressed to (the original sender, or for a
 // recall request 13 the recipient).
@@ -248,7 +248,7 @@ func (s *Status) Problems() []*errs.Error {
 	ps.date(mh+"ResponseFor/PromulgationDate", s.ResponseFor.PromulgationDate, false)
 	ps.required(mh+"From/OrganId", s.From.OrganID)
 	if ps.required(mh+"StatusCode", s.StatusCode) {
-		if _, ok := StatusCodes[s.StatusCode]; !ok {
+		if _, ok := StatusMeaning(s.StatusCode); !ok {
 			ps.add(mh+"StatusCode", "%q is not a known status code (01-06, 13, 15, 16)", s.StatusCode)
 		}
 	}

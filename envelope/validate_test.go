@@ -130,7 +130,10 @@ func TestPackageValidation(t *testing.T) {
 }
 
 func TestStatusValidation(t *testing.T) {
-	for code := range StatusCodes {
+	for _, code := range []string{"01", "02", "03", "04", "05", "06", "13", "15", "16"} {
+		if _, ok := StatusMeaning(code); !ok {
+			t.Errorf("StatusMeaning(%s) unknown", code)
+		}
 		s := validStatus()
 		s.StatusCode = code
 		if err := s.Validate(); err != nil {
