@@ -146,8 +146,8 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 			return res, err
 		}
 		in := sm
-		in.To, in.States = nil, []State{StatePending}
-		if err := w.put(bIdxIn, idxKey(to, at, num), mustJSON(in)); err != nil {
+		in.To, in.States = []string{to}, []State{StatePending}
+		if err := w.put(bIdxIn, idxKey(to, at, num), in.encode()); err != nil {
 			return res, err
 		}
 		if err := w.count(agencyInKey(to), 1); err != nil {
@@ -155,7 +155,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 		}
 		res.Recipients = append(res.Recipients, RecipientState{OrganID: to, State: StatePending})
 	}
-	if err := w.put(bIdxOut, idxKey(m.From, at, num), mustJSON(sm)); err != nil {
+	if err := w.put(bIdxOut, idxKey(m.From, at, num), sm.encode()); err != nil {
 		return res, err
 	}
 	return res, w.countAccepted(m.From, at)

@@ -160,3 +160,93 @@ func TestDiskPerPackage(t *testing.T) {
 		t.Fatalf("blob log holds %d bytes, want exactly %d", bi.Size(), n*len(body))
 	}
 }
+
+var (
+	listOnce  sync.Once
+	listStore *Store
+	listDir   string
+)
+
+// listFixture is a store with 100,000 documents from vpcp to bca (and every 10th to tn),
+// shared by the list benchmarks.
+func listFixture(b *testing.B) *Store {
+	listOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "axis-list-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		listDir = dir
+		s, err := Open(dir, Options{Checkpoints: fakeSigner()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 256 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := next.Add(1); i <= 100000; i = next.Add(1) {
+					to := []string{bca}
+					if i%10 == 0 {
+						to = append(to, tn)
+					}
+					subject := "Về việc triển khai kế hoạch số " + strconv.FormatInt(i, 10)
+					if i == 4242 {
+						subject = "Về việc hiếm gặp"
+					}
+					req := AcceptRequest{Meta: DocumentMeta{DocumentID: "000.00.00.G22,2026/03/12," + strconv.FormatInt(i, 10) + "/VPCP",
+						From: vpcp, To: to, Subject: subject, CodeNumber: strconv.FormatInt(i, 10), CodeNotation: "VPCP-TTĐT"},
+						Bytes: []byte("<edXML>" + strconv.FormatInt(i, 10) + "</edXML>")}
+					if _, err := s.Accept(ctx, req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		listStore = s
+	})
+	if listStore == nil {
+		b.Fatal("fixture failed")
+	}
+	return listStore
+}
+
+// BenchmarkListAgency pages through an inbox of 100,000 documents.
+func BenchmarkListAgency(b *testing.B) {
+	s := listFixture(b)
+	cases := []struct {
+		name   string
+		agency string
+		dir    Direction
+		f      Filter
+		want   int
+	}{
+		{"first page", bca, In, Filter{}, 50},
+		{"outbox first page", vpcp, Out, Filter{}, 50},
+		{"counterpart 1 in 10", vpcp, Out, Filter{Counterpart: tn}, 50},
+		{"text rare (full scan)", bca, In, Filter{Text: "hiếm gặp"}, 1},
+		{"state none (full scan)", bca, In, Filter{State: StateCompleted}, 0},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				p, err := s.ListAgency(ctx, tc.agency, tc.dir, tc.f, "", 50)
+				if err != nil || len(p.Items) != tc.want {
+					b.Fatalf("%v %d", err, len(p.Items))
+				}
+			}
+		})
+	}
+	b.Run("page 1000 via cursors", func(b *testing.B) {
+		p, _ := s.ListAgency(ctx, bca, In, Filter{}, "", 50)
+		for b.Loop() {
+			n, err := s.ListAgency(ctx, bca, In, Filter{}, p.Next, 50)
+			if err != nil || len(n.Items) != 50 {
+				b.Fatal(err)
+			}
+		}
+	})
+}

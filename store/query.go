@@ -5,10 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -212,8 +213,17 @@ func (s *Store) ListAgency(ctx context.Context, agency string, dir Direction, f 
 	if !f.Since.IsZero() {
 		since = f.Since.UnixNano()
 	}
-	text := strings.ToLower(f.Text)
+	text := []byte(strings.ToLower(f.Text))
+	stateCode := -1
+	if f.State != "" {
+		c, ok := stateByte[f.State]
+		if !ok {
+			return Page{}, errs.E(errs.BadRequest, "unknown state %q", f.State)
+		}
+		stateCode = int(c)
+	}
 	var page Page
+	var buf []byte
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
 		k, v := c.Seek(upper) // first key ≥ upper; we want the last one below it
@@ -229,18 +239,22 @@ func (s *Store) ListAgency(ctx context.Context, agency string, dir Direction, f 
 			if int64(binary.BigEndian.Uint64(k[len(prefix):])) < since {
 				break
 			}
-			sm, err := decodeSummary(v)
+			sv, err := viewSummary(v)
 			if err != nil {
-				return err
+				return errs.Wrap(errs.Internal, err, "list index")
 			}
-			if !sm.matches(dir, f, text) {
+			if !sv.matches(dir, f, stateCode, text, &buf) {
 				continue
 			}
 			if len(page.Items) == limit {
 				page.Next = hex.EncodeToString(lastKeySuffix(page, prefix, agency))
 				return nil
 			}
-			page.Items = append(page.Items, sm.row(dir, agency))
+			sm, err := sv.decode()
+			if err != nil {
+				return errs.Wrap(errs.Internal, err, "list index")
+			}
+			page.Items = append(page.Items, sm.row(dir))
 		}
 		return nil
 	})
@@ -253,42 +267,61 @@ func lastKeySuffix(p Page, prefix []byte, agency string) []byte {
 	return idxKey(agency, last.AcceptedAt, last.docnum)[len(prefix):]
 }
 
-func decodeSummary(v []byte) (summary, error) {
-	var sm summary
-	if err := json.Unmarshal(v, &sm); err != nil {
-		return sm, errs.Wrap(errs.Internal, err, "decode index entry")
-	}
-	return sm, nil
-}
-
-func (sm *summary) matches(dir Direction, f Filter, text string) bool {
-	if f.State != "" && !slices.Contains(sm.States, f.State) {
-		return false
-	}
-	if f.Counterpart != "" {
-		if dir == In && sm.From != f.Counterpart || dir == Out && !slices.Contains(sm.To, f.Counterpart) {
+func (sv *summaryView) matches(dir Direction, f Filter, stateCode int, text []byte, buf *[]byte) bool {
+	if f.State != "" || (dir == Out && f.Counterpart != "") {
+		found := false
+		sv.recipients(func(to []byte, st byte) bool {
+			found = (f.State == "" || int(st) == stateCode) && (dir == In || f.Counterpart == "" || string(to) == f.Counterpart)
+			return found
+		})
+		if !found {
 			return false
 		}
 	}
-	if text != "" && !strings.Contains(strings.ToLower(sm.Subject), text) &&
-		!strings.Contains(strings.ToLower(sm.CodeNumber), text) &&
-		!strings.Contains(strings.ToLower(sm.CodeNotation), text) &&
-		!strings.Contains(strings.ToLower(sm.DocumentID), text) {
+	if dir == In && f.Counterpart != "" && string(sv.from) != f.Counterpart {
+		return false
+	}
+	if len(text) > 0 && !containsFold(buf, sv.subject, text) && !containsFold(buf, sv.cn, text) &&
+		!containsFold(buf, sv.cno, text) && !containsFold(buf, sv.id, text) {
 		return false
 	}
 	return true
 }
 
-func (sm *summary) row(dir Direction, agency string) Summary {
+// containsFold reports whether lower-cased text occurs in b, case-insensitively. buf is
+// reused across calls so a full scan does not allocate per entry.
+func containsFold(buf *[]byte, b, text []byte) bool {
+	if len(b) < len(text) {
+		return false
+	}
+	l := (*buf)[:0]
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			l = append(l, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		l = utf8.AppendRune(l, unicode.ToLower(r))
+		i += n
+	}
+	*buf = l
+	return bytes.Contains(l, text)
+}
+
+func (sm *summary) row(dir Direction) Summary {
 	r := Summary{DocumentID: sm.DocumentID, From: sm.From, To: sm.To, Subject: sm.Subject, CodeNumber: sm.CodeNumber,
 		CodeNotation: sm.CodeNotation, BusinessType: sm.BusinessType,
 		AcceptedAt: time.Unix(0, sm.At).UTC(), docnum: sm.Doc}
+	for i, to := range sm.To {
+		r.Recipients = append(r.Recipients, RecipientState{OrganID: to, State: sm.States[i]})
+	}
 	if dir == In {
-		r.Recipients = []RecipientState{{OrganID: agency, State: sm.States[0]}}
-	} else {
-		for i, to := range sm.To {
-			r.Recipients = append(r.Recipients, RecipientState{OrganID: to, State: sm.States[i]})
-		}
+		r.To = nil // the inbox entry holds only the agency's own copy
 	}
 	return r
 }

@@ -177,16 +177,18 @@ func (w *wtx) updateIndexes(doc *docRecord, organ string, st State) error {
 		agency string
 	}{{bIdxIn, organ}, {bIdxOut, doc.Meta.From}} {
 		k := idxKey(ix.agency, doc.At, doc.Num)
-		sm, err := decodeSummary(w.get(ix.bucket, k))
+		sv, err := viewSummary(w.get(ix.bucket, k))
 		if err != nil {
-			return err
+			return errs.Wrap(errs.Internal, err, "index entry of document %d", doc.Num)
 		}
-		if string(ix.bucket) == string(bIdxIn) {
-			sm.States = []State{st}
-		} else if i := slices.Index(sm.To, organ); i >= 0 {
+		sm, err := sv.decode()
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "index entry of document %d", doc.Num)
+		}
+		if i := slices.Index(sm.To, organ); i >= 0 {
 			sm.States[i] = st
 		}
-		if err := w.put(ix.bucket, k, mustJSON(sm)); err != nil {
+		if err := w.put(ix.bucket, k, sm.encode()); err != nil {
 			return err
 		}
 	}
