@@ -124,8 +124,9 @@ func (d *dispatcher) once(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	d.m.outboxDepth.Set(float64(len(entries)))
-	if len(entries) == 0 {
+	depth := len(entries)
+	d.m.outboxDepth.Set(float64(depth))
+	if depth == 0 {
 		return 0, nil
 	}
 	size := 0
@@ -133,6 +134,7 @@ func (d *dispatcher) once(ctx context.Context) (int, error) {
 		size += len(e.Value)
 		if size > outboxPageBytes && i > 0 {
 			entries = entries[:i]
+			d.wake.wake() // the rest is waiting: no pause before the next page
 			break
 		}
 	}
@@ -152,6 +154,7 @@ func (d *dispatcher) once(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	d.m.storeCommit.WithLabelValues("published").Observe(time.Since(start).Seconds())
+	d.m.outboxDepth.Set(float64(depth - len(entries))) // else it shows the sent page until the next scan
 	for _, e := range entries {
 		d.m.published.WithLabelValues(e.Kind).Inc()
 		d.log.Debug("delivered", zap.String("document_id", e.DocumentID), zap.String("to", e.Recipient),
