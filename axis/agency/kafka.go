@@ -1,0 +1,159 @@
+package agency
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+	"go.uber.org/zap"
+
+	"axis/axis/bus/kafkabus"
+	"axis/axis/errs"
+)
+
+// KafkaConfig is how an agency tool reaches the brokers: the same flags as `axis serve`.
+type KafkaConfig struct {
+	Brokers       []string
+	TLSCAFile     string
+	SASLMechanism string // plain, scram-sha-256, scram-sha-512
+	Username      string
+	Password      string
+}
+
+// Bus returns the kafkabus the inbox consumes and publishes with.
+func (c KafkaConfig) Bus(log *zap.Logger) (*kafkabus.Bus, error) {
+	return kafkabus.New(kafkabus.Config{Brokers: c.Brokers, TLSCAFile: c.TLSCAFile, SASLMechanism: c.SASLMechanism,
+		Username: c.Username, Password: c.Password, ClientID: "axis-agency", Logger: log})
+}
+
+// security builds the TLS configuration and SASL mechanism, as kafkabus does, for the
+// requests kafkabus does not offer (offsets, reading a partition without a group).
+func (c KafkaConfig) security() (*tls.Config, sasl.Mechanism, error) {
+	if len(c.Brokers) == 0 {
+		return nil, nil, errs.Field(errs.BadRequest, "brokers", "at least one Kafka broker (host:port) is required")
+	}
+	var tlsCfg *tls.Config
+	if c.TLSCAFile != "" {
+		pem, err := os.ReadFile(c.TLSCAFile)
+		if err != nil {
+			return nil, nil, errs.Wrap(errs.BadRequest, err, "kafka-tls-ca: cannot read %s", c.TLSCAFile)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, errs.Field(errs.BadRequest, "kafka-tls-ca", "%s holds no PEM certificate", c.TLSCAFile)
+		}
+		tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	var mech sasl.Mechanism
+	switch m := strings.ToLower(strings.TrimSpace(c.SASLMechanism)); m {
+	case "":
+	case kafkabus.SASLPlain:
+		mech = plain.Mechanism{Username: c.Username, Password: c.Password}
+	case kafkabus.SASLScramSHA256, kafkabus.SASLScramSHA512:
+		algo := scram.SHA256
+		if m == kafkabus.SASLScramSHA512 {
+			algo = scram.SHA512
+		}
+		sm, err := scram.Mechanism(algo, c.Username, c.Password)
+		if err != nil {
+			return nil, nil, errs.Wrap(errs.BadRequest, err, "kafka-password: unusable for SCRAM")
+		}
+		mech = sm
+	default:
+		return nil, nil, errs.Field(errs.BadRequest, "kafka-sasl-mechanism", "%q: want plain, scram-sha-256 or scram-sha-512", c.SASLMechanism)
+	}
+	return tlsCfg, mech, nil
+}
+
+// Dialer returns a kafka-go dialer with the configured security.
+func (c KafkaConfig) Dialer() (*kafka.Dialer, error) {
+	tlsCfg, mech, err := c.security()
+	if err != nil {
+		return nil, err
+	}
+	return &kafka.Dialer{ClientID: "axis-agency", Timeout: 10 * time.Second, DualStack: true, TLS: tlsCfg, SASLMechanism: mech}, nil
+}
+
+// Offsets returns the Positions of consumer groups on this cluster.
+func (c KafkaConfig) Offsets() (Positions, error) {
+	tlsCfg, mech, err := c.security()
+	if err != nil {
+		return nil, err
+	}
+	return &kafkaPositions{client: &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second,
+		Transport: &kafka.Transport{DialTimeout: 5 * time.Second, ClientID: "axis-agency", TLS: tlsCfg, SASL: mech}}}, nil
+}
+
+type kafkaPositions struct{ client *kafka.Client }
+
+// Positions implements Positions with Metadata, ListOffsets and OffsetFetch.
+func (k *kafkaPositions) Positions(ctx context.Context, topic, group string) ([]Position, error) {
+	md, err := k.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "kafka metadata of %s", topic)
+	}
+	var parts []int
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, errs.Wrap(errs.Unavailable, t.Error, "topic %s", topic)
+		}
+		for _, p := range t.Partitions {
+			parts = append(parts, p.ID)
+		}
+	}
+	if len(parts) == 0 {
+		return nil, errs.E(errs.NotFound, "topic %s does not exist (is the agency in the axis registry?)", topic)
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, p := range parts {
+		req.Topics[topic] = append(req.Topics[topic], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	lo, err := k.client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "kafka offsets of %s", topic)
+	}
+	of, err := k.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "committed offsets of group %s", group)
+	}
+	if of.Error != nil {
+		return nil, errs.Wrap(errs.Unavailable, of.Error, "committed offsets of group %s", group)
+	}
+	committed := map[int]int64{}
+	for _, p := range of.Topics[topic] {
+		if p.Error != nil {
+			return nil, errs.Wrap(errs.Unavailable, p.Error, "committed offset of %s/%d", topic, p.Partition)
+		}
+		committed[p.Partition] = p.CommittedOffset
+	}
+	var out []Position
+	for _, po := range lo.Topics[topic] {
+		if po.Error != nil {
+			return nil, errs.Wrap(errs.Unavailable, po.Error, "offsets of %s/%d", topic, po.Partition)
+		}
+		pos := Position{Partition: po.Partition, Start: po.FirstOffset, End: po.LastOffset, Committed: -1}
+		if c, ok := committed[po.Partition]; ok {
+			pos.Committed = c
+		}
+		out = append(out, pos)
+	}
+	if len(out) != len(parts) {
+		return nil, errs.E(errs.Unavailable, "offsets of %s: %d of %d partitions answered", topic, len(out), len(parts))
+	}
+	return out, nil
+}
+
+func (p Position) String() string {
+	return fmt.Sprintf("partition %d: start %d, end %d, committed %d", p.Partition, p.Start, p.End, p.Committed)
+}
