@@ -72,13 +72,13 @@ type Counts struct {
 
 // Config configures an Inbox.
 type Config struct {
-	Agency    string           // this agency's OrganId
-	Dir       string           // where packages are written
-	Checker   *verify.Checker  // the full verification (trust, registry)
-	Signer    *signing.Signer  // this agency's key, to sign the 01 answers
+	Agency    string                // this agency's OrganId
+	Dir       string                // where packages are written
+	Checker   *verify.Checker       // the full verification (trust, registry)
+	Signer    *signing.Signer       // this agency's key, to sign the 01 answers
 	Organ     envelope.Organization // From of the answers; OrganId defaults to Agency
-	Publisher bus.Publisher    // where answers go (topic axis.status)
-	Now       func() time.Time // default time.Now
+	Publisher bus.Publisher         // where answers go (topic axis.status)
+	Now       func() time.Time      // default time.Now
 	Logger    *zap.Logger
 	Report    func(Event) // called once per handled message (may be nil)
 }
