@@ -162,9 +162,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	disp := &dispatcher{store: d.store, pub: d.bus, log: d.log.Named("dispatch"), m: d.m, wake: d.dispatchWake, audit: d.auditWake}
 	ap := &auditPublisher{store: d.store, pub: d.bus, log: d.log.Named("audit"), m: d.m, wake: d.auditWake}
 	sc := &statusConsumer{intake: d.intake, bus: d.bus, log: d.log.Named("status"), m: d.m}
+	loops, stopLoops := context.WithCancel(work)
+	defer stopLoops()
 	routing.Add(2)
-	go func() { defer routing.Done(); disp.run(work) }()
-	go func() { defer routing.Done(); ap.run(work) }()
+	go func() { defer routing.Done(); disp.run(loops, work) }()
+	go func() { defer routing.Done(); ap.run(loops, work) }()
 	consumers.Add(1)
 	go func() { defer consumers.Done(); sc.run(intakeCtx) }()
 
@@ -189,10 +191,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	stopIntake()
 	consumers.Wait()
-	d.dispatchWake.wake()
+	// The loops finish what they are sending before the final flush reads the outbox and
+	// the audit cursor again; running both at once published the same events twice.
+	stopLoops()
+	stopWorkAtDeadline := context.AfterFunc(deadline, stopWork)
+	routing.Wait()
+	stopWorkAtDeadline()
 	d.flush(deadline, disp, ap)
 	stopWork()
-	routing.Wait()
 	if err := d.close(); err != nil && runErr == nil {
 		runErr = err
 	}

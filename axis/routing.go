@@ -94,24 +94,26 @@ type dispatcher struct {
 	audit wakeup // MarkPublished writes audit events
 }
 
-func (d *dispatcher) run(ctx context.Context) {
+// run publishes until stop is done. A page in flight then still completes (it ends
+// only with work), so that the shutdown's final flush never runs beside it.
+func (d *dispatcher) run(stop, work context.Context) {
 	var bo backoff
-	for {
-		n, err := d.once(ctx)
+	for stop.Err() == nil {
+		n, err := d.once(work)
 		switch {
-		case ctx.Err() != nil:
+		case stop.Err() != nil:
 			return
 		case err != nil:
 			wait := bo.next()
 			d.log.Warn("publishing deliveries failed; retrying", zap.Error(err), zap.Duration("retry_in", wait))
-			if !sleep(ctx, wait) {
+			if !sleep(stop, wait) {
 				return
 			}
 		case n == outboxPage:
 			bo.reset() // more is waiting
 		default:
 			bo.reset()
-			if !d.wake.wait(ctx, time.Second) {
+			if !d.wake.wait(stop, time.Second) {
 				return
 			}
 		}
@@ -189,17 +191,18 @@ type auditPublisher struct {
 	wake  wakeup
 }
 
-func (a *auditPublisher) run(ctx context.Context) {
+// run publishes until stop is done; like dispatcher.run, a batch in flight completes.
+func (a *auditPublisher) run(stop, work context.Context) {
 	var bo backoff
-	for {
-		n, err := a.once(ctx)
+	for stop.Err() == nil {
+		n, err := a.once(work)
 		switch {
-		case ctx.Err() != nil:
+		case stop.Err() != nil:
 			return
 		case err != nil:
 			wait := bo.next()
 			a.log.Warn("publishing the audit log failed; retrying", zap.Error(err), zap.Duration("retry_in", wait))
-			if !sleep(ctx, wait) {
+			if !sleep(stop, wait) {
 				return
 			}
 		case n == auditPage:
@@ -207,7 +210,7 @@ func (a *auditPublisher) run(ctx context.Context) {
 		default:
 			bo.reset()
 			// Audit events come from every path (rejections too): poll as well as wake.
-			if !a.wake.wait(ctx, 200*time.Millisecond) {
+			if !a.wake.wait(stop, 200*time.Millisecond) {
 				return
 			}
 		}
