@@ -81,10 +81,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 	}
 	var target *docRecord
 	if m.BusinessType != 0 {
-		tid := m.Target
-		if tid == "" {
-			tid = m.DocumentID
-		}
+		tid := targetOf(m)
 		nums := docsUnder(w.tx, tid, m.From)
 		if len(nums) == 0 {
 			return res, errs.E(errs.UnknownTarget, "%s never sent document %s", m.From, tid)
@@ -103,7 +100,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 		return res, err
 	}
 	seq, err := w.event(audit.Event{Time: at, Type: audit.Accepted, DocumentID: m.DocumentID, From: m.From,
-		To: strings.Join(m.To, ","), SHA256: hexSum, Code: businessCode(m.BusinessType)})
+		To: strings.Join(m.To, ","), SHA256: hexSum, Code: businessCode(m.BusinessType), Detail: targetOf(m)})
 	if err != nil {
 		return res, err
 	}
@@ -159,6 +156,17 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 		return res, err
 	}
 	return res, w.countAccepted(m.From, at)
+}
+
+// targetOf is the DocumentId a revision applies to ("" for a new package).
+func targetOf(m DocumentMeta) string {
+	switch {
+	case m.BusinessType == 0:
+		return ""
+	case m.Target != "":
+		return m.Target
+	}
+	return m.DocumentID
 }
 
 func businessCode(bt int) string {

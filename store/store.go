@@ -1,6 +1,17 @@
 // Package store is the durable state of the axis daemon: package bytes, documents,
-// deliveries and their status history, the Kafka outbox and the audit log, in one bbolt
-// file. It is the only package that knows bbolt.
+// deliveries and their status history, the Kafka outbox and the audit log. It is the only
+// package that knows bbolt. A data directory holds two files: axis.db (bbolt: everything
+// but the bytes) and axis.blobs (the exact package and status bytes, append-only).
+//
+// Audit events written by the store (SPEC §9), field by field:
+//
+//	accepted   document_id, from, to (recipients, comma-separated), sha256, code = business
+//	           type ("" new, "1" revoke, "2" update, "3" replace), detail = target DocumentId
+//	status     document_id, from (status sender), to (who it is forwarded to), sha256 of the
+//	           status bytes, code = status code; recall: the same, for 13, 15 and 16
+//	published  a package acknowledged by Kafka: to = the recipient; forwarded: a status
+//	rejected   code = error code, detail = message (RecordRejected); replay (RecordEvent)
+//	checkpoint detail = base64 of the signed attestation of the previous event
 //
 // Every write runs through one writer goroutine that groups concurrent operations into one
 // bbolt transaction (group commit): one fsync per batch, and a caller learns its result

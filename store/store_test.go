@@ -92,6 +92,10 @@ func TestRevisionsLinked(t *testing.T) {
 		d.Revisions[1].SHA256 != repl.SHA256 || d.Revisions[1].BusinessType != 3 {
 		t.Fatalf("original: %+v", d)
 	}
+	lines := must[[]AuditLine](t)(s.AuditSince(ctx, repl.AuditSeq-1, 1))
+	if ev, _ := audit.ParseLine(lines[0].Line); ev.Event.Code != "3" || ev.Event.Detail != "D1" || ev.Event.DocumentID != "D1-R" {
+		t.Fatalf("accepted event of a replacement: %+v", ev.Event)
+	}
 	r := must[Document](t)(s.DocumentBySHA(ctx, repl.SHA256))
 	if r.Revises == nil || r.Revises.SHA256 != orig.SHA256 || r.Target != "D1" {
 		t.Fatalf("revision: %+v", r)
