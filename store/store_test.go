@@ -13,6 +13,7 @@ import (
 
 	"axis/axis/errs"
 	"axis/store/audit"
+	"axis/store/audit/audittest"
 )
 
 func TestAcceptIdempotent(t *testing.T) {
@@ -422,6 +423,12 @@ func TestCheckpointsEveryN(t *testing.T) {
 	r := verifyLog(t, s)
 	if r.Checkpoints != 3 || r.LastCheckpoint != 30 || r.LastSeq != 38 {
 		t.Fatalf("%+v", r)
+	}
+	if rs, err := s.VerifyAudit(ctx, trust()); err != nil || rs.Break != nil || rs.LastSeq != 38 || rs.Checkpoints != 3 {
+		t.Fatalf("VerifyAudit: %+v %v", rs, err)
+	}
+	if rs, _ := s.VerifyAudit(ctx, audit.VerifierFunc(audittest.NewSigner(99).Verifier())); rs.Break == nil || rs.Break.Seq != 10 {
+		t.Fatalf("VerifyAudit with the wrong key: %+v", rs)
 	}
 	s.Close()
 	s = openStore(t, dir, func(o *Options) { o.CheckpointEvery = 10 })
