@@ -103,3 +103,44 @@ func BenchmarkBuild5KB(b *testing.B) {
 		}
 	}
 }
+
+// The hardening checks alone (tree walk + char-ref scan), i.e. ReadDocument minus etree.
+func BenchmarkChecksOnly5KB(b *testing.B) {
+	raw := benchPackage(b, 5<<10)
+	doc, err := ReadDocument(raw, DefaultLimits())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := checkDocument(doc, raw); err != nil {
+			b.Fatal(err)
+		}
+		if err := checkCharRefs(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeOnly5KB(b *testing.B) {
+	doc, err := ReadDocument(benchPackage(b, 5<<10), DefaultLimits())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodePackage(doc.Root()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidateOnly5MB(b *testing.B) {
+	p := mustParse(benchPackage(b, 5<<20))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -146,9 +146,9 @@ type onceSet struct {
 	more  []string
 }
 
-func (d *decoder) once(s *onceSet, local, path string) bool {
+func (d *decoder) once(s *onceSet, local, parent string) bool {
 	if contains(s.names[:s.n], local) || contains(s.more, local) {
-		d.fail(path, "appears more than once")
+		d.fail(join(parent, local), "appears more than once")
 		return false
 	}
 	if s.n < len(s.names) {
@@ -161,7 +161,7 @@ func (d *decoder) once(s *onceSet, local, path string) bool {
 }
 
 // each calls fn for every edXML child element of e, with its path.
-func (d *decoder) each(e *etree.Element, path string, fn func(local, path string, c *etree.Element)) {
+func (d *decoder) each(e *etree.Element, path string, fn func(local, parent string, c *etree.Element)) {
 	for _, t := range e.Child {
 		c, ok := t.(*etree.Element)
 		if !ok {
@@ -173,14 +173,14 @@ func (d *decoder) each(e *etree.Element, path string, fn func(local, path string
 		if c.NamespaceURI() != NS {
 			continue // foreign elements (ds:Signature, extensions) are not ours to read
 		}
-		fn(c.Tag, path+"/"+c.Tag, c)
+		fn(c.Tag, path, c)
 	}
 }
 
 // text reads a leaf: all its character data (CDATA included, comments skipped), trimmed
 // of XML whitespace. A leaf holding elements is a structural error: reading only part of
 // it would let two readers disagree on its value.
-func (d *decoder) text(c *etree.Element, path string) string {
+func (d *decoder) text(c *etree.Element, parent, local string) string {
 	var s string
 	var b *strings.Builder // only when the text comes in several pieces (comments, CDATA)
 	for _, t := range c.Child {
@@ -197,7 +197,7 @@ func (d *decoder) text(c *etree.Element, path string) string {
 				b.WriteString(t.Data)
 			}
 		case *etree.Element:
-			d.fail(path, "must hold text, not elements")
+			d.fail(join(parent, local), "must hold text, not elements")
 			return ""
 		}
 	}
@@ -210,9 +210,9 @@ func (d *decoder) text(c *etree.Element, path string) string {
 const xmlSpace = " \t\r\n"
 
 // leaf stores a singular text child in *dst.
-func (d *decoder) leaf(s *onceSet, local, path string, c *etree.Element, dst *string) {
-	if d.once(s, local, path) {
-		*dst = d.text(c, path)
+func (d *decoder) leaf(s *onceSet, local, parent string, c *etree.Element, dst *string) {
+	if d.once(s, local, parent) {
+		*dst = d.text(c, parent, local)
 	}
 }
 
@@ -230,25 +230,25 @@ func DecodePackage(root *etree.Element) (*Package, error) {
 		return nil, errs.Field(errs.InvalidEnvelope, "MessageHeader/StatusCode", "this is a status message, not a document package")
 	}
 	var hs onceSet
-	d.each(header, "", func(local, path string, c *etree.Element) {
-		if local == "TraceHeaderList" && d.once(&hs, local, "TraceHeaderList") {
+	d.each(header, "", func(local, parent string, c *etree.Element) {
+		if local == "TraceHeaderList" && d.once(&hs, local, "") {
 			d.traceHeaderList(c, "TraceHeaderList", p)
 		}
 	})
 	var es onceSet
-	d.each(env, "", func(local, _ string, c *etree.Element) {
-		if local == "edXMLBody" && d.once(&es, local, "edXMLBody") {
+	d.each(env, "", func(local, parent string, c *etree.Element) {
+		if local == "edXMLBody" && d.once(&es, local, "") {
 			var bs onceSet
-			d.each(c, "", func(local, _ string, m *etree.Element) {
-				if local == "edXMLManifest" && d.once(&bs, local, "edXMLManifest") {
+			d.each(c, "", func(local, parent string, m *etree.Element) {
+				if local == "edXMLManifest" && d.once(&bs, local, "") {
 					d.manifest(m, p)
 				}
 			})
 		}
 	})
 	var rs onceSet
-	d.each(root, "", func(local, _ string, c *etree.Element) {
-		if local == "AttachmentEncoded" && d.once(&rs, local, "AttachmentEncoded") {
+	d.each(root, "", func(local, parent string, c *etree.Element) {
+		if local == "AttachmentEncoded" && d.once(&rs, local, "") {
 			d.attachments(c, p)
 		}
 	})
@@ -261,97 +261,105 @@ func DecodePackage(root *etree.Element) (*Package, error) {
 // packageHeader reads a package MessageHeader and reports whether it held a StatusCode.
 func (d *decoder) packageHeader(mh *etree.Element, p *Package) (isStatus bool) {
 	var s onceSet
-	d.each(mh, "MessageHeader", func(local, path string, c *etree.Element) {
+	d.each(mh, "MessageHeader", func(local, parent string, c *etree.Element) {
 		switch local {
 		case "From":
-			if d.once(&s, local, path) {
-				p.From = d.organization(c, path)
+			if d.once(&s, local, parent) {
+				p.From = d.organization(c, join(parent, local))
 			}
 		case "To":
-			p.To = append(p.To, d.organization(c, indexed(path, len(p.To))))
+			p.To = append(p.To, d.organization(c, indexed(join(parent, local), len(p.To))))
 		case "DocumentId":
-			d.leaf(&s, local, path, c, &p.DocumentID)
+			d.leaf(&s, local, parent, c, &p.DocumentID)
 		case "Code":
-			if d.once(&s, local, path) {
+			if d.once(&s, local, parent) {
 				var cs onceSet
-				d.each(c, path, func(local, path string, c *etree.Element) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					switch local {
 					case "CodeNumber":
-						d.leaf(&cs, local, path, c, &p.Code.CodeNumber)
+						d.leaf(&cs, local, parent, c, &p.Code.CodeNumber)
 					case "CodeNotation":
-						d.leaf(&cs, local, path, c, &p.Code.CodeNotation)
+						d.leaf(&cs, local, parent, c, &p.Code.CodeNotation)
 					}
 				})
 			}
 		case "PromulgationInfo":
-			if d.once(&s, local, path) {
+			if d.once(&s, local, parent) {
 				var ps onceSet
-				d.each(c, path, func(local, path string, c *etree.Element) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					switch local {
 					case "Place":
-						d.leaf(&ps, local, path, c, &p.PromulgationInfo.Place)
+						d.leaf(&ps, local, parent, c, &p.PromulgationInfo.Place)
 					case "PromulgationDate":
-						d.leaf(&ps, local, path, c, &p.PromulgationInfo.PromulgationDate)
+						d.leaf(&ps, local, parent, c, &p.PromulgationInfo.PromulgationDate)
 					}
 				})
 			}
 		case "DocumentType":
-			if d.once(&s, local, path) {
+			if d.once(&s, local, parent) {
 				var ts onceSet
 				t := &p.DocumentType
-				d.each(c, path, func(local, path string, c *etree.Element) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					switch local {
 					case "Type":
-						d.leaf(&ts, local, path, c, &t.Type)
+						d.leaf(&ts, local, parent, c, &t.Type)
 					case "TypeDetail":
-						d.leaf(&ts, local, path, c, &t.TypeDetail)
+						d.leaf(&ts, local, parent, c, &t.TypeDetail)
 					case "TypeName":
-						d.leaf(&ts, local, path, c, &t.TypeName)
+						d.leaf(&ts, local, parent, c, &t.TypeName)
 					}
 				})
 			}
 		case "Subject":
-			d.leaf(&s, local, path, c, &p.Subject)
+			d.leaf(&s, local, parent, c, &p.Subject)
 		case "Content":
-			d.leaf(&s, local, path, c, &p.Content)
+			d.leaf(&s, local, parent, c, &p.Content)
 		case "SignerInfo":
-			if d.once(&s, local, path) {
+			if d.once(&s, local, parent) {
 				var ss onceSet
 				si := &p.SignerInfo
-				d.each(c, path, func(local, path string, c *etree.Element) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					switch local {
 					case "Competence":
-						d.leaf(&ss, local, path, c, &si.Competence)
+						d.leaf(&ss, local, parent, c, &si.Competence)
 					case "Position":
-						d.leaf(&ss, local, path, c, &si.Position)
+						d.leaf(&ss, local, parent, c, &si.Position)
 					case "FullName":
-						d.leaf(&ss, local, path, c, &si.FullName)
+						d.leaf(&ss, local, parent, c, &si.FullName)
 					}
 				})
 			}
 		case "DueDate":
-			d.leaf(&s, local, path, c, &p.DueDate)
+			d.leaf(&s, local, parent, c, &p.DueDate)
 		case "ToPlaces":
-			if d.once(&s, local, path) {
-				d.each(c, path, func(local, path string, c *etree.Element) {
+			if d.once(&s, local, parent) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					if local == "Place" {
-						p.ToPlaces = append(p.ToPlaces, d.text(c, path))
+						p.ToPlaces = append(p.ToPlaces, d.text(c, parent, local))
 					}
 				})
 			}
 		case "OtherInfo":
-			if d.once(&s, local, path) {
-				p.OtherInfo = d.otherInfo(c, path)
+			if d.once(&s, local, parent) {
+				p.OtherInfo = d.otherInfo(c, join(parent, local))
 			}
 		case "ResponseFor":
-			p.ResponseFor = append(p.ResponseFor, d.responseFor(c, indexed(path, len(p.ResponseFor))))
+			p.ResponseFor = append(p.ResponseFor, d.responseFor(c, indexed(join(parent, local), len(p.ResponseFor))))
 		case "SteeringType":
-			d.leaf(&s, local, path, c, &p.SteeringType)
+			d.leaf(&s, local, parent, c, &p.SteeringType)
 		case "StatusCode":
 			isStatus = true
 		}
 	})
 	return isStatus
+}
+
+// join builds an element path only when it is needed (for an error or a container).
+func join(parent, local string) string {
+	if parent == "" {
+		return local
+	}
+	return parent + "/" + local
 }
 
 // indexed names the i-th (0-based) repeated element in paths, 1-based like XPath.
@@ -360,7 +368,7 @@ func indexed(path string, i int) string { return path + "[" + strconv.Itoa(i+1) 
 func (d *decoder) organization(e *etree.Element, path string) Organization {
 	var o Organization
 	var s onceSet
-	d.each(e, path, func(local, path string, c *etree.Element) {
+	d.each(e, path, func(local, parent string, c *etree.Element) {
 		var dst *string
 		switch local {
 		case "OrganId":
@@ -382,7 +390,7 @@ func (d *decoder) organization(e *etree.Element, path string) Organization {
 		default:
 			return
 		}
-		d.leaf(&s, local, path, c, dst)
+		d.leaf(&s, local, parent, c, dst)
 	})
 	return o
 }
@@ -390,7 +398,7 @@ func (d *decoder) organization(e *etree.Element, path string) Organization {
 func (d *decoder) otherInfo(e *etree.Element, path string) *OtherInfo {
 	o := &OtherInfo{}
 	var s onceSet
-	d.each(e, path, func(local, path string, c *etree.Element) {
+	d.each(e, path, func(local, parent string, c *etree.Element) {
 		var dst *string
 		switch local {
 		case "Priority":
@@ -406,10 +414,10 @@ func (d *decoder) otherInfo(e *etree.Element, path string) *OtherInfo {
 		case "Direction":
 			dst = &o.Direction
 		case "Appendixes":
-			if d.once(&s, local, path) {
-				d.each(c, path, func(local, path string, c *etree.Element) {
+			if d.once(&s, local, parent) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					if local == "Appendix" {
-						o.Appendixes = append(o.Appendixes, d.text(c, path))
+						o.Appendixes = append(o.Appendixes, d.text(c, parent, local))
 					}
 				})
 			}
@@ -417,7 +425,7 @@ func (d *decoder) otherInfo(e *etree.Element, path string) *OtherInfo {
 		default:
 			return
 		}
-		d.leaf(&s, local, path, c, dst)
+		d.leaf(&s, local, parent, c, dst)
 	})
 	return o
 }
@@ -425,16 +433,16 @@ func (d *decoder) otherInfo(e *etree.Element, path string) *OtherInfo {
 func (d *decoder) responseFor(e *etree.Element, path string) ResponseFor {
 	var r ResponseFor
 	var s onceSet
-	d.each(e, path, func(local, path string, c *etree.Element) {
+	d.each(e, path, func(local, parent string, c *etree.Element) {
 		switch local {
 		case "OrganId":
-			d.leaf(&s, local, path, c, &r.OrganID)
+			d.leaf(&s, local, parent, c, &r.OrganID)
 		case "Code":
-			d.leaf(&s, local, path, c, &r.Code)
+			d.leaf(&s, local, parent, c, &r.Code)
 		case "PromulgationDate":
-			d.leaf(&s, local, path, c, &r.PromulgationDate)
+			d.leaf(&s, local, parent, c, &r.PromulgationDate)
 		case "DocumentId":
-			d.leaf(&s, local, path, c, &r.DocumentID)
+			d.leaf(&s, local, parent, c, &r.DocumentID)
 		}
 	})
 	return r
@@ -443,16 +451,16 @@ func (d *decoder) responseFor(e *etree.Element, path string) ResponseFor {
 func (d *decoder) staffInfo(e *etree.Element, path string) *StaffInfo {
 	st := &StaffInfo{}
 	var s onceSet
-	d.each(e, path, func(local, path string, c *etree.Element) {
+	d.each(e, path, func(local, parent string, c *etree.Element) {
 		switch local {
 		case "Department":
-			d.leaf(&s, local, path, c, &st.Department)
+			d.leaf(&s, local, parent, c, &st.Department)
 		case "Staff":
-			d.leaf(&s, local, path, c, &st.Staff)
+			d.leaf(&s, local, parent, c, &st.Staff)
 		case "Mobile":
-			d.leaf(&s, local, path, c, &st.Mobile)
+			d.leaf(&s, local, parent, c, &st.Mobile)
 		case "Email":
-			d.leaf(&s, local, path, c, &st.Email)
+			d.leaf(&s, local, parent, c, &st.Email)
 		}
 	})
 	return st
@@ -460,24 +468,24 @@ func (d *decoder) staffInfo(e *etree.Element, path string) *StaffInfo {
 
 func (d *decoder) traceHeaderList(e *etree.Element, path string, p *Package) {
 	var s onceSet
-	d.each(e, path, func(local, path string, c *etree.Element) {
+	d.each(e, path, func(local, parent string, c *etree.Element) {
 		switch local {
 		case "TraceHeader":
-			path = indexed(path, len(p.TraceHeaders))
+			path := indexed(join(parent, local), len(p.TraceHeaders))
 			var th TraceHeader
 			var ts onceSet
-			d.each(c, path, func(local, path string, c *etree.Element) {
+			d.each(c, path, func(local, parent string, c *etree.Element) {
 				switch local {
 				case "OrganId":
-					d.leaf(&ts, local, path, c, &th.OrganID)
+					d.leaf(&ts, local, parent, c, &th.OrganID)
 				case "Timestamp":
-					d.leaf(&ts, local, path, c, &th.Timestamp)
+					d.leaf(&ts, local, parent, c, &th.Timestamp)
 				}
 			})
 			p.TraceHeaders = append(p.TraceHeaders, th)
 		case "Bussiness":
-			if d.once(&s, local, path) {
-				p.Business = d.business(c, path)
+			if d.once(&s, local, parent) {
+				p.Business = d.business(c, join(parent, local))
 			}
 		}
 	})
@@ -486,29 +494,29 @@ func (d *decoder) traceHeaderList(e *etree.Element, path string, p *Package) {
 func (d *decoder) business(e *etree.Element, path string) *Business {
 	b := &Business{}
 	var s onceSet
-	d.each(e, path, func(local, path string, c *etree.Element) {
+	d.each(e, path, func(local, parent string, c *etree.Element) {
 		switch local {
 		case "BussinessDocType":
-			d.leaf(&s, local, path, c, &b.DocType)
+			d.leaf(&s, local, parent, c, &b.DocType)
 		case "BussinessDocReason":
-			d.leaf(&s, local, path, c, &b.DocReason)
+			d.leaf(&s, local, parent, c, &b.DocReason)
 		case "DocumentId":
-			d.leaf(&s, local, path, c, &b.DocumentID)
+			d.leaf(&s, local, parent, c, &b.DocumentID)
 		case "Paper":
-			d.leaf(&s, local, path, c, &b.Paper)
+			d.leaf(&s, local, parent, c, &b.Paper)
 		case "StaffInfo":
-			if d.once(&s, local, path) {
-				b.Staff = d.staffInfo(c, path)
+			if d.once(&s, local, parent) {
+				b.Staff = d.staffInfo(c, join(parent, local))
 			}
 		case "BussinessDocumentInfo":
-			if d.once(&s, local, path) {
-				b.DocumentInfo = d.businessDocumentInfo(c, path)
+			if d.once(&s, local, parent) {
+				b.DocumentInfo = d.businessDocumentInfo(c, join(parent, local))
 			}
 		case "ReplacementInfoList":
-			if d.once(&s, local, path) {
-				d.each(c, path, func(local, path string, c *etree.Element) {
+			if d.once(&s, local, parent) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					if local == "ReplacementInfo" {
-						b.Replacements = append(b.Replacements, d.replacement(c, indexed(path, len(b.Replacements))))
+						b.Replacements = append(b.Replacements, d.replacement(c, indexed(join(parent, local), len(b.Replacements))))
 					}
 				})
 			}
@@ -520,27 +528,27 @@ func (d *decoder) business(e *etree.Element, path string) *Business {
 func (d *decoder) businessDocumentInfo(e *etree.Element, path string) *BusinessDocumentInfo {
 	bi := &BusinessDocumentInfo{}
 	var s onceSet
-	d.each(e, path, func(local, path string, c *etree.Element) {
+	d.each(e, path, func(local, parent string, c *etree.Element) {
 		switch local {
 		case "DocumentInfo":
-			d.leaf(&s, local, path, c, &bi.DocumentInfo)
+			d.leaf(&s, local, parent, c, &bi.DocumentInfo)
 		case "DocumentReceiver":
-			d.leaf(&s, local, path, c, &bi.DocumentReceiver)
+			d.leaf(&s, local, parent, c, &bi.DocumentReceiver)
 		case "ReceiverList":
-			if d.once(&s, local, path) {
-				d.each(c, path, func(local, path string, c *etree.Element) {
+			if d.once(&s, local, parent) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					if local != "Receiver" {
 						return
 					}
-					path = indexed(path, len(bi.Receivers))
+					path := indexed(join(parent, local), len(bi.Receivers))
 					var r Receiver
 					var rs onceSet
-					d.each(c, path, func(local, path string, c *etree.Element) {
+					d.each(c, path, func(local, parent string, c *etree.Element) {
 						switch local {
 						case "OrganId":
-							d.leaf(&rs, local, path, c, &r.OrganID)
+							d.leaf(&rs, local, parent, c, &r.OrganID)
 						case "ReceiverType":
-							d.leaf(&rs, local, path, c, &r.ReceiverType)
+							d.leaf(&rs, local, parent, c, &r.ReceiverType)
 						}
 					})
 					bi.Receivers = append(bi.Receivers, r)
@@ -554,15 +562,15 @@ func (d *decoder) businessDocumentInfo(e *etree.Element, path string) *BusinessD
 func (d *decoder) replacement(e *etree.Element, path string) ReplacementInfo {
 	var r ReplacementInfo
 	var s onceSet
-	d.each(e, path, func(local, path string, c *etree.Element) {
+	d.each(e, path, func(local, parent string, c *etree.Element) {
 		switch local {
 		case "DocumentId":
-			d.leaf(&s, local, path, c, &r.DocumentID)
+			d.leaf(&s, local, parent, c, &r.DocumentID)
 		case "OrganIdList":
-			if d.once(&s, local, path) {
-				d.each(c, path, func(local, path string, c *etree.Element) {
+			if d.once(&s, local, parent) {
+				d.each(c, join(parent, local), func(local, parent string, c *etree.Element) {
 					if local == "OrganId" {
-						r.OrganIDs = append(r.OrganIDs, d.text(c, path))
+						r.OrganIDs = append(r.OrganIDs, d.text(c, parent, local))
 					}
 				})
 			}
@@ -573,23 +581,23 @@ func (d *decoder) replacement(e *etree.Element, path string) ReplacementInfo {
 
 func (d *decoder) manifest(m *etree.Element, p *Package) {
 	p.ManifestVersion = m.SelectAttrValue("version", "")
-	d.each(m, "edXMLManifest", func(local, path string, c *etree.Element) {
+	d.each(m, "edXMLManifest", func(local, parent string, c *etree.Element) {
 		if local != "Reference" {
 			return
 		}
-		path = indexed(path, len(p.References))
+		path := indexed(join(parent, local), len(p.References))
 		var r Reference
 		var s onceSet
-		d.each(c, path, func(local, path string, c *etree.Element) {
+		d.each(c, path, func(local, parent string, c *etree.Element) {
 			switch local {
 			case "ContentId":
-				d.leaf(&s, local, path, c, &r.ContentID)
+				d.leaf(&s, local, parent, c, &r.ContentID)
 			case "ContentType":
-				d.leaf(&s, local, path, c, &r.ContentType)
+				d.leaf(&s, local, parent, c, &r.ContentType)
 			case "Description":
-				d.leaf(&s, local, path, c, &r.Description)
+				d.leaf(&s, local, parent, c, &r.Description)
 			case "AttachmentName":
-				d.leaf(&s, local, path, c, &r.AttachmentName)
+				d.leaf(&s, local, parent, c, &r.AttachmentName)
 			}
 		})
 		p.References = append(p.References, r)
@@ -597,25 +605,25 @@ func (d *decoder) manifest(m *etree.Element, p *Package) {
 }
 
 func (d *decoder) attachments(e *etree.Element, p *Package) {
-	d.each(e, "AttachmentEncoded", func(local, path string, c *etree.Element) {
+	d.each(e, "AttachmentEncoded", func(local, parent string, c *etree.Element) {
 		if local != "Attachment" {
 			return
 		}
-		path = indexed(path, len(p.Attachments))
+		path := indexed(join(parent, local), len(p.Attachments))
 		var a Attachment
 		var s onceSet
-		d.each(c, path, func(local, path string, c *etree.Element) {
+		d.each(c, path, func(local, parent string, c *etree.Element) {
 			switch local {
 			case "ContentId":
-				d.leaf(&s, local, path, c, &a.ContentID)
+				d.leaf(&s, local, parent, c, &a.ContentID)
 			case "AttachmentName":
-				d.leaf(&s, local, path, c, &a.AttachmentName)
+				d.leaf(&s, local, parent, c, &a.AttachmentName)
 			case "Description":
-				d.leaf(&s, local, path, c, &a.Description)
+				d.leaf(&s, local, parent, c, &a.Description)
 			case "ContentType":
-				d.leaf(&s, local, path, c, &a.ContentType)
+				d.leaf(&s, local, parent, c, &a.ContentType)
 			case "ContentTransferEncoded":
-				d.leaf(&s, local, path, c, &a.Content)
+				d.leaf(&s, local, parent, c, &a.Content)
 			}
 		})
 		p.Attachments = append(p.Attachments, a)
@@ -633,26 +641,26 @@ func DecodeStatus(root *etree.Element) (*Status, error) {
 	st := &Status{}
 	var s onceSet
 	sawCode := false
-	d.each(mh, "MessageHeader", func(local, path string, c *etree.Element) {
+	d.each(mh, "MessageHeader", func(local, parent string, c *etree.Element) {
 		switch local {
 		case "ResponseFor":
-			if d.once(&s, local, path) {
-				st.ResponseFor = d.responseFor(c, path)
+			if d.once(&s, local, parent) {
+				st.ResponseFor = d.responseFor(c, join(parent, local))
 			}
 		case "From":
-			if d.once(&s, local, path) {
-				st.From = d.organization(c, path)
+			if d.once(&s, local, parent) {
+				st.From = d.organization(c, join(parent, local))
 			}
 		case "StatusCode":
 			sawCode = true
-			d.leaf(&s, local, path, c, &st.StatusCode)
+			d.leaf(&s, local, parent, c, &st.StatusCode)
 		case "Description":
-			d.leaf(&s, local, path, c, &st.Description)
+			d.leaf(&s, local, parent, c, &st.Description)
 		case "Timestamp":
-			d.leaf(&s, local, path, c, &st.Timestamp)
+			d.leaf(&s, local, parent, c, &st.Timestamp)
 		case "StaffInfo":
-			if d.once(&s, local, path) {
-				st.Staff = d.staffInfo(c, path)
+			if d.once(&s, local, parent) {
+				st.Staff = d.staffInfo(c, join(parent, local))
 			}
 		}
 	})
