@@ -102,7 +102,7 @@ type Replayer struct {
 // New returns a Replayer.
 func New(opts Options) *Replayer {
 	return &Replayer{opts: opts, v: audit.NewVerifier(audit.VerifyOptions{Checkpoints: opts.Checkpoints}),
-		h:      History{Counts: Counts{}, Documents: []*Document{}},
+		h:     History{Counts: Counts{}, Documents: []*Document{}},
 		lines: map[uint64][32]byte{}, bySHA: map[string]*Document{}, byID: map[string][]*Document{}, status: map[string]*Document{}}
 }
 
