@@ -16,6 +16,7 @@ import (
 	"axis/axis/broker"
 	"axis/axis/bus"
 	"axis/axis/bus/kafkabus"
+	"axis/axis/dropdir"
 	"axis/axis/registry"
 	"axis/axis/token"
 	"axis/axis/verify"
@@ -39,6 +40,7 @@ type Daemon struct {
 	registry *registry.Registry
 	intake   *Intake
 	keyring  *token.Keyring
+	drop     *dropdir.Dir // nil without --drop-dir
 	listener net.Listener
 	server   *http.Server
 
@@ -123,6 +125,17 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 		envelope.Limits{MaxBytes: cfg.MaxPackageBytes})
 	d.intake = &Intake{checker: checker, store: d.store, identity: identity, log: d.log.Named("intake"), m: d.m,
 		wake: d.dispatchWake.wake}
+	if cfg.DropDir != "" {
+		// Opened here so that a second daemon on the same directory fails at start.
+		d.drop, err = dropdir.Open(dropdir.Config{Dir: cfg.DropDir, MaxBytes: cfg.MaxPackageBytes, Logger: d.log.Named("drop"),
+			Submit: func(ctx context.Context, b []byte) (dropdir.Answer, error) {
+				a, err := d.intake.SubmitPackage(ctx, b, SourceDrop)
+				return dropdir.Answer{DocumentID: a.DocumentID, SHA256: a.SHA256, AuditSeq: a.AuditSeq, Existing: a.Existing}, err
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("--drop-dir: %w", err)
+		}
+	}
 	if d.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("--http %s: %w", cfg.HTTPAddr, err)
 	}
@@ -169,6 +182,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer routing.Done(); ap.run(loops, work) }()
 	consumers.Add(1)
 	go func() { defer consumers.Done(); sc.run(intakeCtx) }()
+	if d.drop != nil {
+		consumers.Add(1)
+		go func() {
+			defer consumers.Done()
+			if err := d.drop.Run(intakeCtx); err != nil && intakeCtx.Err() == nil {
+				d.log.Error("drop directory stopped", zap.Error(err))
+			}
+		}()
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.server.Serve(d.listener) }()
@@ -236,6 +258,9 @@ func (d *Daemon) close() error {
 		var errList []error
 		if d.listener != nil {
 			d.listener.Close()
+		}
+		if d.drop != nil {
+			errList = append(errList, d.drop.Close())
 		}
 		if d.store != nil {
 			errList = append(errList, d.store.Close())
