@@ -13,6 +13,7 @@ import (
 	"github.com/beevik/etree"
 	"github.com/urfave/cli/v2"
 
+	"axis/axis/client"
 	"axis/signing"
 	"axis/signing/devpki"
 	"axis/store"
@@ -53,8 +54,18 @@ func auditCommand() *cli.Command {
 
 func auditExport(c *cli.Context) error {
 	switch {
+	case c.String("server") != "" && c.String("data-dir") != "":
+		return cli.Exit("audit export: give --data-dir or --server, not both", 2)
 	case c.String("server") != "":
-		return cli.Exit("audit export --server is not available yet: stop the daemon and use --data-dir", 2)
+		cl, err := client.New(c.String("server"), client.WithToken(c.String("token")))
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriterSize(c.App.Writer, 256<<10)
+		if _, err := cl.ExportAudit(c.Context, w, c.Uint64("from")); err != nil {
+			return err
+		}
+		return w.Flush()
 	case c.String("data-dir") == "":
 		return cli.Exit("audit export: --data-dir (or --server) is required", 2)
 	}
