@@ -66,6 +66,10 @@ type Config struct {
 	// minimum): how long a crashed member keeps its partitions.
 	SessionTimeout time.Duration
 
+	// FetchTimeout bounds reading one fetched message from the connection (default
+	// 2 min: a 64 MiB package at 10 Mbit/s takes 54 s).
+	FetchTimeout time.Duration
+
 	// CloseTimeout bounds closing a reader or the writer (default 5 s).
 	CloseTimeout time.Duration
 
@@ -122,6 +126,7 @@ func (c *Config) Validate() error {
 	def(&c.RetryMax, 5*time.Second)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.CloseTimeout, 5*time.Second)
+	def(&c.FetchTimeout, 2*time.Minute)
 	def(&c.MetadataTTL, 3*time.Second)
 	if c.BatchTimeout > time.Second {
 		return errs.Field(errs.BadRequest, "kafka-batch-timeout", "%v is longer than 1s: every lone message would wait that long", c.BatchTimeout)

@@ -383,7 +383,13 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 		JoinGroupBackoff:  time.Second,
 		MinBytes:          1,
 		MaxBytes:          b.cfg.MaxMessageBytes + 2<<20,
-		MaxWait:           time.Second,
+		// MaxWait also bounds the wait for a fetch response's header, which a busy
+		// broker sends late when the answer is a large batch.
+		MaxWait: 5 * time.Second,
+		// Deadline for reading each message of a fetched batch: a 64 MiB package on a
+		// slow link takes long, and kafka-go's 10 s default would make such a message
+		// fail and be fetched again forever.
+		ReadBatchTimeout: b.cfg.FetchTimeout,
 		// Few prefetched messages: each can be a 64 MiB package.
 		QueueCapacity:         16,
 		WatchPartitionChanges: true,
