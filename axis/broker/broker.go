@@ -87,7 +87,7 @@ type Config struct {
 	Users []User
 	TLS   *tls.Config // serve TLS with this configuration (it needs a certificate)
 
-	Logger *zap.Logger // default zap.NewNop()
+	Logger *zap.Logger // default zap.NewNop(); used as given (name it, e.g. Named("broker"))
 
 	// MaxMessageBytes is the broker's message.max.bytes, the largest produce batch it
 	// accepts (default: room for a bus.MaxMessageBytes message and its framing).
@@ -119,7 +119,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = bus.MaxMessageBytes + 2<<20
 	}
-	log := cfg.Logger.Named("broker")
+	log := cfg.Logger // the caller names it (e.g. Named("broker"))
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return nil, errs.Field(errs.BadRequest, "addr", "%q is not host:port", cfg.Addr)
 	}

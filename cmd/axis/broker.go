@@ -44,7 +44,7 @@ func brokerCommand() *cli.Command {
 				Advertise: c.String("advertise"),
 				DataDir:   c.String("data-dir"),
 				NoSync:    c.Bool("no-sync"),
-				Logger:    log,
+				Logger:    log.Named("broker"),
 			})
 			if err != nil {
 				return err

@@ -41,7 +41,7 @@ type Config struct {
 	Username, Password string
 
 	ClientID string      // default "axis"
-	Logger   *zap.Logger // default zap.NewNop()
+	Logger   *zap.Logger // default zap.NewNop(); used as given (name it, e.g. Named("kafka"))
 
 	// BatchTimeout is how long the writer waits to fill a batch (default 2 ms; kafka-go's
 	// own default of 1 s would delay every lone message by a second).

@@ -54,7 +54,7 @@ func New(cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger.Named("kafka")
+	log := cfg.Logger // the caller names it (e.g. Named("kafka"))
 	transport := &kafka.Transport{
 		DialTimeout: 5 * time.Second,
 		IdleTimeout: 30 * time.Second,
