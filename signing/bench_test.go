@@ -154,3 +154,19 @@ func BenchmarkGoxmldsigValidate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCanonicalize: our exclusive C14N of the whole document into SHA-256.
+func BenchmarkCanonicalize(b *testing.B) {
+	for _, sz := range benchSizes {
+		doc := parse(b, benchPackage(b, sz.size))
+		b.Run(sz.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h := sha256.New()
+				if err := canonicalizeDocument(h, doc, nil, c14nMethod{exclusive: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
