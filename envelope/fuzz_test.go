@@ -137,7 +137,8 @@ func FuzzParseStatus(f *testing.F) {
 
 // FuzzBase64 cross-checks the allocation-free validator against the standard library.
 func FuzzBase64(f *testing.F) {
-	for _, s := range []string{"", "QQ==", "QUJD\n", "Q===", "QR==", "A B=C", "QUJDRA==QQ=="} {
+	for _, s := range []string{"", "QQ==", "QUJD\n", "Q===", "QR==", "A B=C", "QUJDRA==QQ==",
+		"QUJDRA+/QUJDRA+/\nQUJDRA==", "QUJDRA+/QUJDRA+!QUJD", "QUJDRA+/QUJDRA==QUJDRA+/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

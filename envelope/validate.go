@@ -325,6 +325,16 @@ func (e base64Error) Error() string { return e.msg }
 func checkBase64(s string) error {
 	n, pad := 0, 0
 	for i := 0; i < len(s); i++ {
+		// Fast path: eight alphabet bytes in a row (1&2 == 0, so any space or illegal byte
+		// breaks the AND chain).
+		for pad == 0 && i+8 <= len(s) &&
+			b64[s[i]]&b64[s[i+1]]&b64[s[i+2]]&b64[s[i+3]]&b64[s[i+4]]&b64[s[i+5]]&b64[s[i+6]]&b64[s[i+7]] == 1 {
+			i += 8
+			n += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		switch b64[c] {
 		case 1:

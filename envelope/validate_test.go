@@ -258,7 +258,8 @@ func TestDatesAndTimestamps(t *testing.T) {
 // whitespace-stripped text with the standard library.
 func TestBase64AgreesWithStdlib(t *testing.T) {
 	inputs := []string{"", "QQ==", "QUI=", "QUJD", "QUJDRA==", "Q Q = =", "QQ=\n=", "QQ", "Q===", "====", "QUJD=", "QQ==QQ==",
-		"QR==", "QUJ\x00", "QUJD\r\n", "\tQUJD", "ＱＱ==", "QQ=A", "A===", "AB=C"}
+		"QR==", "QUJ\x00", "QUJD\r\n", "\tQUJD", "ＱＱ==", "QQ=A", "A===", "AB=C",
+		"QUJDRA+/QUJDRA+/\nQUJDRA==", "QUJDRA+/QUJDRA+!QUJD", "QUJDRA+/QUJDRA==QUJDRA+/", "QUJDRA+/QUJDRA+/Q", "QUJDRA==QUJDRA+/QUJDRA+/"}
 	for _, s := range inputs {
 		_, stdErr := base64.StdEncoding.DecodeString(stripSpace(s))
 		if got := checkBase64(s); (got == nil) != (stdErr == nil) {
