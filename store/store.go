@@ -258,6 +258,9 @@ type op struct {
 // fn must be deterministic given the database state: it may run more than once if
 // another operation of its batch fails after writing.
 func (s *Store) do(ctx context.Context, fn func(w *wtx) error) error {
+	if err := ctx.Err(); err != nil { // select below picks at random when both are ready
+		return errs.Wrap(errs.Unavailable, err, "store write not started")
+	}
 	o := &op{run: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed || s.opts.ReadOnly {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -522,5 +523,43 @@ func TestClosedStore(t *testing.T) {
 	wantCode(t, err, errs.Unavailable)
 	if s.Ping(ctx) == nil {
 		t.Fatal("closed store ready")
+	}
+}
+
+func TestConcurrentIdenticalSubmissions(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	req := pkg("D1", vpcp, []string{bca}, "same")
+	var wg sync.WaitGroup
+	results := make([]AcceptResult, 32)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = must[AcceptResult](t)(s.Accept(ctx, req))
+		}()
+	}
+	wg.Wait()
+	fresh := 0
+	for _, r := range results {
+		if !r.Existing {
+			fresh++
+		}
+		if r.AuditSeq != results[0].AuditSeq || !bytes.Equal(r.Receipt, results[0].Receipt) {
+			t.Fatalf("answers differ: %+v / %+v", r, results[0])
+		}
+	}
+	if fresh != 1 || head(t, s) != 1 || len(must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 100))) != 1 {
+		t.Fatalf("%d fresh acceptances, head %d", fresh, head(t, s))
+	}
+}
+
+func TestCancelledContextWritesNothing(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := s.Accept(c, pkg("D1", vpcp, []string{bca}, "a"))
+	wantCode(t, err, errs.Unavailable)
+	if head(t, s) != 0 {
+		t.Fatal("cancelled write happened")
 	}
 }
