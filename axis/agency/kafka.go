@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -127,11 +128,15 @@ func (k *kafkaPositions) Positions(ctx context.Context, topic, group string) ([]
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "committed offsets of group %s", group)
 	}
-	if of.Error != nil {
+	// A group that never committed does not exist yet (kfake says so; Kafka answers -1).
+	if of.Error != nil && !errors.Is(of.Error, kafka.GroupIdNotFound) {
 		return nil, errs.Wrap(errs.Unavailable, of.Error, "committed offsets of group %s", group)
 	}
 	committed := map[int]int64{}
 	for _, p := range of.Topics[topic] {
+		if errors.Is(p.Error, kafka.GroupIdNotFound) {
+			continue
+		}
 		if p.Error != nil {
 			return nil, errs.Wrap(errs.Unavailable, p.Error, "committed offset of %s/%d", topic, p.Partition)
 		}
