@@ -198,6 +198,14 @@ func (c *canonicalizer) element(el *etree.Element, apex bool) {
 		}
 	}
 
+	if el.Space != "" && el.Space != "xml" {
+		// A namespace-aware parser (xmlsec1's) refuses an undeclared prefix; so do we,
+		// in every method, rather than sign or verify what others cannot read.
+		if u, ok := lookup(c.scope, el.Space); !ok || u == "" {
+			c.err = errUndeclaredPrefix
+			return
+		}
+	}
 	decls := c.decls[:0]
 	if c.m.exclusive {
 		decls = c.exclusiveDecls(el, decls)

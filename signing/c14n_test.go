@@ -92,8 +92,10 @@ func canon(t testing.TB, src string, m c14nMethod) string {
 func TestC14NErrors(t *testing.T) {
 	for _, src := range []string{`<a:b/>`, `<b x:y="1"/>`} {
 		var b bytes.Buffer
-		if err := canonicalizeDocument(&b, parse(t, src), nil, c14nMethod{exclusive: true}); err == nil {
-			t.Errorf("%s: undeclared prefix accepted", src)
+		for _, m := range []c14nMethod{{exclusive: true}, {}} {
+			if err := canonicalizeDocument(&b, parse(t, src), nil, m); err == nil {
+				t.Errorf("%s %+v: undeclared prefix accepted", src, m)
+			}
 		}
 	}
 }
