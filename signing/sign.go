@@ -59,6 +59,10 @@ func (s *Signer) algorithm() (string, crypto.Hash, error) {
 // digest, and KeyInfo/X509Data with Cert then Chain. The ds:Signature becomes the last
 // child of edXMLEnvelope/edXMLHeader when the root has one, else of the root. A document
 // that already holds a Signature is refused (signature_invalid).
+//
+// To serialise doc afterwards, set doc.WriteSettings.CanonicalText and CanonicalAttrVal:
+// with etree's defaults a CR in text, or a TAB/LF/CR in an attribute value, is written
+// literally and normalised away by the next parser, which breaks the signature.
 func (s *Signer) Sign(doc *etree.Document) error {
 	alg, sigHash, err := s.algorithm()
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
+
 	"axis/axis/errs"
 	"axis/signing/devpki"
 )
@@ -156,4 +158,19 @@ func TestDevPKIEndToEnd(t *testing.T) {
 	wantCode(t, err, "")
 	wantCode(t, CheckSender(v, organID, nil), "")
 	wantCode(t, CheckSender(v, "axis", nil), errs.SenderMismatch)
+}
+
+func TestSignDocSerialisedCanonically(t *testing.T) {
+	p := testPKI(t)
+	doc := etree.NewDocument()
+	r := doc.CreateElement("r")
+	r.CreateAttr("a", "x\ty\nz\r")
+	r.SetText("line\r\nend & <more>")
+	if err := p.signer(p.rsa).Sign(doc); err != nil {
+		t.Fatal(err)
+	}
+	doc.WriteSettings.CanonicalText = true
+	doc.WriteSettings.CanonicalAttrVal = true
+	_, err := p.verifier(Options{}).Verify(parse(t, serialize(t, doc)))
+	wantCode(t, err, "")
 }
