@@ -72,7 +72,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 		if rec.Kind != 'p' {
 			return res, errs.E(errs.InvalidEnvelope, "these bytes were recorded as a status message")
 		}
-		r, err := acceptResultOf(w.tx, rec.Doc)
+		r, err := acceptResultOf(w, rec.Doc)
 		r.Existing = true
 		return r, err
 	}
@@ -109,11 +109,12 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 		if receipt, err = req.Receipt(seq, at); err != nil {
 			return res, errs.Wrap(errs.Internal, err, "build receipt")
 		}
-		if err := w.put(bReceipts, u64(num), receipt); err != nil {
-			return res, err
-		}
 	}
 	doc := docRecord{Num: num, Meta: m, SHA256: hexSum, BlobOff: blob.Off, Size: blob.Len, At: at, Seq: seq}
+	if receipt != nil {
+		r := w.putBlob(receipt)
+		doc.ReceiptOff, doc.ReceiptLen = r.Off, r.Len
+	}
 	if target != nil {
 		doc.Target = target.Num
 		target.Revisions = append(target.Revisions, num)
@@ -235,14 +236,17 @@ func loadDelivery(tx *bolt.Tx, num uint64, organ string) (*deliveryRecord, error
 	return &d, nil
 }
 
-func acceptResultOf(tx *bolt.Tx, num uint64) (AcceptResult, error) {
+func acceptResultOf(w *wtx, num uint64) (AcceptResult, error) {
+	tx := w.tx
 	d, err := loadDoc(tx, num)
 	if err != nil {
 		return AcceptResult{}, err
 	}
 	r := AcceptResult{DocumentID: d.Meta.DocumentID, From: d.Meta.From, SHA256: d.SHA256, AcceptedAt: d.At, AuditSeq: d.Seq}
-	if rc := tx.Bucket(bReceipts).Get(u64(num)); rc != nil {
-		r.Receipt = bytes.Clone(rc)
+	if d.ReceiptLen > 0 {
+		if r.Receipt, err = w.readBlob(blobRef{Off: d.ReceiptOff, Len: d.ReceiptLen}); err != nil {
+			return r, errs.Wrap(errs.Unavailable, err, "read receipt")
+		}
 	}
 	for _, to := range d.Meta.To {
 		dl, err := loadDelivery(tx, num, to)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -32,7 +33,11 @@ func TestBatchIsolation(t *testing.T) {
 	oBad, _ := mk(bad)
 	oDup, _ := mk(pkg("A", vpcp, []string{bca}, "other bytes"))
 	oC, rC := mk(pkg("C", vpcp, []string{tn}, "c"))
-	s.commit([]*op{oA, oBad, oDup, oC})
+	oA2, rA2 := mk(pkg("A", vpcp, []string{bca}, "a")) // identical to A, same batch
+	s.commit([]*op{oA, oBad, oDup, oC, oA2})
+	if err := <-oA2.done; err != nil || !rA2.Existing || rA2.AuditSeq != 1 || !bytes.Equal(rA2.Receipt, rA.Receipt) || len(rA.Receipt) == 0 {
+		t.Fatalf("identical resubmission in the same batch: %v %+v", err, rA2)
+	}
 	if err := <-oA.done; err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -83,6 +84,21 @@ func (w *wtx) flushBlobs() error {
 		return fmt.Errorf("sync blob log: %w", err)
 	}
 	return w.put(bMeta, kBlobEnd, u64(uint64(w.blobEnd)))
+}
+
+// readBlob reads committed bytes, or bytes queued earlier in this transaction.
+func (w *wtx) readBlob(r blobRef) ([]byte, error) {
+	off := w.s.blobEnd
+	if r.Off < off {
+		return w.s.readBlob(r)
+	}
+	for _, b := range w.blobPending {
+		if r.Off == off && r.Len == int64(len(b)) {
+			return bytes.Clone(b), nil
+		}
+		off += int64(len(b))
+	}
+	return nil, errors.New("blob not in this transaction")
 }
 
 func (s *Store) readBlob(r blobRef) ([]byte, error) {

@@ -41,7 +41,7 @@ func (s *Store) DocumentsByID(ctx context.Context, id string) ([]Document, error
 		nums := docsUnder(tx, id, "")
 		slices.Sort(nums)
 		for _, n := range nums {
-			d, err := documentOf(tx, n)
+			d, err := s.documentOf(tx, n)
 			if err != nil {
 				return err
 			}
@@ -67,7 +67,7 @@ func (s *Store) DocumentBySHA(ctx context.Context, sha string) (Document, error)
 		if !ok || rec.Kind != 'p' {
 			return errs.E(errs.NotFound, "no package %s", sha)
 		}
-		d, err = documentOf(tx, rec.Doc)
+		d, err = s.documentOf(tx, rec.Doc)
 		return err
 	})
 	return d, err
@@ -102,7 +102,7 @@ func refOf(d *docRecord) Ref {
 	return Ref{DocumentID: d.Meta.DocumentID, From: d.Meta.From, SHA256: d.SHA256, BusinessType: d.Meta.BusinessType, AcceptedAt: d.At}
 }
 
-func documentOf(tx *bolt.Tx, num uint64) (Document, error) {
+func (s *Store) documentOf(tx *bolt.Tx, num uint64) (Document, error) {
 	r, err := loadDoc(tx, num)
 	if err != nil {
 		return Document{}, err
@@ -130,8 +130,10 @@ func documentOf(tx *bolt.Tx, num uint64) (Document, error) {
 		}
 		d.Revisions = append(d.Revisions, refOf(rv))
 	}
-	if rc := tx.Bucket(bReceipts).Get(u64(num)); rc != nil {
-		d.Receipt = bytes.Clone(rc)
+	if r.ReceiptLen > 0 {
+		if d.Receipt, err = s.readBlob(blobRef{Off: r.ReceiptOff, Len: r.ReceiptLen}); err != nil {
+			return d, errs.Wrap(errs.Unavailable, err, "read receipt")
+		}
 	}
 	return d, nil
 }

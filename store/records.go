@@ -9,15 +9,17 @@ import (
 
 // docRecord is the stored form of one accepted package.
 type docRecord struct {
-	Num       uint64       `json:"n"`
-	Meta      DocumentMeta `json:"m"`
-	SHA256    string       `json:"h"`
-	BlobOff   int64        `json:"b"` // in the blob log; length is Size
-	Size      int64        `json:"z"`
-	At        time.Time    `json:"t"`
-	Seq       uint64       `json:"q"`
-	Target    uint64       `json:"g,omitempty"` // docnum this revision applies to
-	Revisions []uint64     `json:"r,omitempty"` // docnums of revisions of this one
+	Num        uint64       `json:"n"`
+	Meta       DocumentMeta `json:"m"`
+	SHA256     string       `json:"h"`
+	BlobOff    int64        `json:"b"` // in the blob log; length is Size
+	Size       int64        `json:"z"`
+	At         time.Time    `json:"t"`
+	Seq        uint64       `json:"q"`
+	Target     uint64       `json:"g,omitempty"`  // docnum this revision applies to
+	ReceiptOff int64        `json:"ro,omitempty"` // receipt in the blob log
+	ReceiptLen int64        `json:"rl,omitempty"`
+	Revisions  []uint64     `json:"r,omitempty"` // docnums of revisions of this one
 }
 
 type deliveryRecord struct {
