@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -94,7 +95,7 @@ func New(cfg Config) (*Bus, error) {
 		dialer: &kafka.Dialer{
 			ClientID:      cfg.ClientID,
 			Timeout:       5 * time.Second,
-			DualStack:     true,
+			DialFunc:      dialGrace,
 			TLS:           tlsCfg,
 			SASLMechanism: mech,
 		},
@@ -383,9 +384,10 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 		JoinGroupBackoff:  time.Second,
 		MinBytes:          1,
 		MaxBytes:          b.cfg.MaxMessageBytes + 2<<20,
-		// MaxWait also bounds the wait for a fetch response's header, which a busy
-		// broker sends late when the answer is a large batch.
-		MaxWait: 5 * time.Second,
+		// The long poll: also how long stopping a subscription may wait for the
+		// fetch in flight. (The readers' connections add readGrace to it for the
+		// response header, see graceConn.)
+		MaxWait: time.Second,
 		// Deadline for reading each message of a fetched batch: a 64 MiB package on a
 		// slow link takes long, and kafka-go's 10 s default would make such a message
 		// fail and be fetched again forever.
@@ -513,4 +515,39 @@ func zapLogger(log *zap.Logger, level zapcore.Level) kafka.Logger {
 			ce.Write()
 		}
 	})
+}
+
+// readGrace is added to every read deadline kafka-go sets on a reader's connections.
+// kafka-go uses MaxWait both as the broker's long-poll time and as the deadline for
+// the fetch response's header; a broker that needs longer than that to assemble a
+// large batch (kfake on a loaded machine, for a 64 MiB package) would time the fetch
+// out on every attempt and the message would never be consumed. The grace lets the
+// header arrive late without lengthening the long poll (and so without slowing down
+// the stop of a subscription). It also delays noticing a silently hung broker by as
+// much; a broker that dies closes the connection and is noticed at once.
+const readGrace = 10 * time.Second
+
+func dialGrace(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return graceConn{c}, nil
+}
+
+type graceConn struct{ net.Conn }
+
+func (c graceConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() {
+		t = t.Add(readGrace)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c graceConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
 }

@@ -12,6 +12,7 @@ import (
 	"axis/axis/bus"
 	"axis/axis/bus/bustest"
 	"axis/axis/bus/kafkabus"
+	"axis/axis/errs"
 )
 
 // testLogger logs warnings and up to the test log, so failures explain themselves
@@ -65,4 +66,60 @@ func TestContract(t *testing.T) {
 		b := newBus(t, testConfig(t, br.Addr()))
 		return b, b, b
 	})
+}
+
+func TestCloseStopsSubscribers(t *testing.T) {
+	br := startBroker(t, broker.Config{NoSync: true})
+	b := newBus(t, testConfig(t, br.Addr()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.EnsureTopics(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, bus.Message{Topic: "t", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Subscribe(ctx, "t", "g", func(context.Context, bus.Message) error { got <- struct{}{}; return nil })
+	}()
+	<-got
+	b.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Subscribe after Close = %v, want nil", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Subscribe still running after Close")
+	}
+	if err := b.Publish(ctx, bus.Message{Topic: "t", Value: []byte("y")}); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("Publish after Close = %v, want %s", err, errs.Unavailable)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+func TestBrokerDown(t *testing.T) {
+	br := startBroker(t, broker.Config{NoSync: true})
+	addr := br.Addr()
+	br.Close()
+	cfg := testConfig(t, addr)
+	cfg.PublishTimeout = 500 * time.Millisecond
+	b := newBus(t, cfg)
+	ctx := context.Background()
+	if err := b.Ping(ctx); !errs.Is(err, errs.Unavailable) {
+		t.Errorf("Ping with the broker down = %v, want %s", err, errs.Unavailable)
+	}
+	// Publish gives up after PublishTimeout with a transient error, for the caller's
+	// own retry (the daemon's outbox).
+	err := b.Publish(ctx, bus.Message{Topic: "t", Value: []byte("x")})
+	if !errs.Is(err, errs.Unavailable) || !errs.CodeOf(err).Transient() {
+		t.Errorf("Publish with the broker down = %v, want a transient %s", err, errs.Unavailable)
+	}
+	if err := b.EnsureTopics(ctx, "t"); !errs.Is(err, errs.Unavailable) {
+		t.Errorf("EnsureTopics with the broker down = %v, want %s", err, errs.Unavailable)
+	}
 }
