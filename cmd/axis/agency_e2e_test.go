@@ -1,0 +1,401 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"axis/axis/bus"
+	"axis/axis/bus/kafkabus"
+	"axis/axis/client"
+	"axis/store/audit"
+)
+
+// The agency and auditor tools against a real daemon with its embedded broker: the
+// sender submits, three recipients receive and answer, one moves its state to completed,
+// the sender receives the forwarded statuses, an auditor replays the audit topic.
+
+const (
+	demoDoc  = "000.00.00.G22,2026/11/22,1234/NĐ-CP"
+	g22, g01 = "000.00.00.G22", "000.00.00.G01"
+	h41, h53 = "000.00.00.H41", "000.00.00.H53"
+	registryFile = "../../testdata/agencies.json"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type daemon struct {
+	dir, pki, server, broker string
+}
+
+func (d *daemon) key(id string) string  { return filepath.Join(d.pki, "agencies", id+".key") }
+func (d *daemon) cert(id string) string { return filepath.Join(d.pki, "agencies", id+".pem") }
+
+// startDaemon runs `axis serve` with the embedded broker on free ports until the test ends.
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	d := &daemon{dir: t.TempDir()}
+	d.pki = filepath.Join(d.dir, "pki")
+	if _, e, code := run(t, nil, "pki", "init", "--dir", d.pki, "--registry", registryFile); code != 0 {
+		t.Fatalf("pki init: %s", e)
+	}
+	httpAddr, brokerAddr := freeAddr(t), freeAddr(t)
+	d.server, d.broker = "http://"+httpAddr, brokerAddr
+	logf, err := os.Create(filepath.Join(d.dir, "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(axisBin, "serve", "--data-dir", filepath.Join(d.dir, "data"), "--registry", registryFile,
+		"--trust", filepath.Join(d.pki, "root.pem"), "--identity-key", filepath.Join(d.pki, "axis.key"),
+		"--identity-cert", filepath.Join(d.pki, "axis.pem"), "--http", httpAddr, "--embedded-broker", brokerAddr,
+		"--embedded-broker-nosync", "--log-format", "json")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("serve.log (last 4 KiB):\n%s", b[max(0, len(b)-4096):])
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(d.server + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return d
+			}
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("axis serve exited:\n%s", b)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("axis serve not ready after 30 s")
+		}
+	}
+}
+
+func (d *daemon) inbox(t *testing.T, id, out string) (stdout, stderr string, code int) {
+	t.Helper()
+	return run(t, nil, "inbox", "--agency", id, "--key", d.key(id), "--cert", d.cert(id), "--brokers", d.broker,
+		"--out", out, "--trust", filepath.Join(d.pki, "root.pem"), "--registry", registryFile)
+}
+
+func (d *daemon) token(t *testing.T, args ...string) string {
+	t.Helper()
+	out, e, code := run(t, nil, append([]string{"token", "issue", "--data-dir", filepath.Join(d.dir, "data")}, args...)...)
+	if code != 0 {
+		t.Fatalf("token issue: %s", e)
+	}
+	return strings.TrimSpace(out)
+}
+
+// states returns each recipient's state as `axis track --json` shows it.
+func (d *daemon) states(t *testing.T, tok string) map[string]string {
+	t.Helper()
+	out, e, code := run(t, nil, "track", "--server", d.server, "--token", tok, demoDoc, "--json")
+	if code != 0 {
+		t.Fatalf("track --json: %d %s", code, e)
+	}
+	var doc client.Document
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("track --json: %v\n%s", err, out)
+	}
+	st := map[string]string{}
+	for _, r := range doc.Recipients {
+		st[r.OrganID] = r.State
+	}
+	return st
+}
+
+// waitStates polls until the recipients reach want (statuses travel through axis.status).
+func (d *daemon) waitStates(t *testing.T, tok string, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := d.states(t, tok)
+		ok := true
+		for k, v := range want {
+			ok = ok && got[k] == v
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("states %v, want %v", got, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func listFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+var statusLine = regexp.MustCompile(`(?m)^STATUS (\d\d) \([a-z /]+\) (\S+) from (\S+) -> \S+$`)
+
+func hexSum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func TestAgencyToolsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	d := startDaemon(t)
+	work := t.TempDir()
+	signed := filepath.Join(work, "decree.edxml")
+	if _, e, code := run(t, nil, "sign", "--key", d.key(g22), "--cert", d.cert(g22), "../../testdata/demo/decree.edxml", "-o", signed); code != 0 {
+		t.Fatalf("sign: %s", e)
+	}
+	decree, _ := os.ReadFile(signed)
+	sum := hexSum(decree)
+
+	// send: accepted, then the same bytes are "already accepted", an unsigned copy is refused.
+	receipts := filepath.Join(work, "receipts")
+	out, e, code := run(t, nil, "send", "--server", d.server, "--receipts", receipts, signed)
+	want := "ACCEPTED " + signed + ": " + demoDoc + " sha256 " + sum + " audit_seq 1 recipients " + g01 + "," + h41 + "," + h53 + "\n"
+	if code != 0 || out != want {
+		t.Fatalf("send: %d\n%q\nwant\n%q\n%s", code, out, want, e)
+	}
+	if r, _ := os.ReadDir(receipts); len(r) != 1 {
+		t.Fatalf("receipts: %v", r)
+	}
+	out, _, code = run(t, nil, "send", "--server", d.server, signed, "../../testdata/demo/decree.edxml")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ALREADY_ACCEPTED "+signed+": "+demoDoc+" sha256 "+sum+" audit_seq 1 ") ||
+		lines[1] != "REJECTED ../../testdata/demo/decree.edxml: signature_missing: no XML-DSig Signature element" {
+		t.Fatalf("resend: %d\n%s", code, out)
+	}
+
+	// Each recipient's inbox writes the exact package and answers 01.
+	outs := map[string]string{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, id := range []string{g01, h41, h53} {
+		outs[id] = filepath.Join(work, "inbox-"+id)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, e, code := d.inbox(t, id, outs[id])
+			mu.Lock()
+			defer mu.Unlock()
+			file := filepath.Join(outs[id], "000.00.00.G22_2026_11_22_1234_NĐ-CP."+sum[:12]+".edxml")
+			if code != 0 || o != "ARRIVED "+demoDoc+" from "+g22+" -> "+file+"\n" {
+				t.Errorf("inbox %s: %d\n%s\n%s", id, code, o, e)
+				return
+			}
+			if got, _ := os.ReadFile(file); !bytes.Equal(got, decree) {
+				t.Errorf("inbox %s: %s is not byte-identical to the signed package", id, file)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	auditor := d.token(t, "--auditor")
+	d.waitStates(t, auditor, map[string]string{g01: "arrived", h41: "arrived", h53: "arrived"})
+	text, _, code := run(t, nil, "track", "--server", d.server, "--token", d.token(t, "--agency", h41), demoDoc)
+	if code != 0 || !regexp.MustCompile(`(?m)^  000\.00\.00\.H41 +arrived, arrived `).MatchString(text) ||
+		!strings.Contains(text, "01 arrived by "+h41) || !strings.Contains(text, "receipt    signed by the axis: "+demoDoc) {
+		t.Fatalf("track:\n%s", text)
+	}
+
+	// A second run finds nothing: offsets were committed.
+	before := listFiles(t, outs[h41])
+	o, e, code := d.inbox(t, h41, outs[h41])
+	if code != 0 || o != "" || !strings.Contains(e, "0 arrived, 0 statuses, 0 duplicates, 0 refused") {
+		t.Fatalf("second inbox run: %d %q %q", code, o, e)
+	}
+	// A redelivery (at least once) is recognised by its sha256: nothing is written twice,
+	// and the 01 published again is the very same signed answer (the axis records it once).
+	kb, err := kafkabus.New(kafkabus.Config{Brokers: []string{d.broker}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deliver := func(topic string, value []byte) {
+		t.Helper()
+		err := kb.Publish(ctx, bus.Message{Topic: topic, Key: []byte(demoDoc), Value: value, Headers: []bus.Header{
+			{Key: "axis-type", Value: []byte("edoc")}, {Key: "axis-document-id", Value: []byte(demoDoc)},
+			{Key: "axis-from", Value: []byte(g22)}, {Key: "axis-sha256", Value: []byte(hexSum(value))}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver("axis.inbox."+h41, decree)
+	o, e, code = d.inbox(t, h41, outs[h41])
+	if code != 0 || !strings.HasPrefix(o, "DUPLICATE "+demoDoc+" from "+g22+" (already in ") || !strings.Contains(e, "1 duplicates") {
+		t.Fatalf("redelivered package: %d %q %q", code, o, e)
+	}
+	if after := listFiles(t, outs[h41]); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Fatalf("files changed: %v -> %v", before, after)
+	}
+
+	// Statuses from a recipient move its state; one from an agency that is no recipient is refused.
+	for _, c := range []string{"03", "04", "05", "06"} {
+		o, e, code := run(t, nil, "status", "--server", d.server, "--key", d.key(h41), "--cert", d.cert(h41), "--doc", demoDoc, "--code", c)
+		if code != 0 || !strings.HasPrefix(o, "RECORDED "+c+" (") || !strings.Contains(o, " for "+demoDoc+" from "+h41+" audit_seq ") {
+			t.Fatalf("status %s: %d %q %q", c, code, o, e)
+		}
+	}
+	o, _, code = run(t, nil, "status", "--server", d.server, "--key", d.key("000.00.00.G14"), "--cert", d.cert("000.00.00.G14"),
+		"--doc", demoDoc, "--code", "03")
+	if code != 1 || !strings.HasPrefix(o, "REJECTED 03 "+demoDoc+": status_not_allowed: ") {
+		t.Fatalf("status from a stranger: %d %q", code, o)
+	}
+	d.waitStates(t, auditor, map[string]string{g01: "arrived", h41: "completed", h53: "arrived"})
+
+	// The sender's inbox receives every forwarded status (three 01, then 03..06) and
+	// answers none of them.
+	senderOut := filepath.Join(work, "inbox-"+g22)
+	var got []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(got) < 7 && time.Now().Before(deadline) {
+		o, e, code := d.inbox(t, g22, senderOut)
+		if code != 0 {
+			t.Fatalf("sender inbox: %d %s %s", code, o, e)
+		}
+		for _, m := range statusLine.FindAllStringSubmatch(o, -1) {
+			if m[2] != demoDoc {
+				t.Fatalf("status about %q", m[2])
+			}
+			got = append(got, m[1]+" "+m[3])
+		}
+	}
+	sort.Strings(got)
+	wantStatuses := []string{"01 " + g01, "01 " + h41, "01 " + h53, "03 " + h41, "04 " + h41, "05 " + h41, "06 " + h41}
+	if strings.Join(got, ",") != strings.Join(wantStatuses, ",") {
+		t.Fatalf("sender received %v, want %v", got, wantStatuses)
+	}
+	if files := listFiles(t, senderOut); len(files) != 7 || !strings.HasPrefix(files[0], "status/") {
+		t.Fatalf("sender inbox files: %v", files)
+	}
+
+	// A tampered package put straight on an inbox topic is refused: not written, not answered.
+	h53Before := listFiles(t, outs[h53])
+	deliver("axis.inbox."+h53, bytes.Replace(decree, []byte("Nghị định quy định"), []byte("Nghị quyết quy định"), 1))
+	o, e, code = d.inbox(t, h53, outs[h53])
+	if code != 1 || !strings.HasPrefix(o, "REFUSED axis.inbox."+h53+"/0@1 "+demoDoc+": signature_invalid: ") ||
+		!strings.Contains(e, "1 refused") {
+		t.Fatalf("tampered: %d %q %q", code, o, e)
+	}
+	if after := listFiles(t, outs[h53]); strings.Join(after, " ") != strings.Join(h53Before, " ") {
+		t.Fatalf("tampered package left files: %v", after)
+	}
+	// No 01 came from that refusal: H53's history still holds exactly one status.
+	var view client.Document
+	if o, _, _ := run(t, nil, "track", "--server", d.server, "--token", auditor, demoDoc, "--json"); json.Unmarshal([]byte(o), &view) != nil {
+		t.Fatal("track --json")
+	}
+	for _, r := range view.Recipients {
+		if n := len(r.History); r.OrganID == h53 && n != 2 {
+			t.Fatalf("H53 history has %d entries: %+v", n, r.History)
+		}
+	}
+
+	// The audit topic alone gives the same per-recipient states as the read API.
+	trackStates := d.states(t, auditor)
+	var hist struct {
+		Documents []struct {
+			DocumentID string `json:"document_id"`
+			Recipients []struct {
+				OrganID string `json:"organ_id"`
+				State   string `json:"state"`
+			} `json:"recipients"`
+		} `json:"documents"`
+		Report struct {
+			LastSeq uint64 `json:"LastSeq"`
+		} `json:"report"`
+	}
+	replayArgs := []string{"audit", "replay", "--brokers", d.broker, "--trust", filepath.Join(d.pki, "root.pem")}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		o, e, code := run(t, nil, append(replayArgs, "--json")...)
+		if code != 0 {
+			t.Fatalf("audit replay --json: %d %s", code, e)
+		}
+		if err := json.Unmarshal([]byte(o), &hist); err != nil || len(hist.Documents) != 1 {
+			t.Fatalf("replay json: %v %d", err, len(hist.Documents))
+		}
+		replayStates := map[string]string{}
+		for _, r := range hist.Documents[0].Recipients {
+			replayStates[r.OrganID] = r.State
+		}
+		if len(replayStates) == 3 && replayStates[g01] == trackStates[g01] && replayStates[h41] == trackStates[h41] &&
+			replayStates[h53] == trackStates[h53] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replay states %v, track states %v", replayStates, trackStates)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	text, _, code = run(t, nil, replayArgs...)
+	if code != 0 || !strings.Contains(text, "DOCUMENT "+demoDoc+" from "+g22+" sha256 "+sum[:12]+" accepted seq 1") ||
+		!strings.Contains(text, "  "+h41+": completed\n") || !regexp.MustCompile(`(?m)^OK events=\d+ last_seq=\d+ documents=1 published=3 statuses=7 forwarded=7 `).MatchString(text) {
+		t.Fatalf("audit replay:\n%s", text)
+	}
+
+	// A corrupted event injected into the topic is caught, and named by its seq.
+	last := hist.Report.LastSeq
+	forged := audit.Event{Seq: last + 1, Time: time.Now(), Type: audit.Status, DocumentID: demoDoc, From: h41, To: g22, Code: "06",
+		Prev: strings.Repeat("0", 64)}
+	line, _ := audit.Line(&forged)
+	if err := kb.Publish(ctx, bus.Message{Topic: "axis.audit", Key: []byte(strconv.FormatUint(last+1, 10)), Value: line}); err != nil {
+		t.Fatal(err)
+	}
+	text, _, code = run(t, nil, replayArgs...)
+	if wantBreak := "BROKEN first_bad_seq=" + strconv.FormatUint(last+1, 10) + " "; code != 1 || !strings.Contains(text, wantBreak) {
+		t.Fatalf("corrupted audit topic: exit %d, want %q in\n%s", code, wantBreak, text)
+	}
+}
