@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -957,5 +958,112 @@ func TestShutdownDoesNotRepublishAudit(t *testing.T) {
 		if s != strconv.Itoa(i+1) {
 			t.Fatalf("axis.audit carries seqs %v, want 1..n once each in order", seqs)
 		}
+	}
+}
+
+// Identical bytes submitted concurrently: one 202, the others 200 with the same
+// answer, and one delivery per recipient.
+func TestConcurrentIdenticalSubmissions(t *testing.T) {
+	h := startDaemon(t)
+	b, _ := pkg(t, 96)
+	const n = 8
+	codes := make(chan int, n)
+	bodies := make(chan PackageAnswer, n)
+	for range n {
+		go func() {
+			r := doHTTPNoFatal(h.url+"/v1/packages", b)
+			var a PackageAnswer
+			json.Unmarshal(r.Body, &a)
+			codes <- r.Status
+			bodies <- a
+		}()
+	}
+	count := map[int]int{}
+	var first PackageAnswer
+	for i := range n {
+		count[<-codes]++
+		a := <-bodies
+		if i == 0 {
+			first = a
+		} else if a.SHA256 != first.SHA256 || a.AuditSeq != first.AuditSeq || a.Receipt != first.Receipt {
+			t.Errorf("answers differ: %+v vs %+v", a, first)
+		}
+	}
+	if count[http.StatusAccepted] != 1 || count[http.StatusOK] != n-1 {
+		t.Errorf("status codes %v, want one 202 and %d 200", count, n-1)
+	}
+	for _, to := range decreeTo {
+		h.waitInbox(to, 1)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, to := range decreeTo {
+		if got := len(h.inbox(to)); got != 1 {
+			t.Errorf("%s got %d copies", to, got)
+		}
+	}
+}
+
+// doHTTPNoFatal posts from any goroutine (status 0 on a transport error).
+func doHTTPNoFatal(u string, body []byte) response {
+	resp, err := http.Post(u, "application/xml", bytes.NewReader(body))
+	if err != nil {
+		return response{}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// too_large also holds for a chunked body (no Content-Length to refuse up front).
+func TestTooLargeChunked(t *testing.T) {
+	h := startDaemon(t, withMaxBytes(8<<10))
+	body := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), 64<<10))) // hides the length
+	req, _ := http.NewRequest("POST", h.url+"/v1/packages", body)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := response{Status: resp.StatusCode, Body: b}
+	if req.ContentLength != 0 || r.Status != http.StatusRequestEntityTooLarge || r.errCode() != "too_large" {
+		t.Errorf("chunked oversize body: %d %s (content length %d)", r.Status, r.Body, req.ContentLength)
+	}
+}
+
+// A status on axis.status that meets a failing store is not dead-lettered: it stays
+// uncommitted and is accepted once the store writes again.
+func TestStatusTopicStoreFailureRetried(t *testing.T) {
+	var failing atomic.Bool
+	h := startDaemon(t, withStoreHooks(func(o *store.Options) {
+		o.FailWrites = func() error {
+			if failing.Load() {
+				return errors.New("injected: disk full")
+			}
+			return nil
+		}
+	}))
+	b, id := pkg(t, 97)
+	h.mustAccept(b)
+	h.waitInbox(police, 1)
+	failing.Store(true)
+	s := status(t, police, id, "03", "")
+	if err := h.bus.Publish(context.Background(), bus.Message{Topic: TopicStatus, Key: []byte(id), Value: s}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // several redeliveries
+	if n := len(h.bus.Messages(TopicDLQ)); n != 0 {
+		t.Fatalf("a transient store failure sent the status to the DLQ (%d messages)", n)
+	}
+	failing.Store(false)
+	eventually(t, 10*time.Second, "the status recorded after the fault", func() bool {
+		return stateOf(h.document(id), police) == store.StateAccepted
+	})
+	fwd := only(h.waitInbox(govOffice, 1), HeaderType, "status")
+	if len(fwd) != 1 || !bytes.Equal(fwd[0].Value, s) {
+		t.Errorf("status forwarded %d times", len(fwd))
+	}
+	if n := len(h.bus.Messages(TopicDLQ)); n != 0 {
+		t.Errorf("%d messages on the DLQ", n)
 	}
 }

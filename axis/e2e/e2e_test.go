@@ -333,3 +333,42 @@ func TestSIGTERM(t *testing.T) {
 	}
 	t.Logf("audit verify: %s", verify)
 }
+
+// SIGTERM while the broker is down: the daemon cannot flush, and must still stop within
+// its grace period, keep what it accepted for the next start, and close its audit log
+// with a checkpoint. Restarted with the broker back, it delivers everything.
+func TestSIGTERMWithBrokerDown(t *testing.T) {
+	t.Parallel()
+	const grace = 3 * time.Second
+	dir := t.TempDir()
+	brokerAddr, brokerDir := freePort(t), filepath.Join(dir, "kafka")
+	br := startBroker(t, brokerAddr, brokerDir, filepath.Join(dir, "broker.log"))
+	d := startDaemon(t, dir, freePort(t), brokerAddr, "", "--shutdown-grace", grace.String())
+	br.kill9()
+	want := map[string]bool{}
+	for _, s := range corpus(t, 7000, 5) {
+		code, body, err := post(d.url(""), s.Bytes)
+		if err != nil || code != http.StatusAccepted {
+			t.Fatalf("%s: %d %v %s", s.DocID, code, err, body)
+		}
+		want[s.SHA] = true
+	}
+	sent := time.Now()
+	d.signal(syscall.SIGTERM)
+	err, ok := d.wait(grace + 30*time.Second)
+	took := time.Since(sent)
+	if !ok {
+		t.Fatalf("still running %v after SIGTERM", grace+30*time.Second)
+	}
+	t.Logf("stopped %v after SIGTERM with the broker down (grace %v): %v", took.Round(time.Millisecond), grace, err)
+	if took > grace+time.Second {
+		t.Errorf("shutdown took %v, grace %v", took, grace)
+	}
+	verify, last := auditExportVerify(t, d.dir, dir)
+	if !strings.HasPrefix(verify, "OK ") || strings.Contains(verify, "warning") || !strings.Contains(last, `"type":"checkpoint"`) {
+		t.Errorf("audit verify: %s; last line %s", verify, last)
+	}
+	startBroker(t, brokerAddr, brokerDir, filepath.Join(dir, "broker.log"))
+	d.restart(t)
+	checkDelivered(t, inboxes(t, brokerAddr, want, 60*time.Second), want)
+}
