@@ -48,9 +48,10 @@ type Config struct {
 	BatchTimeout time.Duration
 	BatchSize    int // messages per batch and partition (default 100)
 
-	// PublishTimeout bounds one Publish call, retries included (default 10 s): the
-	// daemon's outbox retries on its own, so Publish reports a broker outage instead of
-	// hanging.
+	// PublishTimeout bounds one Publish call, retries included (default 10 s), plus
+	// one second per MiB the call carries, so that a 64 MiB package over a slow link
+	// gets the time it needs: the daemon's outbox retries on its own, so Publish
+	// reports a broker outage instead of hanging.
 	PublishTimeout time.Duration
 
 	// RetryMin and RetryMax bound the backoff between Publish attempts and between
@@ -66,9 +67,10 @@ type Config struct {
 	// minimum): how long a crashed member keeps its partitions.
 	SessionTimeout time.Duration
 
-	// FetchTimeout bounds reading one fetched message from the connection (default
-	// 2 min: a 64 MiB package at 10 Mbit/s takes 54 s).
-	FetchTimeout time.Duration
+	// IOTimeout bounds sending one produce request and reading one fetched message on
+	// a broker connection (default 2 min: a 64 MiB package at 10 Mbit/s takes 54 s;
+	// with kafka-go's 10 s such a message would fail and be retried forever).
+	IOTimeout time.Duration
 
 	// CloseTimeout bounds closing a reader or the writer (default 5 s).
 	CloseTimeout time.Duration
@@ -126,7 +128,7 @@ func (c *Config) Validate() error {
 	def(&c.RetryMax, 5*time.Second)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.CloseTimeout, 5*time.Second)
-	def(&c.FetchTimeout, 2*time.Minute)
+	def(&c.IOTimeout, 2*time.Minute)
 	def(&c.MetadataTTL, 3*time.Second)
 	if c.BatchTimeout > time.Second {
 		return errs.Field(errs.BadRequest, "kafka-batch-timeout", "%v is longer than 1s: every lone message would wait that long", c.BatchTimeout)

@@ -84,8 +84,8 @@ func New(cfg Config) (*Bus, error) {
 			MaxAttempts:            3,
 			WriteBackoffMin:        50 * time.Millisecond,
 			WriteBackoffMax:        500 * time.Millisecond,
-			ReadTimeout:            cfg.PublishTimeout,
-			WriteTimeout:           cfg.PublishTimeout,
+			ReadTimeout:            cfg.IOTimeout,
+			WriteTimeout:           cfg.IOTimeout,
 			AllowAutoTopicCreation: false,
 			Transport:              transport,
 			Logger:                 zapLogger(log.Named("writer"), zap.DebugLevel),
@@ -240,9 +240,10 @@ func (b *Bus) missingTopics(ctx context.Context, topics []string) ([]string, err
 
 // Publish implements bus.Publisher. It retries transient failures with backoff until
 // every message is acknowledged by all in-sync replicas, ctx ends or PublishTimeout
-// passes. After a partial failure it sends again the failed messages and every later
-// message of the same topic, so the last copy of each message in the log keeps the
-// call's order (earlier copies are the at-least-once duplicates).
+// (plus a second per MiB) passes. After a partial failure it sends again the failed
+// messages and every later message of the same topic, so the last copy of each
+// message in the log keeps the call's order (earlier copies are the at-least-once
+// duplicates).
 func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -264,7 +265,11 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 		}
 		pending[i] = toKafka(m, now)
 	}
-	ctx, cancel := b.bounded(ctx, b.cfg.PublishTimeout)
+	size := 0
+	for _, m := range msgs {
+		size += m.Size()
+	}
+	ctx, cancel := b.bounded(ctx, b.cfg.PublishTimeout+time.Duration(size>>20)*time.Second)
 	defer cancel()
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
@@ -388,10 +393,8 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 		// fetch in flight. (The readers' connections add readGrace to it for the
 		// response header, see graceConn.)
 		MaxWait: time.Second,
-		// Deadline for reading each message of a fetched batch: a 64 MiB package on a
-		// slow link takes long, and kafka-go's 10 s default would make such a message
-		// fail and be fetched again forever.
-		ReadBatchTimeout: b.cfg.FetchTimeout,
+		// Deadline for reading each message of a fetched batch (see IOTimeout).
+		ReadBatchTimeout: b.cfg.IOTimeout,
 		// Few prefetched messages: each can be a 64 MiB package.
 		QueueCapacity:         16,
 		WatchPartitionChanges: true,
