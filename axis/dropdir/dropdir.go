@@ -183,6 +183,11 @@ const (
 	skipped                 // not a regular file: left alone
 )
 
+type job struct {
+	name     string
+	attempts int // transient failures so far
+}
+
 type result struct {
 	name string
 	out  outcome
@@ -224,7 +229,7 @@ func (d *Dir) Run(ctx context.Context) error {
 	// Submissions run to completion even when ctx ends: a half-done file is safe, but a
 	// finished one avoids a resubmission at the next start.
 	sctx := context.WithoutCancel(ctx)
-	work := make(chan string)
+	work := make(chan job)
 	results := make(chan result)
 	due := make(chan string)
 	var wg sync.WaitGroup
@@ -232,8 +237,8 @@ func (d *Dir) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for name := range work {
-				results <- result{name, d.process(sctx, name)}
+			for j := range work {
+				results <- result{j.name, d.process(sctx, j.name, j.attempts)}
 			}
 		}()
 	}
@@ -304,17 +309,17 @@ func (d *Dir) Run(ctx context.Context) error {
 	tick := time.NewTicker(d.cfg.Rescan)
 	defer tick.Stop()
 	for {
-		var send chan<- string
-		var next string
+		var send chan<- job
+		var next job
 		if len(queue) > 0 {
-			send, next = work, queue[0]
+			send, next = work, job{queue[0], files[queue[0]].attempts}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case send <- next:
 			queue = queue[1:]
-			e := files[next]
+			e := files[next.name]
 			e.queued, e.busy = false, true
 		case r := <-results:
 			e := files[r.name]

@@ -141,7 +141,7 @@ func (h *harness) drop(name, content string) {
 	dropInto(h.t, h.dir, name, content)
 }
 
-func dropInto(t *testing.T, dir, name, content string) {
+func dropInto(t testing.TB, dir, name, content string) {
 	t.Helper()
 	tmp := filepath.Join(dir, "."+name+".writing")
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
@@ -157,7 +157,7 @@ func (h *harness) waitLog(msg string) {
 	waitFor(h.t, "log "+msg, func() bool { return h.logs.FilterMessage(msg).Len() > 0 })
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
@@ -271,8 +271,13 @@ func TestTransientThenSuccess(t *testing.T) {
 	if n := f.callCount("ok flaky"); n != 4 {
 		t.Errorf("%d submissions, want 3 failures + 1 success", n)
 	}
-	if n := h.logs.FilterMessage("submission failed; the file stays in incoming/ and will be retried").Len(); n != 3 {
-		t.Errorf("%d transient log lines, want 3", n)
+	retried := h.logs.FilterMessage("submission failed; the file stays in incoming/ and will be retried")
+	if w, d := retried.FilterLevelExact(zap.WarnLevel).Len(), retried.FilterLevelExact(zap.DebugLevel).Len(); w != 1 || d != 2 {
+		t.Errorf("transient log lines: %d warnings, %d debug; want the first as a warning, the other 2 at debug", w, d)
+	}
+	h.waitLog("dropped package accepted")
+	if got := h.logs.FilterMessage("dropped package accepted").All()[0].ContextMap()["failed_attempts"]; got != int64(3) {
+		t.Errorf("failed_attempts = %v (%T), want 3", got, got)
 	}
 	if got := names(t, h.path(Rejected)); len(got) != 0 {
 		t.Errorf("rejected/ holds %v", got)

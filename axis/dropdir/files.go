@@ -41,8 +41,8 @@ var (
 	errGone       = errors.New("file no longer in incoming/")
 )
 
-// process makes one attempt at incoming/name.
-func (d *Dir) process(ctx context.Context, name string) outcome {
+// process makes one attempt at incoming/name, after attempts transient failures.
+func (d *Dir) process(ctx context.Context, name string, attempts int) outcome {
 	log := d.log.With(zap.String("file", name))
 	b, err := d.read(filepath.Join(d.incoming, name))
 	switch {
@@ -51,7 +51,7 @@ func (d *Dir) process(ctx context.Context, name string) outcome {
 	case errors.Is(err, errNotRegular):
 		return skipped
 	case err != nil && !errs.Is(err, errs.TooLarge):
-		log.Warn("cannot read the dropped file; will retry", zap.Error(err))
+		d.logRetry(log, attempts, "cannot read the dropped file; will retry", zap.Error(err))
 		return retry
 	}
 	var a Answer
@@ -62,14 +62,27 @@ func (d *Dir) process(ctx context.Context, name string) outcome {
 		}
 	}
 	if err == nil {
+		if attempts > 0 {
+			log = log.With(zap.Int("failed_attempts", attempts))
+		}
 		return d.accept(log, name, a)
 	}
 	if code := errs.CodeOf(err); code.Transient() {
-		log.Warn("submission failed; the file stays in incoming/ and will be retried",
+		d.logRetry(log, attempts, "submission failed; the file stays in incoming/ and will be retried",
 			zap.String("code", string(code)), zap.Error(err))
 		return retry
 	}
 	return d.reject(log, name, err)
+}
+
+// logRetry logs the first of a run of transient failures as a warning and the rest at
+// debug level: during a store outage every waiting file fails again at each backoff.
+func (d *Dir) logRetry(log *zap.Logger, attempts int, msg string, fields ...zap.Field) {
+	if attempts == 0 {
+		log.Warn(msg, fields...)
+	} else {
+		log.Debug(msg, append(fields, zap.Int("attempt", attempts+1))...)
+	}
 }
 
 // read returns the file's bytes, or errs.TooLarge without reading more than the limit.

@@ -238,3 +238,43 @@ func TestRealIntake(t *testing.T) {
 		t.Fatalf("incoming/ still holds %v", got)
 	}
 }
+
+// BenchmarkRealIntake measures signed packages through the drop directory into the real
+// intake (verification, durable store commit, moves and fsyncs).
+func BenchmarkRealIntake(b *testing.B) {
+	for _, w := range []int{2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) { benchRealIntake(b, w) })
+	}
+}
+
+func benchRealIntake(b *testing.B, workers int) {
+	root := b.TempDir()
+	pki, data, drop, staging := filepath.Join(root, "pki"), filepath.Join(root, "data"), filepath.Join(root, "drop"), filepath.Join(root, "staging")
+	newPKI(b, pki)
+	if err := os.MkdirAll(staging, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	pkgs := corpus(b, pki, b.N)
+	ctx, cancel := context.WithCancel(context.Background())
+	d := newDaemon(ctx, b, data, pki, zap.NewNop())
+	daemonCtx, stopDaemon := context.WithCancel(context.Background())
+	daemonDone := make(chan error, 1)
+	go func() { daemonDone <- d.Run(daemonCtx) }()
+	dd, err := dropdir.Open(dropdir.Config{Dir: drop, Submit: submitter(d), Workers: workers, Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dropDone := make(chan error, 1)
+	go func() { dropDone <- dd.Run(ctx) }()
+	defer func() { cancel(); <-dropDone; stopDaemon(); <-daemonDone }()
+	in, acc := filepath.Join(drop, dropdir.Incoming), filepath.Join(drop, dropdir.Accepted)
+	b.ResetTimer()
+	for i, p := range pkgs {
+		writeAndRename(b, staging, in, fmt.Sprintf("p%08d.edxml", i), p)
+	}
+	waitUntil(b, "all accepted", 10*time.Minute, func() bool {
+		l, _ := os.ReadDir(acc)
+		return len(l) == b.N
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "files/s")
+}
