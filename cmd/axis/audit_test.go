@@ -129,8 +129,8 @@ func TestAuditExportVerify(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "locked by another process") {
 		t.Fatalf("locked: %d %q", code, errOut)
 	}
-	if _, errOut, code := run(t, nil, "audit", "export", "--server", "http://x", "--token", "t"); code != 2 || !strings.Contains(errOut, "not available yet") {
-		t.Fatalf("--server: %d %q", code, errOut)
+	if _, errOut, code := run(t, nil, "audit", "export", "--server", "http://x", "--data-dir", data); code != 2 || !strings.Contains(errOut, "not both") {
+		t.Fatalf("--server with --data-dir: %d %q", code, errOut)
 	}
 }
 
