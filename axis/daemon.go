@@ -17,6 +17,7 @@ import (
 	"axis/axis/bus"
 	"axis/axis/bus/kafkabus"
 	"axis/axis/dropdir"
+	"axis/axis/errs"
 	"axis/axis/registry"
 	"axis/axis/token"
 	"axis/axis/verify"
@@ -45,6 +46,7 @@ type Daemon struct {
 	server   *http.Server
 
 	dispatchWake, auditWake wakeup
+	topicsLater             []string // topics New could not create (Kafka unreachable): Run retries
 	shutting                atomic.Bool
 	closeOnce               sync.Once
 	closeErr                error
@@ -119,7 +121,13 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := d.bus.EnsureTopics(tctx, topics...); err != nil {
-		return nil, fmt.Errorf("creating topics: %w", err)
+		if ctx.Err() != nil || !errs.CodeOf(err).Transient() {
+			return nil, fmt.Errorf("creating topics: %w", err)
+		}
+		// Kafka down while the daemon (re)starts: intake must not depend on it (SPEC §8).
+		d.log.Error("Kafka unreachable at start: accepting into the store; topics are created and deliveries sent once it is back (check --brokers if this lasts)",
+			zap.Strings("brokers", cfg.Brokers), zap.Error(err))
+		d.topicsLater = topics
 	}
 	checker := verify.New(signing.NewVerifier(ts, signing.Options{AllowSHA1: cfg.AllowSHA1, Logger: d.log}), d.registry,
 		envelope.Limits{MaxBytes: cfg.MaxPackageBytes})
@@ -177,9 +185,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	sc := &statusConsumer{intake: d.intake, bus: d.bus, log: d.log.Named("status"), m: d.m}
 	loops, stopLoops := context.WithCancel(work)
 	defer stopLoops()
+	topicsReady := make(chan struct{})
+	if len(d.topicsLater) == 0 {
+		close(topicsReady)
+	} else {
+		go d.createTopicsLater(loops, topicsReady)
+	}
+	afterTopics := func(run func(stop, work context.Context)) {
+		defer routing.Done()
+		select {
+		case <-topicsReady:
+			run(loops, work)
+		case <-loops.Done():
+		}
+	}
 	routing.Add(2)
-	go func() { defer routing.Done(); disp.run(loops, work) }()
-	go func() { defer routing.Done(); ap.run(loops, work) }()
+	go afterTopics(disp.run)
+	go afterTopics(ap.run)
 	consumers.Add(1)
 	go func() { defer consumers.Done(); sc.run(intakeCtx) }()
 	if d.drop != nil {
@@ -219,13 +241,36 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopWorkAtDeadline := context.AfterFunc(deadline, stopWork)
 	routing.Wait()
 	stopWorkAtDeadline()
-	d.flush(deadline, disp, ap)
+	select {
+	case <-topicsReady:
+		d.flush(deadline, disp, ap)
+	default: // nowhere to publish: the outbox waits for the next start
+		if _, err := d.store.Checkpoint(deadline); err != nil {
+			d.log.Warn("final audit checkpoint failed", zap.Error(err))
+		}
+	}
 	stopWork()
 	if err := d.close(); err != nil && runErr == nil {
 		runErr = err
 	}
 	d.log.Info("stopped")
 	return runErr
+}
+
+// createTopicsLater creates the topics New could not, retrying until Kafka answers.
+func (d *Daemon) createTopicsLater(ctx context.Context, ready chan<- struct{}) {
+	var bo backoff
+	for {
+		err := d.bus.EnsureTopics(ctx, d.topicsLater...)
+		if err == nil {
+			d.log.Info("Kafka reachable: topics created, deliveries start", zap.Int("topics", len(d.topicsLater)))
+			close(ready)
+			return
+		}
+		if !sleep(ctx, bo.next()) {
+			return
+		}
+	}
 }
 
 // flush publishes what is pending (deliveries, then the audit log with a final
