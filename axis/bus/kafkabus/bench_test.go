@@ -83,3 +83,45 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSubscribe measures consumption of 5 KB messages with the handler-then-commit
+// cycle (one synchronous offset commit per message) from an embedded kfake broker.
+func BenchmarkSubscribe(b *testing.B) {
+	br, err := broker.Start(context.Background(), broker.Config{Addr: "127.0.0.1:0", Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	kb, err := kafkabus.New(kafkabus.Config{Brokers: []string{br.Addr()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer kb.Close()
+	ctx := context.Background()
+	topic := fmt.Sprintf("bench-sub-%d", b.N)
+	if err := kb.EnsureTopics(ctx, topic); err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, 5<<10)
+	batch := make([]bus.Message, 0, 100)
+	for i := 0; i < b.N; i++ {
+		batch = append(batch, bus.Message{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: value})
+		if len(batch) == cap(batch) || i == b.N-1 {
+			if err := kb.Publish(ctx, batch...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	b.SetBytes(int64(len(value)))
+	b.ResetTimer()
+	sctx, stop := context.WithCancel(ctx)
+	n := 0
+	kb.Subscribe(sctx, topic, "bench", func(context.Context, bus.Message) error {
+		if n++; n == b.N {
+			stop()
+		}
+		return nil
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
