@@ -31,9 +31,9 @@ import (
 // the sender receives the forwarded statuses, an auditor replays the audit topic.
 
 const (
-	demoDoc  = "000.00.00.G22,2026/11/22,1234/NĐ-CP"
-	g22, g01 = "000.00.00.G22", "000.00.00.G01"
-	h41, h53 = "000.00.00.H41", "000.00.00.H53"
+	demoDoc      = "000.00.00.G22,2026/11/22,1234/NĐ-CP"
+	g22, g01     = "000.00.00.G22", "000.00.00.G01"
+	h41, h53     = "000.00.00.H41", "000.00.00.H53"
 	registryFile = "../../testdata/agencies.json"
 )
 
@@ -219,14 +219,15 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, id := range []string{g01, h41, h53} {
-		outs[id] = filepath.Join(work, "inbox-"+id)
+		dir := filepath.Join(work, "inbox-"+id)
+		outs[id] = dir
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o, e, code := d.inbox(t, id, outs[id])
+			o, e, code := d.inbox(t, id, dir)
 			mu.Lock()
 			defer mu.Unlock()
-			file := filepath.Join(outs[id], "000.00.00.G22_2026_11_22_1234_NĐ-CP."+sum[:12]+".edxml")
+			file := filepath.Join(dir, "000.00.00.G22_2026_11_22_1234_NĐ-CP."+sum[:12]+".edxml")
 			if code != 0 || o != "ARRIVED "+demoDoc+" from "+g22+" -> "+file+"\n" {
 				t.Errorf("inbox %s: %d\n%s\n%s", id, code, o, e)
 				return
