@@ -395,8 +395,9 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 		MaxWait: time.Second,
 		// Deadline for reading each message of a fetched batch (see IOTimeout).
 		ReadBatchTimeout: b.cfg.IOTimeout,
-		// Few prefetched messages: each can be a 64 MiB package.
-		QueueCapacity:         16,
+		// Few prefetched messages: each can be a 64 MiB package, and memory holds
+		// the queue plus the message being read.
+		QueueCapacity:         4,
 		WatchPartitionChanges: true,
 		ReadBackoffMin:        b.cfg.RetryMin,
 		ReadBackoffMax:        b.cfg.RetryMax,
