@@ -13,20 +13,31 @@ import (
 	"axis/store/audit"
 )
 
+// MaxPendingBytes bounds the bytes one PendingDeliveries call loads (packages may be
+// 64 MiB each); it always returns at least one entry when there is one.
+const MaxPendingBytes = 128 << 20
+
+var pendingBytesCap int64 = MaxPendingBytes // tests lower it
+
 // PendingDeliveries returns up to limit outbox entries with ID > after, in order, with
-// their bytes. Entries stay until MarkPublished, across restarts.
+// their bytes (at most MaxPendingBytes in all, but at least one entry). Entries stay until
+// MarkPublished, across restarts.
 func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) ([]OutboxEntry, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	var out []OutboxEntry
 	var refs []blobRef
+	var total int64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var r outboxRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return errs.Wrap(errs.Internal, err, "decode outbox entry")
+			}
+			if total += r.BlobLen; len(out) > 0 && total > pendingBytesCap {
+				break
 			}
 			out = append(out, OutboxEntry{ID: binary.BigEndian.Uint64(k), Kind: r.Kind, Recipient: r.Recipient,
 				DocumentID: r.DocumentID, From: r.From, SHA256: r.SHA256, Code: r.Code, AcceptedAt: r.At,

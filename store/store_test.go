@@ -563,3 +563,21 @@ func TestCancelledContextWritesNothing(t *testing.T) {
 		t.Fatal("cancelled write happened")
 	}
 }
+
+func TestPendingDeliveriesBoundedBytes(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer func(v int64) { pendingBytesCap = v }(pendingBytesCap)
+	pendingBytesCap = 1000
+	big := make([]byte, 501)
+	for i := range 3 {
+		big[0] = byte(i)
+		must[AcceptResult](t)(s.Accept(ctx, AcceptRequest{Meta: DocumentMeta{DocumentID: fmt.Sprint("BIG", i), From: vpcp, To: []string{bca}}, Bytes: big}))
+	}
+	p := must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 100))
+	if len(p) != 1 || len(p[0].Value) != len(big) {
+		t.Fatalf("%d entries", len(p))
+	}
+	if p = must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, p[0].ID, 100)); len(p) != 1 || p[0].Value[0] != 1 {
+		t.Fatalf("next page: %d entries", len(p))
+	}
+}
