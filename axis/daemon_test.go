@@ -23,6 +23,7 @@ import (
 
 	"axis/axis/bus"
 	"axis/axis/bus/membus"
+	"axis/axis/errs"
 	"axis/axis/token"
 	"axis/store"
 	"axis/store/audit"
@@ -1065,5 +1066,45 @@ func TestStatusTopicStoreFailureRetried(t *testing.T) {
 	}
 	if n := len(h.bus.Messages(TopicDLQ)); n != 0 {
 		t.Errorf("%d messages on the DLQ", n)
+	}
+}
+
+// downAdmin is a membus whose topic creation fails until up is set, like Kafka
+// unreachable.
+type downAdmin struct {
+	*membus.Bus
+	up atomic.Bool
+}
+
+func (b *downAdmin) EnsureTopics(ctx context.Context, topics ...string) error {
+	if !b.up.Load() {
+		return errs.E(errs.Unavailable, "brokers unreachable")
+	}
+	return b.Bus.EnsureTopics(ctx, topics...)
+}
+
+func (b *downAdmin) Publish(ctx context.Context, msgs ...bus.Message) error {
+	if !b.up.Load() {
+		return errs.E(errs.Unavailable, "brokers unreachable")
+	}
+	return b.Bus.Publish(ctx, msgs...)
+}
+
+// A daemon (re)started while Kafka is down still starts and accepts into the store
+// (SPEC §8); once Kafka is back it creates the topics and delivers.
+func TestStartWithKafkaDown(t *testing.T) {
+	mb := membus.New(membus.Options{})
+	down := &downAdmin{Bus: mb}
+	h := startOn(t, mb, t.TempDir(), func(_ *Config, o *Options) { o.Bus = down })
+	b, _ := pkg(t, 98)
+	h.mustAccept(b)
+	if r := h.do("GET", "/readyz", "", nil); r.Status != http.StatusOK {
+		t.Errorf("/readyz with Kafka down: %d %s", r.Status, r.Body)
+	}
+	down.up.Store(true)
+	for _, to := range decreeTo {
+		if m := h.waitInbox(to, 1); !bytes.Equal(m[0].Value, b) {
+			t.Errorf("%s: wrong bytes", to)
+		}
 	}
 }

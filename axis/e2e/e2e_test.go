@@ -336,7 +336,8 @@ func TestSIGTERM(t *testing.T) {
 
 // SIGTERM while the broker is down: the daemon cannot flush, and must still stop within
 // its grace period, keep what it accepted for the next start, and close its audit log
-// with a checkpoint. Restarted with the broker back, it delivers everything.
+// with a checkpoint. Restarted while the broker is still down it starts and accepts;
+// once the broker is back, everything is delivered.
 func TestSIGTERMWithBrokerDown(t *testing.T) {
 	t.Parallel()
 	const grace = 3 * time.Second
@@ -368,7 +369,19 @@ func TestSIGTERMWithBrokerDown(t *testing.T) {
 	if !strings.HasPrefix(verify, "OK ") || strings.Contains(verify, "warning") || !strings.Contains(last, `"type":"checkpoint"`) {
 		t.Errorf("audit verify: %s; last line %s", verify, last)
 	}
-	startBroker(t, brokerAddr, brokerDir, filepath.Join(dir, "broker.log"))
+	// Restarted while the broker is still down, the daemon starts and accepts.
+	started := time.Now()
 	d.restart(t)
+	t.Logf("restarted with the broker down: ready after %v", time.Since(started).Round(time.Millisecond))
+	for _, s := range corpus(t, 7100, 5) {
+		code, body, err := post(d.url(""), s.Bytes)
+		if err != nil || code != http.StatusAccepted {
+			t.Fatalf("%s with the broker down since start: %d %v %s", s.DocID, code, err, body)
+		}
+		want[s.SHA] = true
+	}
+	startBroker(t, brokerAddr, brokerDir, filepath.Join(dir, "broker.log"))
+	back := time.Now()
 	checkDelivered(t, inboxes(t, brokerAddr, want, 60*time.Second), want)
+	t.Logf("all %d delivered %v after the broker came back", len(want), time.Since(back).Round(time.Millisecond))
 }
