@@ -175,6 +175,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		}
 		s.head, s.lastCP = decodeHead(m.Get(kHead))
 		s.blobEnd = int64(readU64(m.Get(kBlobEnd)))
+		// Event times never go back, even if the clock did across a restart.
+		if line := tx.Bucket(bAudit).Get(u64(s.head.Seq)); line != nil {
+			if r, err := audit.ParseLine(line); err == nil {
+				s.lastTime = r.Event.Time
+			}
+		}
 		return nil
 	})
 	if err == nil {

@@ -581,3 +581,17 @@ func TestPendingDeliveriesBoundedBytes(t *testing.T) {
 		t.Fatalf("next page: %d entries", len(p))
 	}
 }
+
+func TestTimeNeverGoesBackAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	s := openStore(t, dir, func(o *Options) { o.Now = c.now })
+	first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	s.Close()
+	c.add(-time.Hour) // the clock was set back while the daemon was stopped
+	s = openStore(t, dir, func(o *Options) { o.Now = c.now })
+	second := must[AcceptResult](t)(s.Accept(ctx, pkg("D2", vpcp, []string{bca}, "b")))
+	if second.AcceptedAt.Before(first.AcceptedAt) {
+		t.Fatalf("time went back: %v then %v", first.AcceptedAt, second.AcceptedAt)
+	}
+}
