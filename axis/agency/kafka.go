@@ -106,6 +106,9 @@ func (k *kafkaPositions) Positions(ctx context.Context, topic, group string) ([]
 		if t.Name != topic {
 			continue
 		}
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			break
+		}
 		if t.Error != nil {
 			return nil, errs.Wrap(errs.Unavailable, t.Error, "topic %s", topic)
 		}
