@@ -41,9 +41,11 @@ type Daemon struct {
 	registry *registry.Registry
 	intake   *Intake
 	keyring  *token.Keyring
-	drop     *dropdir.Dir // nil without --drop-dir
-	listener net.Listener
-	server   *http.Server
+	// checkpoints verifies audit checkpoint signatures (GET /v1/audit/verify).
+	checkpoints audit.CheckpointVerifier
+	drop        *dropdir.Dir // nil without --drop-dir
+	listener    net.Listener
+	server      *http.Server
 
 	dispatchWake, auditWake wakeup
 	topicsLater             []string // topics New could not create (Kafka unreachable): Run retries
@@ -77,6 +79,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.checkpoints = checkpointVerifier(ts)
 	identity, err := loadIdentity(cfg.IdentityKey, cfg.IdentityCert)
 	if err != nil {
 		return nil, err
