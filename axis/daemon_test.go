@@ -1108,3 +1108,49 @@ func TestStartWithKafkaDown(t *testing.T) {
 		}
 	}
 }
+
+// GET /v1/audit/verify checks checkpoint signatures with the daemon's trust: a log whose
+// checkpoints are signed by someone other than the axis identity is not "ok".
+func TestAuditVerifyChecksCheckpointSignatures(t *testing.T) {
+	cases := []struct {
+		name   string
+		signer func(t testing.TB) audit.CheckpointSigner
+		ok     bool
+	}{
+		{"axis identity", nil, true},
+		{"an agency's key", func(t testing.TB) audit.CheckpointSigner {
+			s := signer(t, finance)
+			return audit.SignerFunc(s.SignBytes)
+		}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var opts []harnessOpt
+			if c.signer != nil {
+				cs := c.signer(t)
+				opts = append(opts, withStoreHooks(func(o *store.Options) { o.Checkpoints = cs; o.CheckpointEvery = 2 }))
+			} else {
+				opts = append(opts, withStoreHooks(func(o *store.Options) { o.CheckpointEvery = 2 }))
+			}
+			h := startDaemon(t, opts...)
+			b, _ := pkg(t, 99)
+			h.mustAccept(b)
+			h.waitInbox(police, 1)
+			eventually(t, 5*time.Second, "a checkpoint", func() bool {
+				return bytes.Contains(h.do("GET", "/v1/audit", h.auditorToken(), nil).Body, []byte(`"type":"checkpoint"`))
+			})
+			r := h.do("GET", "/v1/audit/verify", h.auditorToken(), nil)
+			var v struct {
+				OK          bool   `json:"ok"`
+				Checkpoints uint64 `json:"checkpoints"`
+			}
+			r.json(t, &v)
+			if r.Status != http.StatusOK || v.OK != c.ok {
+				t.Errorf("audit verify: %d %s, want ok=%v", r.Status, r.Body, c.ok)
+			}
+			if c.ok && v.Checkpoints == 0 {
+				t.Errorf("no checkpoint verified: %s", r.Body)
+			}
+		})
+	}
+}
