@@ -55,10 +55,10 @@ func TestCrashChild(t *testing.T) {
 			code = string(errs.CodeOf(err))
 		}
 		say("SUBMITTED %s %s", name, code)
-		time.Sleep(time.Duration(20+rand.IntN(30)) * time.Millisecond)
+		time.Sleep(time.Duration(40+rand.IntN(40)) * time.Millisecond)
 	}, func(name string) {
 		say("REJMOVED %s", name)
-		time.Sleep(time.Duration(20+rand.IntN(30)) * time.Millisecond)
+		time.Sleep(time.Duration(40+rand.IntN(40)) * time.Millisecond)
 	})
 	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(os.Stderr), zap.InfoLevel))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
@@ -274,7 +274,9 @@ func TestCrashNoLossNoDouble(t *testing.T) {
 					t.Fatalf("round %d: child exited\n%s", round, c.stderr)
 				}
 				f := strings.Fields(l)
-				if mode == 1 && len(f) == 3 && f[0] == "SUBMITTED" && f[2] == "ok" ||
+				// Mode 1 waits for a file fed in this round: its first acceptance, not a
+				// resubmission of a file left by an earlier round.
+				if mode == 1 && len(f) == 3 && f[0] == "SUBMITTED" && f[2] == "ok" && slices.Contains(names, f[1]) ||
 					mode == 2 && len(f) == 2 && f[0] == "REJMOVED" {
 					trigger = f[1]
 					break wait
@@ -290,7 +292,7 @@ func TestCrashNoLossNoDouble(t *testing.T) {
 		where := place(round)
 		switch {
 		case mode == 1 && trigger != "" && where[trigger] == "incoming":
-			acceptWindow++ // durable in the store, not moved: the restart must not accept it twice
+			acceptWindow++ // first acceptance durable in the store, file not moved: the restart must not accept it twice
 		case mode == 2 && trigger != "" && where[trigger] == "rejected" && !present(filepath.Join(rej, trigger+dropdir.ErrorSuffix)):
 			rejectWindow++ // moved, error.json still pending: the restart must complete it
 		}

@@ -441,9 +441,13 @@ func TestNotRegularFilesSkipped(t *testing.T) {
 		}
 	}, nil)
 	h.drop("real.edxml", "ok real")
+	// Appearing while running: found by a notification, refused by the worker.
+	if err := os.Symlink(h.path("outside"), h.path(Incoming, "late-link.edxml")); err != nil {
+		t.Fatal(err)
+	}
 	h.waitFile(Accepted, "real.edxml")
 	time.Sleep(200 * time.Millisecond) // several rescans
-	for _, n := range []string{"subdir", "fifo", "link.edxml"} {
+	for _, n := range []string{"subdir", "fifo", "link.edxml", "late-link.edxml"} {
 		if _, err := os.Lstat(h.path(Incoming, n)); err != nil {
 			t.Errorf("%s moved: %v", n, err)
 		}
