@@ -18,7 +18,7 @@
 //     anything else, a pending temp whose package is already in rejected/ is completed,
 //     and one whose package is not there (a crash before the move) is removed: its file is
 //     still in incoming/ and is refused again. So a refused file ends up in rejected/
-//     exactly once, and never without its error.json.
+//     exactly once, with its error.json (a reader may see it a moment before that file).
 //  4. Transient errors (errs.Code.Transient: the store cannot write) and local I/O errors
 //     leave the file in incoming/; it is retried with exponential backoff.
 //
