@@ -118,11 +118,10 @@ func (s *Store) AuditSince(ctx context.Context, after uint64, limit int) ([]Audi
 	}
 	var out []AuditLine
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bAudit).Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			out = append(out, AuditLine{Seq: binary.BigEndian.Uint64(k), Line: bytes.Clone(v)})
-		}
-		return nil
+		return s.auditLines(tx, after+1, func(seq uint64, line []byte) (bool, error) {
+			out = append(out, AuditLine{Seq: seq, Line: bytes.Clone(line)})
+			return len(out) < limit, nil
+		})
 	})
 	return out, err
 }
@@ -140,24 +139,20 @@ func (s *Store) AuditHead(ctx context.Context) (seq uint64, hash string, err err
 // ExportAudit writes the export lines with seq ≥ from (one per line) to w and returns how
 // many it wrote. It reads one consistent snapshot.
 func (s *Store) ExportAudit(ctx context.Context, w io.Writer, from uint64) (uint64, error) {
-	if from == 0 {
-		from = 1
-	}
 	var n uint64
 	var buf []byte
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bAudit).Cursor()
-		for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
+		return s.auditLines(tx, from, func(_ uint64, line []byte) (bool, error) {
 			if n%4096 == 0 && ctx.Err() != nil {
-				return errs.Wrap(errs.Unavailable, ctx.Err(), "export cancelled")
+				return false, errs.Wrap(errs.Unavailable, ctx.Err(), "export cancelled")
 			}
-			buf = append(append(buf[:0], v...), '\n') // never append to v: it is the mmap
+			buf = append(append(buf[:0], line...), '\n')
 			if _, err := w.Write(buf); err != nil {
-				return errs.Wrap(errs.Unavailable, err, "write export")
+				return false, errs.Wrap(errs.Unavailable, err, "write export")
 			}
 			n++
-		}
-		return nil
+			return true, nil
+		})
 	})
 	return n, err
 }
@@ -203,18 +198,14 @@ func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 // checkpoint signatures when cv is not nil. Chain problems are in the report's Break.
 func (s *Store) VerifyAudit(ctx context.Context, cv audit.CheckpointVerifier) (audit.Report, error) {
 	v := audit.NewVerifier(audit.VerifyOptions{Checkpoints: cv})
+	n := 0
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bAudit).Cursor()
-		n := 0
-		for k, line := c.First(); k != nil; k, line = c.Next() {
+		return s.auditLines(tx, 1, func(_ uint64, line []byte) (bool, error) {
 			if n++; n%4096 == 0 && ctx.Err() != nil {
-				return errs.Wrap(errs.Unavailable, ctx.Err(), "verify cancelled")
+				return false, errs.Wrap(errs.Unavailable, ctx.Err(), "verify cancelled")
 			}
-			if v.Add(line) != nil {
-				return nil
-			}
-		}
-		return nil
+			return v.Add(line) == nil, nil
+		})
 	})
 	return v.Report(), err
 }

@@ -97,7 +97,7 @@ var (
 	bKeys      = []byte("keys")    // DocumentId \0 From \0 docnum → ""
 	bDeliv     = []byte("deliv")   // docnum OrganId → deliveryRecord
 	bOutbox    = []byte("outbox")  // id → outboxRecord
-	bAudit     = []byte("audit")   // seq → export line
+	bAudit     = []byte("audit")   // seq → audit record (see auditrec.go)
 	bIdxIn     = []byte("idx_in")  // recipient \0 at docnum → summary
 	bIdxOut    = []byte("idx_out") // sender \0 at docnum → summary
 	bStats     = []byte("stats")   // counter name → uint64
@@ -176,9 +176,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		s.head, s.lastCP = decodeHead(m.Get(kHead))
 		s.blobEnd = int64(readU64(m.Get(kBlobEnd)))
 		// Event times never go back, even if the clock did across a restart.
-		if line := tx.Bucket(bAudit).Get(u64(s.head.Seq)); line != nil {
-			if r, err := audit.ParseLine(line); err == nil {
-				s.lastTime = r.Event.Time
+		if rec := tx.Bucket(bAudit).Get(u64(s.head.Seq)); rec != nil {
+			if e, _, err := decodeAuditRecord(s.head.Seq, "", rec); err == nil {
+				s.lastTime = e.Time
 			}
 		}
 		return nil
@@ -489,8 +489,8 @@ func (w *wtx) event(e audit.Event) (uint64, error) {
 	if e.Time.IsZero() {
 		e.Time = w.now()
 	}
-	line := w.chain.Next(&e)
-	if err := w.put(bAudit, u64(e.Seq), line); err != nil {
+	w.chain.Next(&e)
+	if err := w.put(bAudit, u64(e.Seq), encodeAuditRecord(&e, w.chain.Hash)); err != nil {
 		return 0, err
 	}
 	if e.Type == audit.Checkpoint {

@@ -129,6 +129,17 @@ func Line(e *Event) (line []byte, hash string) {
 	return line, hash
 }
 
+// AppendLine appends the export line of e with the given hash member, without computing
+// it: a store rebuilding lines from their fields writes the hash it recorded, so that any
+// change to the fields since shows up as a hash mismatch when the line is verified.
+func AppendLine(dst []byte, e *Event, hash string) []byte {
+	dst = append(dst, linePrefix...)
+	dst = e.AppendJSON(dst)
+	dst = append(dst, hashPrefix...)
+	dst = append(dst, hash...)
+	return append(dst, lineSuffix...)
+}
+
 // Chain assigns seq and prev to successive events. The zero value starts a new log.
 type Chain struct {
 	Seq  uint64 // seq of the last event, 0 for an empty log
