@@ -112,14 +112,17 @@ func (r *Replayer) Add(line []byte) error {
 	if r.h.Break != nil {
 		return r.h.Break
 	}
-	if rec, err := audit.ParseLine(line); err == nil {
+	rec, perr := audit.ParseLine(line)
+	var sum [32]byte
+	if perr == nil {
 		if rec.Event.Seq < r.opts.From {
 			r.h.Skipped++
 			return nil
 		}
 		// Kafka delivers at least once: a line already verified, seen again byte for byte,
 		// is a redelivery; anything else with a seen seq is a break.
-		if h, ok := r.lines[rec.Event.Seq]; ok && h == sha256.Sum256(line) {
+		sum = sha256.Sum256(line)
+		if h, ok := r.lines[rec.Event.Seq]; ok && h == sum {
 			r.h.Duplicates++
 			return nil
 		}
@@ -128,8 +131,8 @@ func (r *Replayer) Add(line []byte) error {
 		r.h.Break = r.v.Report().Break
 		return err
 	}
-	rec, _ := audit.ParseLine(line) // verified: parses
-	r.lines[rec.Event.Seq] = sha256.Sum256(line)
+	// Verified, so it parsed above.
+	r.lines[rec.Event.Seq] = sum
 	r.apply(rec.Event)
 	return nil
 }

@@ -399,4 +399,49 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	if wantBreak := "BROKEN first_bad_seq=" + strconv.FormatUint(last+1, 10) + " "; code != 1 || !strings.Contains(text, wantBreak) {
 		t.Fatalf("corrupted audit topic: exit %d, want %q in\n%s", code, wantBreak, text)
 	}
+
+	// --follow: a running inbox receives a package sent while it runs, and stops cleanly
+	// on SIGTERM.
+	followOut := filepath.Join(work, "follow-"+h41)
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(axisBin, "inbox", "--follow", "--agency", h41, "--key", d.key(h41), "--cert", d.cert(h41),
+		"--brokers", d.broker, "--out", followOut, "--trust", filepath.Join(d.pki, "root.pem"))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	raw, _ := os.ReadFile("../../testdata/demo/decree.edxml")
+	second := filepath.Join(work, "second.edxml")
+	os.WriteFile(second, bytes.ReplaceAll(raw, []byte("1234/NĐ-CP"), []byte("1240/NĐ-CP")), 0o644)
+	if _, e, code := run(t, nil, "sign", "--key", d.key(g22), "--cert", d.cert(g22), second, "-o", second); code != 0 {
+		t.Fatalf("sign: %s", e)
+	}
+	if o, e, code := run(t, nil, "send", "--server", d.server, second); code != 0 {
+		t.Fatalf("send: %s %s", o, e)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(stdout.String(), "ARRIVED 000.00.00.G22,2026/11/22,1240/NĐ-CP from "+g22) {
+		if time.Now().After(deadline) {
+			t.Fatalf("inbox --follow: %q %q", stdout.String(), stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil || !strings.Contains(stderr.String(), "inbox "+h41+": 1 arrived, 0 statuses, 0 duplicates, 0 refused") {
+		t.Fatalf("inbox --follow after SIGTERM: %v %q", err, stderr.String())
+	}
 }
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

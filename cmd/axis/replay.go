@@ -38,10 +38,10 @@ func auditReplayCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.Uint64Flag{Name: "from", Value: 1, Usage: "first seq to replay (earlier events are skipped, not verified)", EnvVars: []string{"AXIS_AUDIT_FROM"}},
 			&cli.StringFlag{Name: "topic", Value: replay.TopicAudit, Usage: "the audit topic", EnvVars: []string{"AXIS_AUDIT_TOPIC"}},
-			&cli.StringFlag{Name: "file", Usage: "replay an export file (- for stdin) instead of the topic"},
+			&cli.StringFlag{Name: "file", Usage: "replay an export file (- for stdin) instead of the topic", EnvVars: []string{"AXIS_REPLAY_FILE"}},
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots (PEM file or directory): also verify checkpoint signatures", EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "identity-cert", Usage: "the axis identity certificate checkpoints must be signed with (with --trust)", EnvVars: []string{"AXIS_IDENTITY_CERT"}},
-			&cli.BoolFlag{Name: "json", Usage: "print the rebuilt history as JSON"},
+			&cli.BoolFlag{Name: "json", Usage: "print the rebuilt history as JSON", EnvVars: []string{"AXIS_REPLAY_JSON"}},
 		}, kafkaFlags()...),
 		Action: auditReplay,
 	}

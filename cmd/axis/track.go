@@ -21,7 +21,7 @@ func trackCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Value: "http://127.0.0.1:8080", Usage: "the axis URL", EnvVars: []string{"AXIS_SERVER"}},
 			&cli.StringFlag{Name: "token", Usage: "bearer token (axis token issue)", Required: true, EnvVars: []string{"AXIS_TOKEN"}},
-			&cli.BoolFlag{Name: "json", Usage: "print the daemon's JSON as it is"},
+			&cli.BoolFlag{Name: "json", Usage: "print the daemon's JSON as it is", EnvVars: []string{"AXIS_TRACK_JSON"}},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, EnvVars: []string{"AXIS_TIMEOUT"}},
 		},
 		Action: func(c *cli.Context) error {
