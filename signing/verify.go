@@ -62,7 +62,7 @@ type Verified struct {
 	// fields ONLY from it.
 	Root        *etree.Element
 	Signer      *x509.Certificate
-	Chain       []*x509.Certificate // leaf first, trusted root last
+	Chain       []*x509.Certificate // leaf first, trusted root last; shared with the cache: read only
 	Fingerprint string              // lowercase hex SHA-256 of the signer certificate DER
 	Algorithm   string              // SignatureMethod URI
 	Legacy      bool                // SHA-1 accepted under AllowSHA1
