@@ -86,6 +86,8 @@ type Options struct {
 	From uint64
 	// Checkpoints verifies checkpoint signatures; nil checks their content only.
 	Checkpoints audit.CheckpointVerifier
+	// Progress, if set, is called every 100,000 verified lines (for a terminal).
+	Progress func(lines uint64)
 }
 
 // Replayer folds audit lines, in order, into a History.
@@ -101,7 +103,7 @@ type Replayer struct {
 
 // New returns a Replayer.
 func New(opts Options) *Replayer {
-	return &Replayer{opts: opts, v: audit.NewVerifier(audit.VerifyOptions{Checkpoints: opts.Checkpoints}),
+	return &Replayer{opts: opts, v: audit.NewVerifier(audit.VerifyOptions{Checkpoints: opts.Checkpoints, Progress: opts.Progress}),
 		h:     History{Counts: Counts{}, Documents: []*Document{}},
 		lines: map[uint64][32]byte{}, bySHA: map[string]*Document{}, byID: map[string][]*Document{}, status: map[string]*Document{}}
 }

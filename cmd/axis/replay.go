@@ -77,9 +77,15 @@ func auditReplay(c *cli.Context) error {
 		defer fh.Close()
 		src = replay.Reader{R: fh}
 	}
+	if isTerminal(os.Stderr) {
+		opts.Progress = func(n uint64) { fmt.Fprintf(c.App.ErrWriter, "\rreplayed %d events…", n) }
+	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	h, err := replay.Run(ctx, src, opts)
+	if opts.Progress != nil {
+		fmt.Fprint(c.App.ErrWriter, "\r\033[K")
+	}
 	if err != nil {
 		return fmt.Errorf("audit replay: %w", err)
 	}
