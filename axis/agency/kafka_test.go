@@ -74,3 +74,60 @@ func TestConsumeOnKafka(t *testing.T) {
 	}
 	var _ bus.Bus = kb
 }
+
+// The requests the inbox makes outside kafkabus (offsets) and the replay's dialer use the
+// same SASL settings: they work with the right password and fail with a wrong one.
+func TestKafkaSecurity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	br, err := broker.Start(ctx, broker.Config{Addr: "127.0.0.1:0", NoSync: true, Users: []broker.User{
+		{Mechanism: broker.Plain, Name: "alice", Password: "p1"},
+		{Mechanism: broker.ScramSHA512, Name: "carol", Password: "p2"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	for _, tc := range []struct{ mech, user, pass string }{{"plain", "alice", "p1"}, {"SCRAM-SHA-512", "carol", "p2"}} {
+		t.Run(tc.mech, func(t *testing.T) {
+			kc := KafkaConfig{Brokers: []string{br.Addr()}, SASLMechanism: tc.mech, Username: tc.user, Password: tc.pass}
+			kb, err := kc.Bus(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kb.Close()
+			if err := kb.EnsureTopics(ctx, "axis.inbox.x"); err != nil {
+				t.Fatal(err)
+			}
+			pos, _ := kc.Offsets()
+			if p, err := pos.Positions(ctx, "axis.inbox.x", "x"); err != nil || len(p) != 1 {
+				t.Fatalf("%+v %v", p, err)
+			}
+			d, err := kc.Dialer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := d.DialLeader(ctx, "tcp", br.Addr(), "axis.inbox.x", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.Close()
+			kc.Password = "wrong"
+			pos, _ = kc.Offsets()
+			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+			defer scancel()
+			if _, err := pos.Positions(sctx, "axis.inbox.x", "x"); err == nil {
+				t.Fatal("a wrong password must be refused")
+			}
+		})
+	}
+	if _, err := (KafkaConfig{Brokers: []string{br.Addr()}, SASLMechanism: "gssapi"}).Offsets(); !errs.Is(err, errs.BadRequest) {
+		t.Fatalf("unknown mechanism: %v", err)
+	}
+	if _, err := (KafkaConfig{Brokers: []string{br.Addr()}, TLSCAFile: "/nonexistent"}).Dialer(); !errs.Is(err, errs.BadRequest) {
+		t.Fatalf("missing CA: %v", err)
+	}
+}
