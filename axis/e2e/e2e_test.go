@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"axis/axis/bus"
 )
 
 // kcat (librdkafka, not kafka-go) reads an inbox topic the daemon wrote: the key, every
@@ -384,4 +386,75 @@ func TestSIGTERMWithBrokerDown(t *testing.T) {
 	back := time.Now()
 	checkDelivered(t, inboxes(t, brokerAddr, want, 60*time.Second), want)
 	t.Logf("all %d delivered %v after the broker came back", len(want), time.Since(back).Round(time.Millisecond))
+}
+
+// Statuses published on axis.status by an agency system (kafka-go, real broker): a good
+// one is recorded and forwarded to the sender, a bad one lands on axis.dlq with its
+// error headers, and the consumer's committed offsets survive a restart (nothing is
+// processed twice).
+func TestStatusTopicOverKafka(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, freePort(t), "", freePort(t))
+	s := corpus(t, 8000, 1)[0]
+	if code, body, err := post(d.url(""), s.Bytes); err != nil || code != http.StatusAccepted {
+		t.Fatalf("POST: %d %v %s", code, err, body)
+	}
+	good := signedStatus(t, recipients[0], s.DocID, "03")
+	bad := signedStatus(t, "000.00.00.G12", s.DocID, "01") // not a recipient
+	publish(t, d.broker,
+		bus.Message{Topic: "axis.status", Key: []byte(s.DocID), Value: good},
+		bus.Message{Topic: "axis.status", Key: []byte(s.DocID), Value: bad})
+
+	dlq := consume(t, d.broker, "axis.dlq", 60*time.Second, func(m []bus.Message) bool { return len(m) >= 1 })
+	if len(dlq) != 1 || !bytes.Equal(dlq[0].Value, bad) || dlq[0].Header("axis-error-code") != "status_not_allowed" || dlq[0].Header("axis-error") == "" {
+		t.Fatalf("axis.dlq: %d messages %+v", len(dlq), dlq)
+	}
+	fwd := consume(t, d.broker, "axis.inbox."+govOffice, 60*time.Second, func(m []bus.Message) bool { return len(m) >= 1 })
+	if len(fwd) != 1 || !bytes.Equal(fwd[0].Value, good) || fwd[0].Header("axis-type") != "status" {
+		t.Fatalf("sender inbox: %d messages", len(fwd))
+	}
+
+	d.signal(syscall.SIGTERM)
+	if _, ok := d.wait(30 * time.Second); !ok {
+		t.Fatal("no stop on SIGTERM")
+	}
+	d.restart(t)
+	marker := []byte("<marker/>")
+	publish(t, d.broker, bus.Message{Topic: "axis.status", Value: marker})
+	dlq = consume(t, d.broker, "axis.dlq", 60*time.Second, func(m []bus.Message) bool {
+		return bytes.Equal(m[len(m)-1].Value, marker)
+	})
+	if len(dlq) != 2 {
+		t.Errorf("after a restart axis.dlq holds %d messages, want the old one and the marker", len(dlq))
+	}
+	tok := d.auditorToken(t)
+	req, _ := http.NewRequest("GET", d.url("/v1/documents/"+url.PathEscape(s.DocID)), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Recipients []struct {
+			OrganID string `json:"organ_id"`
+			State   string `json:"state"`
+			History []struct{ Kind, Code string }
+		} `json:"recipients"`
+	}
+	json.NewDecoder(resp.Body).Decode(&doc)
+	for _, r := range doc.Recipients {
+		if r.OrganID != recipients[0] {
+			continue
+		}
+		n := 0
+		for _, h := range r.History {
+			if h.Kind == "status" {
+				n++
+			}
+		}
+		if r.State != "accepted" || n != 1 {
+			t.Errorf("%s: state %s with %d statuses in the history, want accepted with 1", r.OrganID, r.State, n)
+		}
+	}
 }

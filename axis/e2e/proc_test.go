@@ -27,6 +27,7 @@ import (
 	"axis/axis/bus/kafkabus"
 	"axis/axis/registry"
 	"axis/axis/token"
+	"axis/envelope"
 	"axis/signing"
 	"axis/signing/devpki"
 )
@@ -443,4 +444,73 @@ func exitStderr(err error) []byte {
 		return ee.Stderr
 	}
 	return nil
+}
+
+// agencySigner loads an agency's key and certificate from the dev PKI.
+func agencySigner(t testing.TB, organID string) *signing.Signer {
+	t.Helper()
+	key, err := devpki.LoadKey(devpki.AgencyKeyPath(pkiDir, organID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := devpki.LoadCertificates(devpki.AgencyCertPath(pkiDir, organID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &signing.Signer{Key: key, Cert: certs[0], Chain: certs[1:]}
+}
+
+// signedStatus is a status about docID from an agency, signed by it.
+func signedStatus(t testing.TB, from, docID, code string) []byte {
+	t.Helper()
+	s := envelope.Status{
+		ResponseFor: envelope.ResponseFor{OrganID: govOffice, DocumentID: docID},
+		From:        envelope.Organization{OrganID: from, OrganName: from},
+		StatusCode:  code, Timestamp: time.Now().UTC().Format("2006/01/02 15:04:05"),
+	}
+	b, err := s.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = agencySigner(t, from).SignBytes(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// consume reads a topic with a fresh consumer group until done says so or the timeout
+// passes, and returns what it read.
+func consume(t testing.TB, brokers, topic string, timeout time.Duration, done func([]bus.Message) bool) []bus.Message {
+	t.Helper()
+	b, err := kafkabus.New(kafkabus.Config{Brokers: []string{brokers}, Logger: zap.NewNop(), MetadataTTL: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var msgs []bus.Message
+	b.Subscribe(ctx, topic, "e2e-"+strconv.FormatInt(time.Now().UnixNano(), 36), func(_ context.Context, m bus.Message) error {
+		msgs = append(msgs, m)
+		if done(msgs) {
+			cancel()
+		}
+		return nil
+	})
+	return msgs
+}
+
+// publish writes messages with kafkabus, as an agency system would.
+func publish(t testing.TB, brokers string, msgs ...bus.Message) {
+	t.Helper()
+	b, err := kafkabus.New(kafkabus.Config{Brokers: []string{brokers}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
 }
