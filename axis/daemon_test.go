@@ -198,17 +198,27 @@ func TestResubmissionDuplicateAndRevision(t *testing.T) {
 		t.Errorf("revision's revises: %+v (business_type %d)", rd.Revises, rd.BusinessType)
 	}
 
-	// Nothing was routed twice: each inbox holds the original once and the revision once.
+	// A replacement (3) without Bussiness/DocumentId targets its own header DocumentId.
+	same, _ := decree(t, 2)
+	same = bytes.Replace(same, []byte("</TraceHeaderList>"),
+		[]byte("<Bussiness><BussinessDocType>3</BussinessDocType><BussinessDocReason>thay thế</BussinessDocReason></Bussiness></TraceHeaderList>"), 1)
+	h.mustAccept(signAs(t, govOffice, same))
+	if orig := h.document(id); len(orig.Revisions) != 2 || orig.Revisions[1].BusinessType != 3 || orig.BusinessType != 0 {
+		t.Errorf("after a replacement under the same DocumentId: business_type %d, revisions %+v", orig.BusinessType, orig.Revisions)
+	}
+
+	// Nothing was routed twice: each inbox holds the original, the update and the
+	// replacement once each.
 	for _, to := range decreeTo {
-		msgs := h.waitInbox(to, 2)
+		msgs := h.waitInbox(to, 3)
 		time.Sleep(50 * time.Millisecond)
 		msgs = h.inbox(to)
-		if len(msgs) != 2 || string(msgs[0].Key) != id || string(msgs[1].Key) != revID {
+		if len(msgs) != 3 || string(msgs[0].Key) != id || string(msgs[1].Key) != revID || string(msgs[2].Key) != id {
 			var keys []string
 			for _, m := range msgs {
 				keys = append(keys, string(m.Key))
 			}
-			t.Errorf("%s received %v, want [%s %s]", to, keys, id, revID)
+			t.Errorf("%s received %v, want [%s %s %s]", to, keys, id, revID, id)
 		}
 	}
 }
