@@ -189,16 +189,31 @@ func (in *Inbox) Handle(ctx context.Context, m bus.Message) error {
 	}
 }
 
+// handlePackage writes the package and answers it. The answer goes through two names in
+// sent/: a pending file, written before publishing, and the final name, given once Kafka
+// acknowledged it. A redelivery then knows where the first attempt stopped: a final
+// answer means it was all done (Duplicate, nothing is published again); a pending one is
+// published again byte for byte (the axis records identical bytes once), so the agency
+// never signs two different 01s for one package.
 func (in *Inbox) handlePackage(ctx context.Context, m bus.Message, res *verify.Result, hexSum string, ev Event) error {
-	path, dup, err := place(in.cfg.Dir, SafeName(res.DocumentID), hexSum, ".edxml", m.Value)
+	path, _, err := place(in.cfg.Dir, SafeName(res.DocumentID), hexSum, ".edxml", m.Value)
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
 	}
-	ev.File, ev.Kind = path, Arrived
-	if dup {
+	ev.File = path
+	sent := filepath.Join(in.cfg.Dir, SentDir, AnswerFile(filepath.Base(path)))
+	pending := filepath.Join(in.cfg.Dir, SentDir, ".pending-"+filepath.Base(sent))
+	switch _, err := os.Stat(sent); {
+	case err == nil:
 		ev.Kind = Duplicate
+		in.log.Info("package delivered again; already written and answered", zap.String("document_id", res.DocumentID),
+			zap.String("file", path))
+		in.report(ev)
+		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		return errs.Wrap(errs.Unavailable, err, "reading %s", sent)
 	}
-	answer, err := in.answer(res, AnswerFile(filepath.Base(path)))
+	answer, err := in.answer(res, pending)
 	if err != nil {
 		return err
 	}
@@ -211,17 +226,22 @@ func (in *Inbox) handlePackage(ctx context.Context, m bus.Message, res *verify.R
 	if err := in.cfg.Publisher.Publish(ctx, msg); err != nil {
 		return err
 	}
+	if err := os.Rename(pending, sent); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "keeping the answer %s", sent)
+	}
+	if err := syncDir(filepath.Dir(sent)); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "keeping the answer %s", sent)
+	}
+	ev.Kind = Arrived
 	in.log.Info("package delivered", zap.String("document_id", res.DocumentID), zap.String("from", res.From),
-		zap.String("file", path), zap.Bool("duplicate", dup))
+		zap.String("file", path))
 	in.report(ev)
 	return nil
 }
 
-// answer returns the signed 01 for a package: the one signed before if there is one (a
-// redelivery publishes the very same bytes again, which the axis recognises as already
-// recorded), else a new one, kept in sent/ before it is published.
-func (in *Inbox) answer(res *verify.Result, name string) ([]byte, error) {
-	path := filepath.Join(in.cfg.Dir, SentDir, name)
+// answer returns the pending signed 01 for a package, signing and keeping a new one if
+// there is none.
+func (in *Inbox) answer(res *verify.Result, path string) ([]byte, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		return b, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
