@@ -48,7 +48,7 @@ type Kind string
 const (
 	Arrived   Kind = "ARRIVED"   // a new package, written and answered 01
 	Status    Kind = "STATUS"    // a forwarded status, written to status/
-	Duplicate Kind = "DUPLICATE" // already written (at-least-once redelivery); not written again
+	Duplicate Kind = "DUPLICATE" // already written and answered (at-least-once redelivery): nothing is done again
 	Refused   Kind = "REFUSED"   // failed verification: not written, not answered
 )
 
@@ -83,8 +83,8 @@ type Config struct {
 	Report    func(Event) // called once per handled message (may be nil)
 }
 
-// Inbox handles the messages of one agency's inbox topic. Handle is safe for concurrent
-// use, though a subscription calls it one message at a time.
+// Inbox handles the messages of one agency's inbox topic. A subscription calls Handle one
+// message at a time; two concurrent calls for the same package would both answer it.
 type Inbox struct {
 	cfg Config
 	log *zap.Logger
