@@ -2,7 +2,12 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +108,38 @@ func FuzzAuditRecord(f *testing.F) {
 			t.Fatalf("rebuilt line differs:\n%s\n%s", line, again)
 		}
 	})
+}
+
+// TestBlobLogAfterFailedCommit: the blob log was written and synced but the bbolt commit
+// failed. Those bytes are never referenced, the next batch overwrites them, and a reopen
+// cuts off any that remain.
+func TestBlobLogAfterFailedCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "first")))
+	s.afterBlobFlush = func() error { return errors.New("disk full") }
+	_, err := s.Accept(ctx, pkg("D2", vpcp, []string{bca}, strings.Repeat("lost ", 100)))
+	wantCode(t, err, errs.Unavailable)
+	s.afterBlobFlush = nil
+	second := must[AcceptResult](t)(s.Accept(ctx, pkg("D3", vpcp, []string{bca}, "second")))
+	for _, r := range []AcceptResult{first, second} {
+		b := must[[]byte](t)(s.Bytes(ctx, r.SHA256))
+		if fmt.Sprintf("%x", sha256.Sum256(b)) != r.SHA256 {
+			t.Fatalf("bytes of %s damaged", r.DocumentID)
+		}
+	}
+	s.afterBlobFlush = func() error { return errors.New("disk full") }
+	_, err = s.Accept(ctx, pkg("D4", vpcp, []string{bca}, strings.Repeat("tail ", 100)))
+	wantCode(t, err, errs.Unavailable)
+	s.afterBlobFlush = nil
+	s.Close()
+	s = openStore(t, dir)
+	fi, err := os.Stat(filepath.Join(dir, BlobFileName))
+	if err != nil || fi.Size() != s.blobEnd {
+		t.Fatalf("blob log %d bytes, committed %d: %v", fi.Size(), s.blobEnd, err)
+	}
+	if _, err := s.Document(ctx, "D2"); !errs.Is(err, errs.NotFound) {
+		t.Fatal("failed commit left a document")
+	}
+	verifyLog(t, s)
 }

@@ -82,7 +82,8 @@ type Store struct {
 	once    sync.Once
 	err     error
 
-	blobs *os.File // the blob log (see blobs.go)
+	blobs          *os.File // the blob log (see blobs.go)
+	afterBlobFlush func() error
 
 	// Writer goroutine only.
 	blobEnd  int64
@@ -378,7 +379,13 @@ func (s *Store) commit(batch []*op) {
 					return err
 				}
 			}
-			return w.flushBlobs()
+			if err := w.flushBlobs(); err != nil {
+				return err
+			}
+			if s.afterBlobFlush != nil { // tests: bbolt failing after the blob log was written
+				return s.afterBlobFlush()
+			}
+			return nil
 		})
 		if err == errRetry {
 			live[failed].done <- asPublic(results[failed])
