@@ -10,6 +10,7 @@ import (
 
 	"axis/store"
 	"axis/store/audit"
+	"axis/store/audit/audittest"
 )
 
 const (
@@ -159,6 +160,32 @@ func TestReplayDetectsTampering(t *testing.T) {
 				t.Fatalf("summary %q", h.Summary())
 			}
 		})
+	}
+}
+
+// Checkpoints are verified with the given verifier: one signed by another key is a break.
+func TestReplayCheckpoints(t *testing.T) {
+	good, other := audittest.NewSigner(1), audittest.NewSigner(2)
+	build := func(s *audittest.Signer) []byte {
+		evs := journey()
+		var c audit.Chain
+		var lines [][]byte
+		for i := range evs {
+			evs[i].Time = t0
+			lines = append(lines, c.Next(&evs[i]))
+		}
+		cp, err := audit.NewCheckpoint(c.Seq, c.Hash, t0, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return joinLines(append(lines, c.Next(&cp)))
+	}
+	opts := Options{Checkpoints: audit.VerifierFunc(good.Verifier())}
+	if h := replay(t, build(good), opts); h.Break != nil || h.Report.Checkpoints != 1 || h.Report.LastCheckpoint != 14 {
+		t.Fatalf("break %v, report %+v", h.Break, h.Report)
+	}
+	if h := replay(t, build(other), opts); h.Break == nil || h.Break.Seq != 14 {
+		t.Fatalf("a checkpoint signed by another key must break at seq 14: %+v", h.Break)
 	}
 }
 
