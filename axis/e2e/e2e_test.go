@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -270,13 +271,33 @@ func TestSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	const grace = 10 * time.Second
 	d := startDaemon(t, dir, freePort(t), "", freePort(t), "--shutdown-grace", grace.String())
-	subs := corpus(t, 9000, 20)
+	// Eight clients submit without pause; SIGTERM comes after the 20th 202.
+	subs := corpus(t, 9000, 200)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	want := map[string]bool{}
+	work := make(chan submission, len(subs))
 	for _, s := range subs {
-		wg.Add(1)
-		go func() { defer wg.Done(); post(d.url(""), s.Bytes) }()
+		work <- s
 	}
-	time.Sleep(50 * time.Millisecond) // some in flight
+	close(work)
+	twenty := make(chan struct{})
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				if code, _, err := post(d.url(""), s.Bytes); err == nil && code == http.StatusAccepted {
+					mu.Lock()
+					if want[s.SHA] = true; len(want) == 20 {
+						close(twenty)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	<-twenty
 
 	notReady := make(chan time.Time, 1)
 	go func() {
@@ -334,6 +355,12 @@ func TestSIGTERM(t *testing.T) {
 		t.Errorf("audit log ends with %q, want a checkpoint: %s", line.Event.Type, last)
 	}
 	t.Logf("audit verify: %s", verify)
+
+	// What was answered 202 while shutting down was durable: after a restart it is
+	// delivered.
+	d.restart(t)
+	total, _ := checkDelivered(t, inboxes(t, d.broker, want, 60*time.Second), want)
+	t.Logf("%d of %d submissions racing the SIGTERM got 202; all delivered after a restart (%d messages)", len(want), len(subs), total)
 }
 
 // SIGTERM while the broker is down: the daemon cannot flush, and must still stop within
@@ -457,4 +484,46 @@ func TestStatusTopicOverKafka(t *testing.T) {
 			t.Errorf("%s: state %s with %d statuses in the history, want accepted with 1", r.OrganID, r.State, n)
 		}
 	}
+}
+
+// A large package (8 MiB; 60 MiB with AXIS_E2E_LONG) goes through HTTP, verification,
+// the store and Kafka to every inbox byte for byte.
+func TestLargePackage(t *testing.T) {
+	size := 8 << 20
+	if long() {
+		size = 60 << 20
+	}
+	dir := t.TempDir()
+	d := startDaemon(t, dir, freePort(t), "", freePort(t))
+	raw := make([]byte, size*3/4)
+	for i := range raw {
+		raw[i] = byte(i*7 + i/251)
+	}
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var wrapped strings.Builder
+	for i := 0; i < len(enc); i += 76 {
+		wrapped.WriteString(enc[i:min(i+76, len(enc))])
+		wrapped.WriteByte('\n')
+	}
+	b := bytes.Replace(decreeIn, []byte(decreeDocID), []byte("000.00.00.G22,2026/11/22,77777/NĐ-CP"), 1)
+	start := bytes.Index(b, []byte("<ContentTransferEncoded>")) + len("<ContentTransferEncoded>")
+	end := bytes.Index(b, []byte("</ContentTransferEncoded>"))
+	b = append(append(append([]byte{}, b[:start]...), wrapped.String()...), b[end:]...)
+	b, err := govSign.SignBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	sha := hex.EncodeToString(sum[:])
+	t0 := time.Now()
+	code, body, err := post(d.url(""), b)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("POST %d bytes: %d %v %.300s", len(b), code, err, body)
+	}
+	accepted := time.Since(t0)
+	want := map[string]bool{sha: true}
+	seen := inboxes(t, d.broker, want, 120*time.Second)
+	checkDelivered(t, seen, want)
+	t.Logf("%d MiB package: 202 after %v, on all %d inboxes after %v", len(b)>>20, accepted.Round(time.Millisecond),
+		len(recipients), time.Since(t0).Round(time.Millisecond))
 }
