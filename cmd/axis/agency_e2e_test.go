@@ -49,6 +49,10 @@ func freeAddr(t *testing.T) string {
 
 type daemon struct {
 	dir, pki, server, broker string
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logf   *os.File
 }
 
 func (d *daemon) key(id string) string  { return filepath.Join(d.pki, "agencies", id+".key") }
@@ -64,46 +68,48 @@ func startDaemon(t *testing.T) *daemon {
 	}
 	httpAddr, brokerAddr := freeAddr(t), freeAddr(t)
 	d.server, d.broker = "http://"+httpAddr, brokerAddr
-	logf, err := os.Create(filepath.Join(d.dir, "serve.log"))
-	if err != nil {
+	var err error
+	if d.logf, err = os.Create(filepath.Join(d.dir, "serve.log")); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(axisBin, "serve", "--data-dir", filepath.Join(d.dir, "data"), "--registry", registryFile,
-		"--trust", filepath.Join(d.pki, "root.pem"), "--identity-key", filepath.Join(d.pki, "axis.key"),
-		"--identity-cert", filepath.Join(d.pki, "axis.pem"), "--http", httpAddr, "--embedded-broker", brokerAddr,
-		"--embedded-broker-nosync", "--log-format", "json")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
+		d.stop(t)
+		d.logf.Close()
 		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
+			b, _ := os.ReadFile(d.logf.Name())
 			t.Logf("serve.log (last 4 KiB):\n%s", b[max(0, len(b)-4096):])
 		}
 	})
+	d.start(t)
+	return d
+}
+
+// start runs the daemon on d's data directory and ports and waits until it is ready.
+func (d *daemon) start(t *testing.T) {
+	t.Helper()
+	d.cmd = exec.Command(axisBin, "serve", "--data-dir", filepath.Join(d.dir, "data"), "--registry", registryFile,
+		"--trust", filepath.Join(d.pki, "root.pem"), "--identity-key", filepath.Join(d.pki, "axis.key"),
+		"--identity-cert", filepath.Join(d.pki, "axis.pem"), "--http", strings.TrimPrefix(d.server, "http://"),
+		"--embedded-broker", d.broker, "--embedded-broker-nosync", "--log-format", "json")
+	d.cmd.Stdout, d.cmd.Stderr = d.logf, d.logf
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	d.exited = exited
+	go func() { d.cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(d.server + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return d
+				return
 			}
 		}
 		select {
 		case <-exited:
-			b, _ := os.ReadFile(logf.Name())
+			b, _ := os.ReadFile(d.logf.Name())
 			t.Fatalf("axis serve exited:\n%s", b)
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -111,6 +117,22 @@ func startDaemon(t *testing.T) *daemon {
 			t.Fatal("axis serve not ready after 30 s")
 		}
 	}
+}
+
+// stop ends the daemon gracefully (it writes its final audit checkpoint).
+func (d *daemon) stop(t *testing.T) {
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		t.Error("axis serve did not stop within 20 s of SIGTERM")
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	d.cmd = nil
 }
 
 func (d *daemon) inbox(t *testing.T, id, out string) (stdout, stderr string, code int) {
@@ -385,6 +407,28 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(text, "DOCUMENT "+demoDoc+" from "+g22+" sha256 "+sum[:12]+" accepted seq 1") ||
 		!strings.Contains(text, "  "+h41+": completed\n") || !regexp.MustCompile(`(?m)^OK events=\d+ last_seq=\d+ documents=1 published=3 statuses=7 forwarded=7 `).MatchString(text) {
 		t.Fatalf("audit replay:\n%s", text)
+	}
+
+	// A graceful stop writes a signed checkpoint; the replay verifies its XML-DSig with --trust.
+	d.stop(t)
+	d.start(t)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		text, e, code := run(t, nil, replayArgs...)
+		if code != 0 {
+			t.Fatalf("replay after restart: %d %s\n%s", code, e, text)
+		}
+		if strings.Contains(text, " checkpoints=1 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint after a graceful stop:\n%s", text)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	o, _, _ = run(t, nil, append(replayArgs, "--json")...)
+	if err := json.Unmarshal([]byte(o), &hist); err != nil {
+		t.Fatal(err)
 	}
 
 	// A corrupted event injected into the topic is caught, and named by its seq.
