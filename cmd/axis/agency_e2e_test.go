@@ -31,13 +31,13 @@ import (
 // the sender receives the forwarded statuses, an auditor replays the audit topic.
 
 const (
-	demoDoc      = "000.00.00.G22,2026/11/22,1234/NĐ-CP"
-	g22, g01     = "000.00.00.G22", "000.00.00.G01"
-	h41, h53     = "000.00.00.H41", "000.00.00.H53"
-	registryFile = "../../testdata/agencies.json"
+	agDoc        = "000.00.00.G22,2026/11/22,1234/NĐ-CP"
+	agG22, agG01 = "000.00.00.G22", "000.00.00.G01"
+	agH41, agH53 = "000.00.00.H41", "000.00.00.H53"
+	agRegistry   = "../../testdata/agencies.json"
 )
 
-func freeAddr(t *testing.T) string {
+func agFreeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,7 +47,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-type daemon struct {
+type agDaemon struct {
 	dir, pki, server, broker string
 
 	cmd    *exec.Cmd
@@ -55,18 +55,18 @@ type daemon struct {
 	logf   *os.File
 }
 
-func (d *daemon) key(id string) string  { return filepath.Join(d.pki, "agencies", id+".key") }
-func (d *daemon) cert(id string) string { return filepath.Join(d.pki, "agencies", id+".pem") }
+func (d *agDaemon) key(id string) string  { return filepath.Join(d.pki, "agencies", id+".key") }
+func (d *agDaemon) cert(id string) string { return filepath.Join(d.pki, "agencies", id+".pem") }
 
-// startDaemon runs `axis serve` with the embedded broker on free ports until the test ends.
-func startDaemon(t *testing.T) *daemon {
+// startAgDaemon runs `axis serve` with the embedded broker on free ports until the test ends.
+func startAgDaemon(t *testing.T) *agDaemon {
 	t.Helper()
-	d := &daemon{dir: t.TempDir()}
+	d := &agDaemon{dir: t.TempDir()}
 	d.pki = filepath.Join(d.dir, "pki")
-	if _, e, code := run(t, nil, "pki", "init", "--dir", d.pki, "--registry", registryFile); code != 0 {
+	if _, e, code := run(t, nil, "pki", "init", "--dir", d.pki, "--registry", agRegistry); code != 0 {
 		t.Fatalf("pki init: %s", e)
 	}
-	httpAddr, brokerAddr := freeAddr(t), freeAddr(t)
+	httpAddr, brokerAddr := agFreeAddr(t), agFreeAddr(t)
 	d.server, d.broker = "http://"+httpAddr, brokerAddr
 	var err error
 	if d.logf, err = os.Create(filepath.Join(d.dir, "serve.log")); err != nil {
@@ -85,9 +85,9 @@ func startDaemon(t *testing.T) *daemon {
 }
 
 // start runs the daemon on d's data directory and ports and waits until it is ready.
-func (d *daemon) start(t *testing.T) {
+func (d *agDaemon) start(t *testing.T) {
 	t.Helper()
-	d.cmd = exec.Command(axisBin, "serve", "--data-dir", filepath.Join(d.dir, "data"), "--registry", registryFile,
+	d.cmd = exec.Command(axisBin, "serve", "--data-dir", filepath.Join(d.dir, "data"), "--registry", agRegistry,
 		"--trust", filepath.Join(d.pki, "root.pem"), "--identity-key", filepath.Join(d.pki, "axis.key"),
 		"--identity-cert", filepath.Join(d.pki, "axis.pem"), "--http", strings.TrimPrefix(d.server, "http://"),
 		"--embedded-broker", d.broker, "--embedded-broker-nosync", "--log-format", "json")
@@ -120,7 +120,7 @@ func (d *daemon) start(t *testing.T) {
 }
 
 // stop ends the daemon gracefully (it writes its final audit checkpoint).
-func (d *daemon) stop(t *testing.T) {
+func (d *agDaemon) stop(t *testing.T) {
 	if d.cmd == nil {
 		return
 	}
@@ -135,13 +135,13 @@ func (d *daemon) stop(t *testing.T) {
 	d.cmd = nil
 }
 
-func (d *daemon) inbox(t *testing.T, id, out string) (stdout, stderr string, code int) {
+func (d *agDaemon) inbox(t *testing.T, id, out string) (stdout, stderr string, code int) {
 	t.Helper()
 	return run(t, nil, "inbox", "--agency", id, "--key", d.key(id), "--cert", d.cert(id), "--brokers", d.broker,
-		"--out", out, "--trust", filepath.Join(d.pki, "root.pem"), "--registry", registryFile)
+		"--out", out, "--trust", filepath.Join(d.pki, "root.pem"), "--registry", agRegistry)
 }
 
-func (d *daemon) token(t *testing.T, args ...string) string {
+func (d *agDaemon) token(t *testing.T, args ...string) string {
 	t.Helper()
 	out, e, code := run(t, nil, append([]string{"token", "issue", "--data-dir", filepath.Join(d.dir, "data")}, args...)...)
 	if code != 0 {
@@ -151,9 +151,9 @@ func (d *daemon) token(t *testing.T, args ...string) string {
 }
 
 // states returns each recipient's state as `axis track --json` shows it.
-func (d *daemon) states(t *testing.T, tok string) map[string]string {
+func (d *agDaemon) states(t *testing.T, tok string) map[string]string {
 	t.Helper()
-	out, e, code := run(t, nil, "track", "--server", d.server, "--token", tok, demoDoc, "--json")
+	out, e, code := run(t, nil, "track", "--server", d.server, "--token", tok, agDoc, "--json")
 	if code != 0 {
 		t.Fatalf("track --json: %d %s", code, e)
 	}
@@ -169,7 +169,7 @@ func (d *daemon) states(t *testing.T, tok string) map[string]string {
 }
 
 // waitStates polls until the recipients reach want (statuses travel through axis.status).
-func (d *daemon) waitStates(t *testing.T, tok string, want map[string]string) {
+func (d *agDaemon) waitStates(t *testing.T, tok string, want map[string]string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -188,7 +188,7 @@ func (d *daemon) waitStates(t *testing.T, tok string, want map[string]string) {
 	}
 }
 
-func listFiles(t *testing.T, dir string) []string {
+func agListFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
@@ -202,27 +202,27 @@ func listFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-var statusLine = regexp.MustCompile(`(?m)^STATUS (\d\d) \([a-z /]+\) (\S+) from (\S+) -> \S+$`)
+var agStatusLine = regexp.MustCompile(`(?m)^STATUS (\d\d) \([a-z /]+\) (\S+) from (\S+) -> \S+$`)
 
-func hexSum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+func agSum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 func TestAgencyToolsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the daemon")
 	}
-	d := startDaemon(t)
+	d := startAgDaemon(t)
 	work := t.TempDir()
 	signed := filepath.Join(work, "decree.edxml")
-	if _, e, code := run(t, nil, "sign", "--key", d.key(g22), "--cert", d.cert(g22), "../../testdata/demo/decree.edxml", "-o", signed); code != 0 {
+	if _, e, code := run(t, nil, "sign", "--key", d.key(agG22), "--cert", d.cert(agG22), "../../testdata/demo/decree.edxml", "-o", signed); code != 0 {
 		t.Fatalf("sign: %s", e)
 	}
 	decree, _ := os.ReadFile(signed)
-	sum := hexSum(decree)
+	sum := agSum(decree)
 
 	// send: accepted, then the same bytes are "already accepted", an unsigned copy is refused.
 	receipts := filepath.Join(work, "receipts")
 	out, e, code := run(t, nil, "send", "--server", d.server, "--receipts", receipts, signed)
-	want := "ACCEPTED " + signed + ": " + demoDoc + " sha256 " + sum + " audit_seq 1 recipients " + g01 + "," + h41 + "," + h53 + "\n"
+	want := "ACCEPTED " + signed + ": " + agDoc + " sha256 " + sum + " audit_seq 1 recipients " + agG01 + "," + agH41 + "," + agH53 + "\n"
 	if code != 0 || out != want {
 		t.Fatalf("send: %d\n%q\nwant\n%q\n%s", code, out, want, e)
 	}
@@ -231,7 +231,7 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	}
 	out, _, code = run(t, nil, "send", "--server", d.server, signed, "../../testdata/demo/decree.edxml")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ALREADY_ACCEPTED "+signed+": "+demoDoc+" sha256 "+sum+" audit_seq 1 ") ||
+	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ALREADY_ACCEPTED "+signed+": "+agDoc+" sha256 "+sum+" audit_seq 1 ") ||
 		lines[1] != "REJECTED ../../testdata/demo/decree.edxml: signature_missing: no XML-DSig Signature element" {
 		t.Fatalf("resend: %d\n%s", code, out)
 	}
@@ -240,7 +240,7 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	outs := map[string]string{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for _, id := range []string{g01, h41, h53} {
+	for _, id := range []string{agG01, agH41, agH53} {
 		dir := filepath.Join(work, "inbox-"+id)
 		outs[id] = dir
 		wg.Add(1)
@@ -250,7 +250,7 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			file := filepath.Join(dir, "000.00.00.G22_2026_11_22_1234_NĐ-CP."+sum[:12]+".edxml")
-			if code != 0 || o != "ARRIVED "+demoDoc+" from "+g22+" -> "+file+"\n" {
+			if code != 0 || o != "ARRIVED "+agDoc+" from "+agG22+" -> "+file+"\n" {
 				t.Errorf("inbox %s: %d\n%s\n%s", id, code, o, e)
 				return
 			}
@@ -264,16 +264,16 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 		t.FailNow()
 	}
 	auditor := d.token(t, "--auditor")
-	d.waitStates(t, auditor, map[string]string{g01: "arrived", h41: "arrived", h53: "arrived"})
-	text, _, code := run(t, nil, "track", "--server", d.server, "--token", d.token(t, "--agency", h41), demoDoc)
+	d.waitStates(t, auditor, map[string]string{agG01: "arrived", agH41: "arrived", agH53: "arrived"})
+	text, _, code := run(t, nil, "track", "--server", d.server, "--token", d.token(t, "--agency", agH41), agDoc)
 	if code != 0 || !regexp.MustCompile(`(?m)^  000\.00\.00\.H41 +arrived, arrived `).MatchString(text) ||
-		!strings.Contains(text, "01 arrived by "+h41) || !strings.Contains(text, "receipt    signed by the axis: "+demoDoc) {
+		!strings.Contains(text, "01 arrived by "+agH41) || !strings.Contains(text, "receipt    signed by the axis: "+agDoc) {
 		t.Fatalf("track:\n%s", text)
 	}
 
 	// A second run finds nothing: offsets were committed.
-	before := listFiles(t, outs[h41])
-	o, e, code := d.inbox(t, h41, outs[h41])
+	before := agListFiles(t, outs[agH41])
+	o, e, code := d.inbox(t, agH41, outs[agH41])
 	if code != 0 || o != "" || !strings.Contains(e, "0 arrived, 0 statuses, 0 duplicates, 0 refused") {
 		t.Fatalf("second inbox run: %d %q %q", code, o, e)
 	}
@@ -288,80 +288,80 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	defer cancel()
 	deliver := func(topic string, value []byte) {
 		t.Helper()
-		err := kb.Publish(ctx, bus.Message{Topic: topic, Key: []byte(demoDoc), Value: value, Headers: []bus.Header{
-			{Key: "axis-type", Value: []byte("edoc")}, {Key: "axis-document-id", Value: []byte(demoDoc)},
-			{Key: "axis-from", Value: []byte(g22)}, {Key: "axis-sha256", Value: []byte(hexSum(value))}}})
+		err := kb.Publish(ctx, bus.Message{Topic: topic, Key: []byte(agDoc), Value: value, Headers: []bus.Header{
+			{Key: "axis-type", Value: []byte("edoc")}, {Key: "axis-document-id", Value: []byte(agDoc)},
+			{Key: "axis-from", Value: []byte(agG22)}, {Key: "axis-sha256", Value: []byte(agSum(value))}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	deliver("axis.inbox."+h41, decree)
-	o, e, code = d.inbox(t, h41, outs[h41])
-	if code != 0 || !strings.HasPrefix(o, "DUPLICATE "+demoDoc+" from "+g22+" (already in ") || !strings.Contains(e, "1 duplicates") {
+	deliver("axis.inbox."+agH41, decree)
+	o, e, code = d.inbox(t, agH41, outs[agH41])
+	if code != 0 || !strings.HasPrefix(o, "DUPLICATE "+agDoc+" from "+agG22+" (already in ") || !strings.Contains(e, "1 duplicates") {
 		t.Fatalf("redelivered package: %d %q %q", code, o, e)
 	}
-	if after := listFiles(t, outs[h41]); strings.Join(after, " ") != strings.Join(before, " ") {
+	if after := agListFiles(t, outs[agH41]); strings.Join(after, " ") != strings.Join(before, " ") {
 		t.Fatalf("files changed: %v -> %v", before, after)
 	}
 
 	// Statuses from a recipient move its state; one from an agency that is no recipient is refused.
 	for _, c := range []string{"03", "04", "05", "06"} {
-		o, e, code := run(t, nil, "status", "--server", d.server, "--key", d.key(h41), "--cert", d.cert(h41), "--doc", demoDoc, "--code", c)
-		if code != 0 || !strings.HasPrefix(o, "RECORDED "+c+" (") || !strings.Contains(o, " for "+demoDoc+" from "+h41+" audit_seq ") {
+		o, e, code := run(t, nil, "status", "--server", d.server, "--key", d.key(agH41), "--cert", d.cert(agH41), "--doc", agDoc, "--code", c)
+		if code != 0 || !strings.HasPrefix(o, "RECORDED "+c+" (") || !strings.Contains(o, " for "+agDoc+" from "+agH41+" audit_seq ") {
 			t.Fatalf("status %s: %d %q %q", c, code, o, e)
 		}
 	}
 	o, _, code = run(t, nil, "status", "--server", d.server, "--key", d.key("000.00.00.G14"), "--cert", d.cert("000.00.00.G14"),
-		"--doc", demoDoc, "--code", "03")
-	if code != 1 || !strings.HasPrefix(o, "REJECTED 03 "+demoDoc+": status_not_allowed: ") {
+		"--doc", agDoc, "--code", "03")
+	if code != 1 || !strings.HasPrefix(o, "REJECTED 03 "+agDoc+": status_not_allowed: ") {
 		t.Fatalf("status from a stranger: %d %q", code, o)
 	}
-	d.waitStates(t, auditor, map[string]string{g01: "arrived", h41: "completed", h53: "arrived"})
+	d.waitStates(t, auditor, map[string]string{agG01: "arrived", agH41: "completed", agH53: "arrived"})
 
 	// The sender's inbox receives every forwarded status (three 01, then 03..06) and
 	// answers none of them.
-	senderOut := filepath.Join(work, "inbox-"+g22)
+	senderOut := filepath.Join(work, "inbox-"+agG22)
 	var got []string
 	deadline := time.Now().Add(30 * time.Second)
 	for len(got) < 7 && time.Now().Before(deadline) {
-		o, e, code := d.inbox(t, g22, senderOut)
+		o, e, code := d.inbox(t, agG22, senderOut)
 		if code != 0 {
 			t.Fatalf("sender inbox: %d %s %s", code, o, e)
 		}
-		for _, m := range statusLine.FindAllStringSubmatch(o, -1) {
-			if m[2] != demoDoc {
+		for _, m := range agStatusLine.FindAllStringSubmatch(o, -1) {
+			if m[2] != agDoc {
 				t.Fatalf("status about %q", m[2])
 			}
 			got = append(got, m[1]+" "+m[3])
 		}
 	}
 	sort.Strings(got)
-	wantStatuses := []string{"01 " + g01, "01 " + h41, "01 " + h53, "03 " + h41, "04 " + h41, "05 " + h41, "06 " + h41}
+	wantStatuses := []string{"01 " + agG01, "01 " + agH41, "01 " + agH53, "03 " + agH41, "04 " + agH41, "05 " + agH41, "06 " + agH41}
 	if strings.Join(got, ",") != strings.Join(wantStatuses, ",") {
 		t.Fatalf("sender received %v, want %v", got, wantStatuses)
 	}
-	if files := listFiles(t, senderOut); len(files) != 7 || !strings.HasPrefix(files[0], "status/") {
+	if files := agListFiles(t, senderOut); len(files) != 7 || !strings.HasPrefix(files[0], "status/") {
 		t.Fatalf("sender inbox files: %v", files)
 	}
 
 	// A tampered package put straight on an inbox topic is refused: not written, not answered.
-	h53Before := listFiles(t, outs[h53])
-	deliver("axis.inbox."+h53, bytes.Replace(decree, []byte("Nghị định quy định"), []byte("Nghị quyết quy định"), 1))
-	o, e, code = d.inbox(t, h53, outs[h53])
-	if code != 1 || !strings.HasPrefix(o, "REFUSED axis.inbox."+h53+"/0@1 "+demoDoc+": signature_invalid: ") ||
+	h53Before := agListFiles(t, outs[agH53])
+	deliver("axis.inbox."+agH53, bytes.Replace(decree, []byte("Nghị định quy định"), []byte("Nghị quyết quy định"), 1))
+	o, e, code = d.inbox(t, agH53, outs[agH53])
+	if code != 1 || !strings.HasPrefix(o, "REFUSED axis.inbox."+agH53+"/0@1 "+agDoc+": signature_invalid: ") ||
 		!strings.Contains(e, "1 refused") {
 		t.Fatalf("tampered: %d %q %q", code, o, e)
 	}
-	if after := listFiles(t, outs[h53]); strings.Join(after, " ") != strings.Join(h53Before, " ") {
+	if after := agListFiles(t, outs[agH53]); strings.Join(after, " ") != strings.Join(h53Before, " ") {
 		t.Fatalf("tampered package left files: %v", after)
 	}
 	// No 01 came from that refusal: H53's history still holds exactly one status.
 	var view client.Document
-	if o, _, _ := run(t, nil, "track", "--server", d.server, "--token", auditor, demoDoc, "--json"); json.Unmarshal([]byte(o), &view) != nil {
+	if o, _, _ := run(t, nil, "track", "--server", d.server, "--token", auditor, agDoc, "--json"); json.Unmarshal([]byte(o), &view) != nil {
 		t.Fatal("track --json")
 	}
 	for _, r := range view.Recipients {
-		if n := len(r.History); r.OrganID == h53 && n != 2 {
+		if n := len(r.History); r.OrganID == agH53 && n != 2 {
 			t.Fatalf("H53 history has %d entries: %+v", n, r.History)
 		}
 	}
@@ -394,8 +394,8 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 		for _, r := range hist.Documents[0].Recipients {
 			replayStates[r.OrganID] = r.State
 		}
-		if len(replayStates) == 3 && replayStates[g01] == trackStates[g01] && replayStates[h41] == trackStates[h41] &&
-			replayStates[h53] == trackStates[h53] {
+		if len(replayStates) == 3 && replayStates[agG01] == trackStates[agG01] && replayStates[agH41] == trackStates[agH41] &&
+			replayStates[agH53] == trackStates[agH53] {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -404,8 +404,8 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	text, _, code = run(t, nil, replayArgs...)
-	if code != 0 || !strings.Contains(text, "DOCUMENT "+demoDoc+" from "+g22+" sha256 "+sum[:12]+" accepted seq 1") ||
-		!strings.Contains(text, "  "+h41+": completed\n") || !regexp.MustCompile(`(?m)^OK events=\d+ last_seq=\d+ documents=1 published=3 statuses=7 forwarded=7 `).MatchString(text) {
+	if code != 0 || !strings.Contains(text, "DOCUMENT "+agDoc+" from "+agG22+" sha256 "+sum[:12]+" accepted seq 1") ||
+		!strings.Contains(text, "  "+agH41+": completed\n") || !regexp.MustCompile(`(?m)^OK events=\d+ last_seq=\d+ documents=1 published=3 statuses=7 forwarded=7 `).MatchString(text) {
 		t.Fatalf("audit replay:\n%s", text)
 	}
 
@@ -433,7 +433,7 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 
 	// A corrupted event injected into the topic is caught, and named by its seq.
 	last := hist.Report.LastSeq
-	forged := audit.Event{Seq: last + 1, Time: time.Now(), Type: audit.Status, DocumentID: demoDoc, From: h41, To: g22, Code: "06",
+	forged := audit.Event{Seq: last + 1, Time: time.Now(), Type: audit.Status, DocumentID: agDoc, From: agH41, To: agG22, Code: "06",
 		Prev: strings.Repeat("0", 64)}
 	line, _ := audit.Line(&forged)
 	if err := kb.Publish(ctx, bus.Message{Topic: "axis.audit", Key: []byte(strconv.FormatUint(last+1, 10)), Value: line}); err != nil {
@@ -446,9 +446,9 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 
 	// --follow: a running inbox receives a package sent while it runs, and stops cleanly
 	// on SIGTERM.
-	followOut := filepath.Join(work, "follow-"+h41)
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(axisBin, "inbox", "--follow", "--agency", h41, "--key", d.key(h41), "--cert", d.cert(h41),
+	followOut := filepath.Join(work, "follow-"+agH41)
+	var stdout, stderr agSyncBuffer
+	cmd := exec.Command(axisBin, "inbox", "--follow", "--agency", agH41, "--key", d.key(agH41), "--cert", d.cert(agH41),
 		"--brokers", d.broker, "--out", followOut, "--trust", filepath.Join(d.pki, "root.pem"))
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -458,34 +458,34 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	raw, _ := os.ReadFile("../../testdata/demo/decree.edxml")
 	second := filepath.Join(work, "second.edxml")
 	os.WriteFile(second, bytes.ReplaceAll(raw, []byte("1234/NĐ-CP"), []byte("1240/NĐ-CP")), 0o644)
-	if _, e, code := run(t, nil, "sign", "--key", d.key(g22), "--cert", d.cert(g22), second, "-o", second); code != 0 {
+	if _, e, code := run(t, nil, "sign", "--key", d.key(agG22), "--cert", d.cert(agG22), second, "-o", second); code != 0 {
 		t.Fatalf("sign: %s", e)
 	}
 	if o, e, code := run(t, nil, "send", "--server", d.server, second); code != 0 {
 		t.Fatalf("send: %s %s", o, e)
 	}
 	deadline = time.Now().Add(30 * time.Second)
-	for !strings.Contains(stdout.String(), "ARRIVED 000.00.00.G22,2026/11/22,1240/NĐ-CP from "+g22) {
+	for !strings.Contains(stdout.String(), "ARRIVED 000.00.00.G22,2026/11/22,1240/NĐ-CP from "+agG22) {
 		if time.Now().After(deadline) {
 			t.Fatalf("inbox --follow: %q %q", stdout.String(), stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil || !strings.Contains(stderr.String(), "inbox "+h41+": 1 arrived, 0 statuses, 0 duplicates, 0 refused") {
+	if err := cmd.Wait(); err != nil || !strings.Contains(stderr.String(), "inbox "+agH41+": 1 arrived, 0 statuses, 0 duplicates, 0 refused") {
 		t.Fatalf("inbox --follow after SIGTERM: %v %q", err, stderr.String())
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
+// agSyncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type agSyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *agSyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *agSyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
