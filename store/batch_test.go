@@ -143,3 +143,33 @@ func TestBlobLogAfterFailedCommit(t *testing.T) {
 	}
 	verifyLog(t, s)
 }
+
+// TestBlobCoalescing writes small and large blobs in one batch: every byte lands where
+// its reference says.
+func TestBlobCoalescing(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	sizes := []int{100, 700 << 10, 200, 1500 << 10, 300 << 10, 300 << 10, 300 << 10, 50}
+	var ops []*op
+	var jobs []*acceptJob
+	for i, n := range sizes {
+		b := bytes.Repeat([]byte{byte('a' + i)}, n)
+		j, err := prepareAccept(AcceptRequest{Meta: DocumentMeta{DocumentID: fmt.Sprint("C", i), From: vpcp, To: []string{bca}}, Bytes: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+		o := &op{done: make(chan error, 1)}
+		o.run = func(w *wtx) error { _, err := j.run(w); return err }
+		ops = append(ops, o)
+	}
+	s.commit(ops)
+	for i, o := range ops {
+		if err := <-o.done; err != nil {
+			t.Fatal(err)
+		}
+		b := must[[]byte](t)(s.Bytes(ctx, jobs[i].hexSum))
+		if fmt.Sprintf("%x", sha256.Sum256(b)) != jobs[i].hexSum {
+			t.Fatalf("blob %d: %d bytes", i, len(b))
+		}
+	}
+}

@@ -73,12 +73,39 @@ func (w *wtx) flushBlobs() error {
 	if len(w.blobPending) == 0 {
 		return nil
 	}
+	// Small blobs are coalesced into one write (a batch of 64 packages of 5 KB is one
+	// syscall, not 64); large ones are written as they are, without a copy.
+	const coalesce = 1 << 20
 	off := w.s.blobEnd
+	var buf []byte
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		_, err := w.s.blobs.WriteAt(buf, off)
+		off += int64(len(buf))
+		buf = buf[:0]
+		return err
+	}
 	for _, b := range w.blobPending {
-		if _, err := w.s.blobs.WriteAt(b, off); err != nil {
+		if len(buf)+len(b) <= coalesce {
+			buf = append(buf, b...)
+			continue
+		}
+		if err := flush(); err != nil {
 			return fmt.Errorf("write blob log: %w", err)
 		}
-		off += int64(len(b))
+		if len(b) > coalesce/2 {
+			if _, err := w.s.blobs.WriteAt(b, off); err != nil {
+				return fmt.Errorf("write blob log: %w", err)
+			}
+			off += int64(len(b))
+			continue
+		}
+		buf = append(buf, b...)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("write blob log: %w", err)
 	}
 	if err := w.s.blobs.Sync(); err != nil {
 		return fmt.Errorf("sync blob log: %w", err)
