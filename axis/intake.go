@@ -138,7 +138,14 @@ func (in *Intake) SubmitStatus(ctx context.Context, b []byte, source string) (St
 	}
 	s := res.Status
 	start := time.Now()
-	r, err := in.store.RecordStatus(ctx, store.StatusRequest{DocumentID: s.ResponseFor.DocumentID, DocFrom: s.ResponseFor.OrganID,
+	// The document's sender is the first part of its DocumentId (envelope validation
+	// binds it to From). ResponseFor/OrganId is not used: field systems put the
+	// recipient there in recall requests (samples/status_cancellation_13.edxml).
+	var docFrom string
+	if id, err := envelope.ParseDocumentID(s.ResponseFor.DocumentID); err == nil {
+		docFrom = id.OrganID
+	}
+	r, err := in.store.RecordStatus(ctx, store.StatusRequest{DocumentID: s.ResponseFor.DocumentID, DocFrom: docFrom,
 		From: res.From, Code: s.StatusCode, Description: s.Description, Bytes: b})
 	in.m.storeCommit.WithLabelValues("status").Observe(time.Since(start).Seconds())
 	in.noteStore(err)

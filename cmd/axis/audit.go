@@ -48,6 +48,7 @@ func auditCommand() *cli.Command {
 				},
 				Action: auditVerify,
 			},
+			auditReplayCommand(),
 		},
 	}
 }

@@ -12,23 +12,6 @@ import (
 	"axis/axis/replay"
 )
 
-// Until audit.go lists it in its Subcommands, attach `audit replay` to the audit command
-// here (init functions run in file-name order, so audit.go's has run). Once listed there,
-// this does nothing.
-func init() {
-	for _, cmd := range commands {
-		if cmd.Name != "audit" {
-			continue
-		}
-		for _, sub := range cmd.Subcommands {
-			if sub.Name == "replay" {
-				return
-			}
-		}
-		cmd.Subcommands = append(cmd.Subcommands, auditReplayCommand())
-	}
-}
-
 // auditReplayCommand is `axis audit replay` (SPEC §5): rebuild the delivery history from
 // the axis.audit topic alone and verify it.
 func auditReplayCommand() *cli.Command {
