@@ -363,6 +363,32 @@ func TestSIGTERM(t *testing.T) {
 	d.restart(t)
 	total, _ := checkDelivered(t, inboxes(t, d.broker, want, 60*time.Second), want)
 	t.Logf("%d of %d submissions racing the SIGTERM got 202; all delivered after a restart (%d messages)", len(want), len(subs), total)
+
+	// axis.audit holds the whole log as exported, final checkpoint included, in order
+	// (at least once: a repeated seq is a duplicate of the same line).
+	exported, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(exported)), "\n")
+	var topic []string
+	dup := map[string]bool{}
+	consume(t, d.broker, "axis.audit", 60*time.Second, func(m []bus.Message) bool {
+		if v := string(m[len(m)-1].Value); !dup[v] {
+			dup[v] = true
+			topic = append(topic, v)
+		}
+		return len(topic) >= len(lines)
+	})
+	if len(topic) < len(lines) {
+		t.Fatalf("axis.audit holds %d events, the export %d", len(topic), len(lines))
+	}
+	for i := range lines {
+		if topic[i] != lines[i] {
+			t.Fatalf("axis.audit line %d differs from the export:\n%s\n%s", i+1, topic[i], lines[i])
+		}
+	}
+	t.Logf("axis.audit carries all %d exported events in order, ending with the shutdown checkpoint", len(lines))
 }
 
 // SIGTERM while the broker is down: the daemon cannot flush, and must still stop within
