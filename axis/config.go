@@ -49,6 +49,9 @@ type Config struct {
 	KafkaUser     string
 	KafkaPassword string
 
+	// CheckpointInterval is the longest an audit event waits for a signed checkpoint
+	// while the daemon runs (default 1 min), so a live export is attested too.
+	CheckpointInterval time.Duration
 	// ShutdownGrace bounds the whole shutdown (default 15 s).
 	ShutdownGrace time.Duration
 	Logger        *zap.Logger
@@ -67,6 +70,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPackageBytes <= 0 {
 		c.MaxPackageBytes = envelope.DefaultMaxBytes
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = time.Minute
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 15 * time.Second

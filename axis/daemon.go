@@ -205,6 +205,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	routing.Add(2)
 	go afterTopics(disp.run)
 	go afterTopics(ap.run)
+	routing.Add(1)
+	go func() { defer routing.Done(); d.checkpointLoop(loops) }()
 	consumers.Add(1)
 	go func() { defer consumers.Done(); sc.run(intakeCtx) }()
 	if d.drop != nil {
@@ -272,6 +274,27 @@ func (d *Daemon) createTopicsLater(ctx context.Context, ready chan<- struct{}) {
 		}
 		if !sleep(ctx, bo.next()) {
 			return
+		}
+	}
+}
+
+// checkpointLoop signs an audit checkpoint every CheckpointInterval (the store skips it
+// when nothing happened since the last one), so a live export is attested too.
+func (d *Daemon) checkpointLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := d.store.Checkpoint(ctx); err != nil {
+				if ctx.Err() == nil {
+					d.log.Warn("periodic audit checkpoint failed", zap.Error(err))
+				}
+				continue
+			}
+			d.auditWake.wake()
 		}
 	}
 }

@@ -22,7 +22,7 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "development PKI and a daemon with the embedded broker ($WORK)"
 "$BIN" pki init --dir "$PKI" --registry "$REG" | tail -n 1
-"$BIN" serve --data-dir "$WORK/data" --http "$HTTP" --embedded-broker "$BROKER" --registry "$REG" \
+"$BIN" serve --checkpoint-interval 2s --data-dir "$WORK/data" --http "$HTTP" --embedded-broker "$BROKER" --registry "$REG" \
   --trust "$PKI/root.pem" --identity-key "$PKI/axis.key" --identity-cert "$PKI/axis.pem" --log-format json \
   2>"$WORK/daemon.log" &
 pid=$!
@@ -52,6 +52,7 @@ TOKEN=$("$BIN" token issue --data-dir "$WORK/data" --agency "$SENDER")
 sleep 1
 "$BIN" track --server "http://$HTTP" --token "$TOKEN" "$DOC"
 
+sleep 2
 step "an auditor exports and verifies the audit log"
 AUDITOR=$("$BIN" token issue --data-dir "$WORK/data" --auditor)
 "$BIN" audit export --server "http://$HTTP" --token "$AUDITOR" > "$WORK/audit.jsonl"

@@ -37,6 +37,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "kafka-sasl-mechanism", Usage: "plain, scram-sha-256 or scram-sha-512", EnvVars: []string{"AXIS_KAFKA_SASL_MECHANISM"}},
 			&cli.StringFlag{Name: "kafka-username", EnvVars: []string{"AXIS_KAFKA_USERNAME"}},
 			&cli.StringFlag{Name: "kafka-password", Usage: "use the AXIS_KAFKA_PASSWORD environment variable", EnvVars: []string{"AXIS_KAFKA_PASSWORD"}},
+			&cli.DurationFlag{Name: "checkpoint-interval", Value: time.Minute, Usage: "longest wait for a signed audit checkpoint while running", EnvVars: []string{"AXIS_CHECKPOINT_INTERVAL"}},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 15 * time.Second, Usage: "bound on a graceful shutdown", EnvVars: []string{"AXIS_SHUTDOWN_GRACE"}},
 			&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "auto (console on a terminal, else JSON), json or console", EnvVars: []string{"AXIS_LOG_FORMAT"}},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"AXIS_LOG_LEVEL"}},
@@ -54,7 +55,7 @@ func serveCommand() *cli.Command {
 				IdentityKey: c.String("identity-key"), IdentityCert: c.String("identity-cert"), AllowSHA1: c.Bool("allow-sha1"),
 				MaxPackageBytes: c.Int64("max-package-bytes"), KafkaTLSCA: c.String("kafka-tls-ca"),
 				SASLMechanism: c.String("kafka-sasl-mechanism"), KafkaUser: c.String("kafka-username"),
-				KafkaPassword: c.String("kafka-password"), ShutdownGrace: c.Duration("shutdown-grace"), Logger: log,
+				KafkaPassword: c.String("kafka-password"), ShutdownGrace: c.Duration("shutdown-grace"), CheckpointInterval: c.Duration("checkpoint-interval"), Logger: log,
 			}
 			// The first signal starts a graceful shutdown; a second one ends the process.
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
