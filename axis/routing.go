@@ -92,7 +92,16 @@ type dispatcher struct {
 	m     *metrics
 	wake  wakeup
 	audit wakeup // MarkPublished writes audit events
+
+	// refused holds the outbox entries Kafka refused for good (too large for the topic,
+	// invalid) and when: they stay pending and are tried again after refusedRetry, but
+	// never hold up the rest of the outbox meanwhile.
+	refused map[uint64]time.Time
 }
+
+// refusedRetry is how long a delivery Kafka refused waits before it is tried again
+// (the operator may have fixed the topic's configuration).
+const refusedRetry = time.Minute
 
 // run publishes until stop is done. A page in flight then still completes (it ends
 // only with work), so that the shutdown's final flush never runs beside it.
@@ -120,9 +129,66 @@ func (d *dispatcher) run(stop, work context.Context) {
 	}
 }
 
+// pending reads the first page of the outbox that holds entries to try, skipping the
+// ones Kafka refused recently.
+func (d *dispatcher) pending(ctx context.Context) ([]store.OutboxEntry, error) {
+	var after uint64
+	for {
+		page, err := d.store.PendingDeliveries(ctx, after, outboxPage)
+		if err != nil || len(page) == 0 {
+			return nil, err
+		}
+		entries := page[:0:0]
+		for _, e := range page {
+			if at, ok := d.refused[e.ID]; !ok || time.Since(at) >= refusedRetry {
+				entries = append(entries, e)
+			}
+		}
+		if len(entries) > 0 || len(page) < outboxPage {
+			return entries, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// publish sends the messages in one call; if Kafka refuses it for good, it sends them
+// one by one so that only the refused ones stay behind. It returns the ids sent.
+func (d *dispatcher) publish(ctx context.Context, entries []store.OutboxEntry, msgs []bus.Message) ([]uint64, error) {
+	ids := make([]uint64, 0, len(entries))
+	err := d.pub.Publish(ctx, msgs...)
+	if err == nil {
+		for _, e := range entries {
+			ids = append(ids, e.ID)
+		}
+		return ids, nil
+	}
+	if errs.CodeOf(err).Transient() || len(msgs) == 0 {
+		return nil, err
+	}
+	for i, e := range entries {
+		err := d.pub.Publish(ctx, msgs[i])
+		switch {
+		case err == nil:
+			ids = append(ids, e.ID)
+			delete(d.refused, e.ID)
+		case errs.CodeOf(err).Transient():
+			return ids, err
+		default:
+			if d.refused == nil {
+				d.refused = map[uint64]time.Time{}
+			}
+			d.refused[e.ID] = time.Now()
+			d.log.Error("Kafka refused a delivery; it stays in the outbox and is retried later (check the topic's max.message.bytes)",
+				zap.String("document_id", e.DocumentID), zap.String("to", e.Recipient), zap.Int("bytes", len(e.Value)),
+				zap.Duration("retry_in", refusedRetry), zap.Error(err))
+		}
+	}
+	return ids, nil
+}
+
 // once publishes one page of the outbox and returns how many entries it read.
 func (d *dispatcher) once(ctx context.Context) (int, error) {
-	entries, err := d.store.PendingDeliveries(ctx, 0, outboxPage)
+	entries, err := d.pending(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -141,14 +207,13 @@ func (d *dispatcher) once(ctx context.Context) (int, error) {
 		}
 	}
 	msgs := make([]bus.Message, len(entries))
-	ids := make([]uint64, len(entries))
 	for i, e := range entries {
 		msgs[i] = deliveryMessage(e)
-		ids[i] = e.ID
 	}
 	start := time.Now()
-	if err := d.pub.Publish(ctx, msgs...); err != nil {
-		return 0, err
+	ids, pubErr := d.publish(ctx, entries, msgs)
+	if len(ids) == 0 {
+		return 0, pubErr
 	}
 	d.m.publish.WithLabelValues("deliveries").Observe(time.Since(start).Seconds())
 	start = time.Now()
@@ -156,14 +221,20 @@ func (d *dispatcher) once(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	d.m.storeCommit.WithLabelValues("published").Observe(time.Since(start).Seconds())
-	d.m.outboxDepth.Set(float64(depth - len(entries))) // else it shows the sent page until the next scan
+	d.m.outboxDepth.Set(float64(depth - len(ids))) // else it shows the sent page until the next scan
+	sent := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		sent[id] = true
+	}
 	for _, e := range entries {
-		d.m.published.WithLabelValues(e.Kind).Inc()
-		d.log.Debug("delivered", zap.String("document_id", e.DocumentID), zap.String("to", e.Recipient),
-			zap.String("kind", e.Kind), zap.String("code", e.Code))
+		if sent[e.ID] {
+			d.m.published.WithLabelValues(e.Kind).Inc()
+			d.log.Debug("delivered", zap.String("document_id", e.DocumentID), zap.String("to", e.Recipient),
+				zap.String("kind", e.Kind), zap.String("code", e.Code))
+		}
 	}
 	d.audit.wake()
-	return len(entries), nil
+	return len(entries), pubErr
 }
 
 func deliveryMessage(e store.OutboxEntry) bus.Message {
