@@ -1164,3 +1164,45 @@ func TestAuditVerifyChecksCheckpointSignatures(t *testing.T) {
 		})
 	}
 }
+
+// refusingBus refuses, for good, every publish that holds a message for one topic, as a
+// broker does for a topic whose max.message.bytes is too small (a topic created before
+// the daemon with the broker's defaults).
+type refusingBus struct {
+	*membus.Bus
+	topic string
+}
+
+func (b *refusingBus) Publish(ctx context.Context, msgs ...bus.Message) error {
+	for _, m := range msgs {
+		if m.Topic == b.topic {
+			return errs.E(errs.TooLarge, "message larger than the broker accepts")
+		}
+	}
+	return b.Bus.Publish(ctx, msgs...)
+}
+
+// A delivery Kafka refuses for good must not hold up the others: the rest of the
+// outbox, to every other recipient, is still delivered.
+func TestPoisonDeliveryDoesNotBlockOutbox(t *testing.T) {
+	mb := membus.New(membus.Options{})
+	h := startOn(t, mb, t.TempDir(), func(_ *Config, o *Options) { o.Bus = &refusingBus{Bus: mb, topic: InboxTopic(ngheAn)} })
+	b1, id1 := pkg(t, 600)
+	b2, id2 := pkg(t, 601)
+	h.mustAccept(b1)
+	h.mustAccept(b2)
+	for _, to := range []string{police, tayNinh} {
+		msgs := h.waitInbox(to, 2)
+		if string(msgs[0].Key) != id1 || string(msgs[1].Key) != id2 {
+			t.Errorf("%s: got %s, %s", to, msgs[0].Key, msgs[1].Key)
+		}
+	}
+	h.mustStatus(status(t, police, id1, "01", ""))
+	h.waitInbox(govOffice, 1)
+	if n := len(h.inbox(ngheAn)); n != 0 {
+		t.Errorf("the refused topic got %d messages", n)
+	}
+	if st := stateOf(h.document(id1), ngheAn); st != store.StatePending {
+		t.Errorf("the refused delivery is %s, want still pending", st)
+	}
+}
