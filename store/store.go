@@ -59,6 +59,10 @@ type Options struct {
 	CheckpointEvery uint64
 	// MaxBatch caps the operations of one transaction (default 2048).
 	MaxBatch int
+	// MaxBatchDelay bounds how long the writer waits for the callers of the previous
+	// batch to come back before committing a much smaller one (default 1 ms; negative:
+	// never wait).
+	MaxBatchDelay time.Duration
 	// Location is the time zone of the daily statistics (default UTC+7, Vietnam).
 	Location *time.Location
 	// Now is the clock (default time.Now).
@@ -128,6 +132,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 2048
+	}
+	if opts.MaxBatchDelay == 0 {
+		opts.MaxBatchDelay = time.Millisecond
 	}
 	if opts.Location == nil {
 		opts.Location = time.FixedZone("ICT", 7*3600)
@@ -295,6 +302,7 @@ func (s *Store) do(ctx context.Context, fn func(w *wtx) error) error {
 func (s *Store) writer() {
 	defer close(s.stopped)
 	batch := make([]*op, 0, s.opts.MaxBatch)
+	last := 0 // size of the previous batch
 	for {
 		select {
 		case o := <-s.ops:
@@ -329,6 +337,23 @@ func (s *Store) writer() {
 				break more
 			}
 		}
+		// The callers of the last batch are waking up and resubmitting: give them a moment
+		// (bounded by MaxBatchDelay) rather than commit a handful now and make the rest
+		// wait a whole fsync. A lone writer (last batch of one) never waits.
+		if target := min(last, s.opts.MaxBatch); len(batch) < target/2 && s.opts.MaxBatchDelay > 0 {
+			timer := time.NewTimer(s.opts.MaxBatchDelay)
+		wait:
+			for len(batch) < target {
+				select {
+				case o := <-s.ops:
+					batch = append(batch, o)
+				case <-timer.C:
+					break wait
+				}
+			}
+			timer.Stop()
+		}
+		last = len(batch)
 		s.commit(batch)
 	}
 }
