@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d.checkpoints = checkpointVerifier(ts)
+	d.checkpoints = verify.Checkpoints(ts, "")
 	identity, err := loadIdentity(cfg.IdentityKey, cfg.IdentityCert)
 	if err != nil {
 		return nil, err

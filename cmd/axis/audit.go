@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beevik/etree"
 	"github.com/urfave/cli/v2"
 
 	"axis/axis/client"
+	"axis/axis/verify"
 	"axis/signing"
 	"axis/signing/devpki"
 	"axis/store"
@@ -164,9 +164,7 @@ func trailingFlags(args []string, trust, identity string) ([]string, string, str
 	return rest, trust, identity, nil
 }
 
-// checkpointVerifier checks an attestation's XML-DSig against the trust store, at the time
-// the checkpoint states (a certificate that expired since still proves an old checkpoint),
-// and requires the signer to be the axis identity.
+// checkpointVerifier loads the trust and the optional pinned identity certificate.
 func checkpointVerifier(trustPath, identityCert string) (audit.CheckpointVerifier, error) {
 	ts, err := signing.LoadTrust(trustPath)
 	if err != nil {
@@ -181,29 +179,7 @@ func checkpointVerifier(trustPath, identityCert string) (audit.CheckpointVerifie
 		sum := sha256.Sum256(certs[0].Raw)
 		pinned = hex.EncodeToString(sum[:])
 	}
-	return audit.VerifierFunc(func(signed []byte) ([]byte, error) {
-		claimed, err := audit.ParseAttestation(signed) // only for the verification time
-		if err != nil {
-			return nil, err
-		}
-		doc := etree.NewDocument()
-		if err := doc.ReadFromBytes(signed); err != nil {
-			return nil, err
-		}
-		v, err := signing.NewVerifier(ts, signing.Options{Now: func() time.Time { return claimed.Time }}).Verify(doc)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case pinned != "" && v.Fingerprint != pinned:
-			return nil, fmt.Errorf("signed by %s, not the axis identity certificate", v.Signer.Subject)
-		case pinned == "" && v.Signer.Subject.SerialNumber != "axis":
-			return nil, fmt.Errorf("signed by %s, not the axis identity (serialNumber axis)", v.Signer.Subject)
-		}
-		out := etree.NewDocument()
-		out.SetRoot(v.Root)
-		return out.WriteToBytes()
-	}), nil
+	return verify.Checkpoints(ts, pinned), nil
 }
 
 func isTerminal(f *os.File) bool {
