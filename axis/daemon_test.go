@@ -203,8 +203,9 @@ func TestResubmissionDuplicateAndRevision(t *testing.T) {
 	same = bytes.Replace(same, []byte("</TraceHeaderList>"),
 		[]byte("<Bussiness><BussinessDocType>3</BussinessDocType><BussinessDocReason>thay thế</BussinessDocReason></Bussiness></TraceHeaderList>"), 1)
 	h.mustAccept(signAs(t, govOffice, same))
-	if orig := h.document(id); len(orig.Revisions) != 2 || orig.Revisions[1].BusinessType != 3 || orig.BusinessType != 0 {
-		t.Errorf("after a replacement under the same DocumentId: business_type %d, revisions %+v", orig.BusinessType, orig.Revisions)
+	// GET by id now shows the replacement (statuses apply to it), linked to the original.
+	if cur := h.document(id); cur.BusinessType != 3 || cur.Revises == nil || cur.Revises.DocumentID != id || cur.Revises.BusinessType != 0 {
+		t.Errorf("after a replacement under the same DocumentId: business_type %d, revises %+v", cur.BusinessType, cur.Revises)
 	}
 
 	// Nothing was routed twice: each inbox holds the original, the update and the

@@ -29,7 +29,7 @@ func (d *Daemon) serve(h handler) http.HandlerFunc {
 			return
 		}
 		code := errs.CodeOf(err)
-		if code == errs.Internal || code == errs.Unavailable {
+		if code == errs.Internal || (code == errs.Unavailable && !d.shutting.Load()) {
 			d.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 		}
 		writeJSON(w, code.HTTPStatus(), errs.ToBody(err))
@@ -151,8 +151,8 @@ func (d *Daemon) authed(h handler) handler {
 
 func (d *Daemon) claims(r *http.Request) (token.Claims, error) {
 	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || tok == "" {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" { // RFC 7235: the scheme is case-insensitive
 		return token.Claims{}, errs.E(errs.Unauthorized, "a bearer token is required (axis token issue)")
 	}
 	return d.keyring.Check(strings.TrimSpace(tok), time.Now())
@@ -176,8 +176,10 @@ func (d *Daemon) getDocument(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// Several senders may have used the same DocumentId: show the first the caller may see.
-	for _, doc := range docs {
+	// Several packages may carry the same DocumentId (another sender, or a replacement
+	// reusing it): show the newest the caller may see, which is the one statuses apply to.
+	for i := len(docs) - 1; i >= 0; i-- {
+		doc := docs[i]
 		if c.CanSee(doc.From, doc.To) {
 			return writeJSON(w, http.StatusOK, DocumentView{Document: doc, Receipt: string(doc.Receipt)})
 		}

@@ -207,8 +207,10 @@ func (in *Intake) reject(ctx context.Context, sum, docID, from string, cause err
 func answerOf(d store.Document) PackageAnswer {
 	a := PackageAnswer{DocumentID: d.DocumentID, SHA256: d.SHA256, AcceptedAt: d.AcceptedAt, AuditSeq: d.AuditSeq,
 		Receipt: string(d.Receipt), Existing: true}
+	// The first answer listed every recipient as pending (SPEC §2: the same answer as
+	// the first time); the current states are in GET /v1/documents/{id}.
 	for _, r := range d.Recipients {
-		a.Recipients = append(a.Recipients, store.RecipientState{OrganID: r.OrganID, State: r.State})
+		a.Recipients = append(a.Recipients, store.RecipientState{OrganID: r.OrganID, State: store.StatePending})
 	}
 	return a
 }
