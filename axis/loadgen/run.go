@@ -1,0 +1,296 @@
+// Package loadgen is `axis loadgen` (SPEC §5): it signs a corpus of distinct packages,
+// measures how fast this machine verifies it in-process, then submits it to a running
+// axis over HTTP while consuming every recipient's inbox topic, and reports end-to-end
+// throughput and latency against that verification rate.
+//
+// Latency of a package is the arrival of its copy at the LAST of its recipients minus
+// the start of its submission: what a sender waits until everyone has it. In open-loop
+// mode (Rate > 0) the start is the moment the submission was due, not when a free
+// connection picked it up, so a saturated axis shows as latency instead of silently
+// lowering the offered rate (no coordinated omission). Arrival is when the loadgen's
+// reader received the record from the broker.
+package loadgen
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"axis/axis/agency"
+	"axis/axis/client"
+	"axis/axis/errs"
+	"axis/axis/registry"
+	"axis/axis/verify"
+	"axis/envelope"
+	"axis/signing"
+	"axis/signing/devpki"
+)
+
+// Config is one run.
+type Config struct {
+	Server      string // the axis, http://host:port
+	PKIDir      string // dev PKI (axis pki init): root.pem and agencies/<id>.key/.pem
+	Registry    *registry.Registry
+	N           int     // packages (default 1000)
+	Size        int     // bytes per signed package, about (default 5000)
+	Recipients  int     // per package (default 3)
+	Rate        float64 // packages per second offered, open loop; 0: as fast as answered
+	Concurrency int     // submissions in flight at most (default 64)
+	Kafka       agency.KafkaConfig
+	// LostAfter is how long deliveries may take after the last submission was answered
+	// before the missing ones count as lost (default 30 s).
+	LostAfter time.Duration
+	Seed      uint64 // corpus; 0: random
+	// Progress, if set, receives a progress bar (a terminal: carriage returns).
+	Progress io.Writer
+	Logger   *zap.Logger
+}
+
+func (c *Config) defaults() error {
+	if c.N == 0 {
+		c.N = 1000
+	}
+	if c.Size == 0 {
+		c.Size = 5000
+	}
+	if c.Recipients == 0 {
+		c.Recipients = 3
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 64
+	}
+	if c.LostAfter <= 0 {
+		c.LostAfter = 30 * time.Second
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64()
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	switch {
+	case c.Registry == nil:
+		return errs.Field(errs.BadRequest, "registry", "required")
+	case c.PKIDir == "":
+		return errs.Field(errs.BadRequest, "pki", "required")
+	case c.Rate < 0:
+		return errs.Field(errs.BadRequest, "rate", "must not be negative")
+	case c.Size < 0:
+		return errs.Field(errs.BadRequest, "size", "must not be negative")
+	}
+	return nil
+}
+
+// Run signs the corpus, measures verification, submits and waits for the deliveries.
+// A run whose packages are refused or lost still returns its Result (with Errors and
+// Lost); an error means the run itself could not be made (bad configuration, no
+// broker, a corpus that does not verify).
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return Result{}, err
+	}
+	log := cfg.Logger
+	ids := cfg.Registry.IDs()
+	signers, err := LoadSigners(cfg.PKIDir, ids)
+	if err != nil {
+		return Result{}, err
+	}
+	names := map[string]string{}
+	for _, id := range ids {
+		names[id] = cfg.Registry.Name(id)
+	}
+	cl, err := client.New(cfg.Server, client.WithHTTPClient(httpClient(cfg.Concurrency)))
+	if err != nil {
+		return Result{}, err
+	}
+
+	bar := newProgress(cfg.Progress, "signing", cfg.N)
+	signStart := time.Now()
+	items, err := BuildCorpus(ctx, CorpusConfig{Agencies: ids, Names: names, Signers: signers, N: cfg.N, Size: cfg.Size,
+		Recipients: cfg.Recipients, RunID: strconv.FormatUint(cfg.Seed, 36), Seed: cfg.Seed, Progress: bar.set})
+	bar.done()
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Packages: len(items), SignPerSec: float64(len(items)) / time.Since(signStart).Seconds(), Offered: cfg.Rate}
+	total := 0
+	for _, it := range items {
+		total += len(it.Bytes)
+	}
+	res.AvgBytes = total / len(items)
+
+	ts, err := signing.LoadTrust(devpki.RootCertPath(cfg.PKIDir))
+	if err != nil {
+		return Result{}, err
+	}
+	chk := verify.New(signing.NewVerifier(ts, signing.Options{}), cfg.Registry, envelope.Limits{})
+	if res.VerifyPerSec, err = MeasureVerify(ctx, chk, items, 0); err != nil {
+		return Result{}, err
+	}
+
+	tr := newTracker(items)
+	var recipients []string
+	for _, id := range ids {
+		for _, it := range items {
+			if contains(it.To, id) {
+				recipients = append(recipients, id)
+				break
+			}
+		}
+	}
+	cons, err := startConsumers(ctx, cfg.Kafka, recipients, tr, log)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cons.stop()
+
+	bar = newProgress(cfg.Progress, "submitting", len(items))
+	subStart := time.Now()
+	res.Errors = submit(ctx, cl, items, tr, cfg, bar.set, log)
+	subEnd := time.Now()
+	bar.done()
+
+	// Wait for the stragglers, but not beyond LostAfter after the last answer.
+	deadline := time.NewTimer(cfg.LostAfter)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for !tr.complete() {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-deadline.C:
+			break wait
+		case <-tick.C:
+		}
+	}
+	if err := cons.stop(); err != nil {
+		log.Warn("an inbox reader failed; its deliveries count as lost", zap.Error(err))
+	}
+	t := tr.tally()
+	res.Accepted, res.Delivered, res.Lost, res.Duplicates = t.accepted, t.delivered, t.lost, t.dups
+	res.SubmitPerSec = float64(len(items)-res.Errors) / subEnd.Sub(subStart).Seconds()
+	if t.delivered > 0 {
+		res.Wall = t.last.Sub(t.first)
+		res.E2EPerSec = float64(t.delivered) / res.Wall.Seconds()
+		res.P50, res.P95, res.P99 = summarise(t.latencies)
+	}
+	return res, ctx.Err()
+}
+
+// submit sends every item, at full speed or at cfg.Rate, with at most cfg.Concurrency
+// in flight, and returns the number of failed submissions.
+func submit(ctx context.Context, cl *client.Client, items []Item, tr *tracker, cfg Config, progress func(int), log *zap.Logger) int {
+	var failed, answered atomic.Int64
+	var logged atomic.Int64
+	one := func(i int, start time.Time) {
+		tr.submitted(i, start)
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		a, err := cl.SubmitPackage(rctx, items[i].Bytes)
+		cancel()
+		if err == nil && a.SHA256 != items[i].SHA256 {
+			err = errs.E(errs.Internal, "the axis answered for sha256 %s, sent %s", a.SHA256, items[i].SHA256)
+		}
+		tr.answered(i, err == nil)
+		if err != nil {
+			failed.Add(1)
+			if logged.Add(1) <= 5 { // the first few say why; the count says how many
+				log.Warn("submission failed", zap.String("document_id", items[i].DocumentID), zap.Error(err))
+			}
+		}
+		progress(int(answered.Add(1)))
+	}
+	var wg sync.WaitGroup
+	if cfg.Rate <= 0 {
+		var next atomic.Int64
+		for w := 0; w < cfg.Concurrency; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					i := int(next.Add(1) - 1)
+					if i >= len(items) {
+						return
+					}
+					one(i, time.Now())
+				}
+			}()
+		}
+		wg.Wait()
+		return int(failed.Load()) + max(0, len(items)-int(answered.Load()))
+	}
+	// Open loop: item i is due at t0 + i/Rate whatever happened to the others.
+	sem := make(chan struct{}, cfg.Concurrency)
+	t0 := time.Now()
+	interval := float64(time.Second) / cfg.Rate
+	for i := range items {
+		due := t0.Add(time.Duration(float64(i) * interval))
+		if d := time.Until(due); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			one(i, due)
+		}()
+	}
+	wg.Wait()
+	return int(failed.Load()) + max(0, len(items)-int(answered.Load()))
+}
+
+// httpClient keeps one connection per concurrent submission alive (the default
+// transport keeps 2 per host, so 64 workers would open and close connections all the
+// time and measure the TCP handshake and TIME_WAIT instead of the axis).
+func httpClient(conc int) *http.Client {
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conc * 2,
+		MaxIdleConnsPerHost: conc * 2,
+		MaxConnsPerHost:     0,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: tr}
+}
+
+// LoadSigners reads the dev PKI's key and certificate of every agency in ids that has
+// both files; agencies without them do not send (they may still receive).
+func LoadSigners(dir string, ids []string) (map[string]*signing.Signer, error) {
+	out := map[string]*signing.Signer{}
+	for _, id := range ids {
+		key, err := devpki.LoadKey(devpki.AgencyKeyPath(dir, id))
+		if err != nil {
+			continue
+		}
+		certs, err := devpki.LoadCertificates(devpki.AgencyCertPath(dir, id))
+		if err != nil || len(certs) == 0 {
+			continue
+		}
+		out[id] = &signing.Signer{Key: key, Cert: certs[0], Chain: certs[1:]}
+	}
+	if len(out) == 0 {
+		return nil, errs.Field(errs.BadRequest, "pki", "%s: no agency key+certificate under agencies/ (run axis pki init --dir %s --registry ...)", dir, dir)
+	}
+	return out, nil
+}

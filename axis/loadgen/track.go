@@ -1,0 +1,125 @@
+package loadgen
+
+import (
+	"sync"
+	"time"
+)
+
+// tracker records, per package, when it was submitted and when each recipient's copy
+// arrived. Deliveries are at least once (SPEC §8): a copy seen again counts as a
+// duplicate, not as a second arrival.
+type tracker struct {
+	mu        sync.Mutex
+	items     []Item
+	bySHA     map[string]int
+	start     []time.Time // submit start (or due time in open-loop mode)
+	accepted  []bool
+	seen      [][]bool // per package, per recipient (index in Item.To)
+	remaining []int
+	doneAt    []time.Time // last recipient's arrival
+	delivered int         // packages complete, accepted or not yet answered
+	dups      int
+	last      time.Time // latest completing arrival
+}
+
+func newTracker(items []Item) *tracker {
+	t := &tracker{items: items, bySHA: make(map[string]int, len(items)), start: make([]time.Time, len(items)),
+		accepted: make([]bool, len(items)), seen: make([][]bool, len(items)), remaining: make([]int, len(items)),
+		doneAt: make([]time.Time, len(items))}
+	for i, it := range items {
+		t.bySHA[it.SHA256] = i
+		t.seen[i] = make([]bool, len(it.To))
+		t.remaining[i] = len(it.To)
+	}
+	return t
+}
+
+func (t *tracker) submitted(i int, at time.Time) {
+	t.mu.Lock()
+	t.start[i] = at
+	t.mu.Unlock()
+}
+
+func (t *tracker) answered(i int, ok bool) {
+	t.mu.Lock()
+	t.accepted[i] = ok
+	t.mu.Unlock()
+}
+
+// arrive records a copy of the package with hex digest sha on recipient's inbox.
+// Messages that are not of this corpus (other traffic on the topics) are ignored.
+func (t *tracker) arrive(recipient, sha string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i, ok := t.bySHA[sha]
+	if !ok {
+		return
+	}
+	j := -1
+	for k, r := range t.items[i].To {
+		if r == recipient {
+			j = k
+			break
+		}
+	}
+	if j < 0 {
+		return // routed to an agency it was not addressed to: never counted
+	}
+	if t.seen[i][j] {
+		t.dups++
+		return
+	}
+	t.seen[i][j] = true
+	if t.remaining[i]--; t.remaining[i] == 0 {
+		t.doneAt[i] = at
+		t.delivered++
+		if at.After(t.last) {
+			t.last = at
+		}
+	}
+}
+
+// complete reports whether every accepted package has reached all its recipients.
+func (t *tracker) complete() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, ok := range t.accepted {
+		if ok && t.remaining[i] > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// tally is the outcome once submission and waiting are over.
+type tally struct {
+	accepted, delivered, lost, dups int
+	latencies                       []time.Duration
+	first, last                     time.Time
+}
+
+func (t *tracker) tally() tally {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var r tally
+	r.dups = t.dups
+	for i, ok := range t.accepted {
+		if !ok {
+			continue
+		}
+		r.accepted++
+		if r.first.IsZero() || t.start[i].Before(r.first) {
+			r.first = t.start[i]
+		}
+		if t.remaining[i] > 0 {
+			r.lost++
+			continue
+		}
+		r.delivered++
+		r.latencies = append(r.latencies, t.doneAt[i].Sub(t.start[i]))
+		if t.doneAt[i].After(r.last) {
+			r.last = t.doneAt[i]
+		}
+	}
+	return r
+}
