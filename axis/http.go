@@ -78,25 +78,17 @@ func (d *Daemon) readBody(r *http.Request) ([]byte, error) {
 }
 
 func (d *Daemon) postPackage(w http.ResponseWriter, r *http.Request) error {
-	if d.shutting.Load() {
-		return errs.E(errs.Unavailable, "shutting down")
-	}
-	b, err := d.readBody(r)
-	if err != nil {
-		return err
-	}
-	a, err := d.intake.SubmitPackage(r.Context(), b, SourceHTTP)
-	if err != nil {
-		return err
-	}
-	status := http.StatusAccepted
-	if a.Existing {
-		status = http.StatusOK
-	}
-	return writeJSON(w, status, a)
+	return submit(d, w, r, d.intake.SubmitPackage, func(a PackageAnswer) bool { return a.Existing })
 }
 
 func (d *Daemon) postStatus(w http.ResponseWriter, r *http.Request) error {
+	return submit(d, w, r, d.intake.SubmitStatus, func(a StatusAnswer) bool { return a.Existing })
+}
+
+// submit reads a signed document and answers 202, or 200 when identical bytes were
+// accepted before (SPEC §6).
+func submit[A any](d *Daemon, w http.ResponseWriter, r *http.Request,
+	intake func(context.Context, []byte, string) (A, error), existing func(A) bool) error {
 	if d.shutting.Load() {
 		return errs.E(errs.Unavailable, "shutting down")
 	}
@@ -104,12 +96,12 @@ func (d *Daemon) postStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a, err := d.intake.SubmitStatus(r.Context(), b, SourceHTTP)
+	a, err := intake(r.Context(), b, SourceHTTP)
 	if err != nil {
 		return err
 	}
 	status := http.StatusAccepted
-	if a.Existing {
+	if existing(a) {
 		status = http.StatusOK
 	}
 	return writeJSON(w, status, a)
