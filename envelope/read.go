@@ -51,15 +51,15 @@ var (
 // ReadDocument parses untrusted bytes into an etree document, rejecting what an XML
 // parser must reject and what this axis refuses (any DOCTYPE, excessive size or depth).
 //
-// It makes one etree pass (etree enforces the depth cap while building the tree) and then
-// walks the finished tree once to close the gaps where etree/encoding/xml are more lenient
-// than XML 1.0 + Namespaces: DOCTYPE and other declarations, several roots, text outside
-// the root, misplaced XML declarations, duplicate attributes, undeclared or illegal
-// namespace prefixes, invalid characters in comments and processing instructions, and
-// surrogate character references (which encoding/xml silently turns into U+FFFD).
-//
-// Known, harmless leniencies left in place: a missing space between two attributes, and
-// whitespace-only CDATA outside the root element.
+// It uses parseXML, a byte parser that builds the same tree etree would and enforces
+// XML 1.0 + Namespaces itself (see parseXML for the rules stricter than the etree path).
+// The etree path (readEtree) stays as the reference it is proven against: one etree pass
+// and then one walk of the finished tree to close the gaps where etree/encoding/xml are
+// more lenient than XML 1.0 + Namespaces: DOCTYPE and other declarations, several roots,
+// text outside the root, misplaced XML declarations, duplicate attributes, undeclared or
+// illegal namespace prefixes, invalid characters in comments and processing
+// instructions, and surrogate character references (which encoding/xml silently turns
+// into U+FFFD).
 func ReadDocument(b []byte, lim Limits) (*etree.Document, error) {
 	lim = lim.withDefaults()
 	if int64(len(b)) > lim.MaxBytes {
@@ -67,7 +67,16 @@ func ReadDocument(b []byte, lim Limits) (*etree.Document, error) {
 	}
 	// A leading UTF-8 BOM is legal XML; encoding/xml would report it as text before the root.
 	b = bytes.TrimPrefix(b, utf8BOM)
+	if useByteParser {
+		doc, _, err := parseXML(b, lim.MaxDepth, true)
+		return doc, err
+	}
+	return readEtree(b, lim)
+}
 
+// readEtree is the original ReadDocument pass (etree, then checkDocument and
+// checkCharRefs): the reference the byte parser is proven against (FuzzParserMatchesEtree).
+func readEtree(b []byte, lim Limits) (*etree.Document, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings = etree.ReadSettings{
 		CharsetReader:          rejectCharset,

@@ -1,0 +1,904 @@
+package envelope
+
+import (
+	"bytes"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/beevik/etree"
+
+	"axis/axis/errs"
+)
+
+// useByteParser selects the parser behind ReadDocument: the byte parser of this file
+// (true) or the original etree/encoding/xml pass plus post-walk checks (readEtree).
+var useByteParser = false
+
+// parseXML is a strict, non-validating XML 1.0 + Namespaces parser over b (BOM already
+// removed). It builds the same *etree.Document that etree.ReadFromBytes builds (with the
+// ReadSettings of ReadDocument) and rejects, with errs.MalformedXML, everything readEtree
+// rejects. It reads b in place: one string conversion per start tag and per text node,
+// no per-byte calls, elements and text nodes allocated in chunks.
+//
+// With strict set it also rejects what XML forbids but encoding/xml let through
+// (strictFail reports that such a rule, and only such a rule, fired):
+//   - no whitespace between two attributes (<a b="1"c="2"/>);
+//   - no whitespace between a processing-instruction target and its data (<?a+b?>);
+//   - an XML declaration that does not follow the XMLDecl production (e.g. version="1.1"
+//     written with spaces around '=', a stray pseudo-attribute, control characters);
+//   - a CDATA section, or a character or entity reference, outside the root element;
+//   - a character reference to a surrogate however it is written (readEtree only caught
+//     the ones with at most 10 characters between "&#" and ";").
+//
+// ReadDocument uses strict mode; the lenient mode exists so that the differential fuzz
+// target can prove the parser equal to readEtree rule for rule.
+func parseXML(b []byte, maxDepth int, strict bool) (doc *etree.Document, strictFail bool, err error) {
+	p := xmlParser{b: b, strict: strict, maxDepth: maxDepth}
+	doc, err = p.parse()
+	if err != nil {
+		return nil, p.strictFail, err
+	}
+	return doc, false, nil
+}
+
+type xmlParser struct {
+	b          []byte
+	strict     bool
+	maxDepth   int
+	strictFail bool
+
+	open    []openElem      // open elements, the root first
+	pending []etree.Token   // tokens not yet attached to their parent, in document order
+	scope   []binding       // in-scope namespace declarations
+	attrs   []rawAttr       // scratch: the attributes of the current start tag
+	buf     []byte          // scratch: decoded text
+	els     []etree.Element // chunk of elements not yet handed out
+	cds     []etree.CharData
+	roots   int
+}
+
+type openElem struct {
+	e        *etree.Element
+	children int // index in pending of its first child
+	scope    int // len(scope) before its declarations
+}
+
+// rawAttr locates one attribute of the current start tag, as offsets into b.
+type rawAttr struct {
+	name, colon, nameEnd int    // colon: offset of the prefix separator, or -1
+	val, valEnd          int    // the raw value, between the quotes
+	decoded              string // the value when it held references or CRs
+	special              bool
+}
+
+const chunk = 32
+
+func (p *xmlParser) newElement() *etree.Element {
+	if len(p.els) == 0 {
+		p.els = make([]etree.Element, chunk)
+	}
+	e := &p.els[0]
+	p.els = p.els[1:]
+	return e
+}
+
+func (p *xmlParser) addText(s string) {
+	if len(p.cds) == 0 {
+		p.cds = make([]etree.CharData, chunk)
+	}
+	c := &p.cds[0]
+	p.cds = p.cds[1:]
+	c.SetData(s) // sets the whitespace flag as etree's reader does
+	p.pending = append(p.pending, c)
+}
+
+// strictErr marks err as the verdict of a rule stricter than readEtree.
+func (p *xmlParser) strictErr(format string, args ...any) error {
+	p.strictFail = true
+	return malformed(format, args...)
+}
+
+func (p *xmlParser) syntax(i int, format string, args ...any) error {
+	line := 1 + bytes.Count(p.b[:min(i, len(p.b))], []byte{'\n'})
+	return malformed("line %d: "+format, append([]any{line}, args...)...)
+}
+
+func (p *xmlParser) syntaxf(i int, msg string) error {
+	line := 1 + bytes.Count(p.b[:min(i, len(p.b))], []byte{'\n'})
+	return malformed("line %d: %s", line, msg)
+}
+
+func (p *xmlParser) eof(i int) error { return p.syntaxf(i, "unexpected EOF") }
+
+func errDirective() error {
+	return errs.E(errs.MalformedXML, "DOCTYPE and entity declarations are not allowed")
+}
+
+func (p *xmlParser) parse() (*etree.Document, error) {
+	b := p.b
+	var err error
+	for i := 0; i < len(b); {
+		if b[i] != '<' {
+			if i, err = p.text(i); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if i+1 >= len(b) {
+			return nil, p.eof(i)
+		}
+		switch b[i+1] {
+		case '/':
+			i, err = p.endTag(i)
+		case '?':
+			i, err = p.procInst(i)
+		case '!':
+			i, err = p.bang(i)
+		default:
+			i, err = p.startTag(i)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(p.open) > 0 {
+		return nil, malformed("unbalanced or mismatched tags")
+	}
+	if p.roots == 0 {
+		return nil, malformed("no root element")
+	}
+	// Kept from readEtree for the same verdicts (it also flags "&#xD800;" in comments).
+	if err := checkCharRefs(b); err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	doc.ReadSettings = etree.ReadSettings{
+		CharsetReader:          rejectCharset,
+		PreserveDuplicateAttrs: true,
+		MaxDepth:               p.maxDepth,
+	}
+	p.attach(&doc.Element, p.pending)
+	return doc, nil
+}
+
+// attach makes kids the children of e, in order, with one allocation.
+func (p *xmlParser) attach(e *etree.Element, kids []etree.Token) {
+	if len(kids) == 0 {
+		return
+	}
+	e.Child = make([]etree.Token, 0, len(kids))
+	for _, k := range kids {
+		e.AddChild(k) // sets the unexported parent and index as etree's reader does
+	}
+	clear(kids)
+}
+
+// Character classes of the ASCII bytes in text and attribute values.
+const (
+	cPlain = iota
+	cBad   // not an XML Char
+	cLT
+	cAmp
+	cCR
+	cBracket
+	cQuote
+	cHigh // first byte of a multi-byte sequence (or invalid UTF-8)
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = cBad
+	}
+	t['\t'], t['\n'] = cPlain, cPlain
+	t['\r'] = cCR
+	t['<'], t['&'], t[']'] = cLT, cAmp, cBracket
+	t['"'], t['\''] = cQuote, cQuote
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = cHigh
+	}
+	return t
+}()
+
+// scan reads character data from i to the first '<' (quote == 0) or to the closing
+// quote, validating every character, and reports whether it holds '&' or '\r'.
+func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
+	b := p.b
+	for i < len(b) {
+		c := b[i]
+		switch charClass[c] {
+		case cPlain:
+			i++
+		case cLT:
+			if quote != 0 {
+				return 0, false, p.syntaxf(i, "unescaped < inside quoted string")
+			}
+			return i, special, nil
+		case cAmp, cCR:
+			special = true
+			i++
+		case cBracket:
+			if quote == 0 && i+2 < len(b) && b[i+1] == ']' && b[i+2] == '>' {
+				return 0, false, p.syntaxf(i, "unescaped ]]> not in CDATA section")
+			}
+			i++
+		case cQuote:
+			if c == quote {
+				return i, special, nil
+			}
+			i++
+		case cBad:
+			return 0, false, p.syntax(i, "illegal character code %U", rune(c))
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return 0, false, p.syntaxf(i, "invalid UTF-8")
+			}
+			if !isXMLChar(r) {
+				return 0, false, p.syntax(i, "illegal character code %U", r)
+			}
+			i += size
+		}
+	}
+	if quote != 0 {
+		return 0, false, p.eof(i)
+	}
+	return i, special, nil
+}
+
+// decode returns b[s:e] with references replaced and line ends normalised the way
+// encoding/xml does (\r\n and lone \r become \n; tabs and newlines stay).
+func (p *xmlParser) decode(s, e int) (string, error) {
+	b := p.b
+	buf := p.buf[:0]
+	for i := s; i < e; {
+		switch b[i] {
+		case '\r':
+			buf = append(buf, '\n')
+			i++
+			if i < e && b[i] == '\n' {
+				i++
+			}
+		case '&':
+			var err error
+			if buf, i, err = p.ref(buf, i, e); err != nil {
+				return "", err
+			}
+		default:
+			j := i + 1
+			for j < e && b[j] != '&' && b[j] != '\r' {
+				j++
+			}
+			buf = append(buf, b[i:j]...)
+			i = j
+		}
+	}
+	p.buf = buf
+	return string(buf), nil
+}
+
+var predefined = [...]struct {
+	name string
+	r    byte
+}{{"lt;", '<'}, {"gt;", '>'}, {"amp;", '&'}, {"apos;", '\''}, {"quot;", '"'}}
+
+// ref appends the character that the reference at b[i] ('&') stands for.
+func (p *xmlParser) ref(buf []byte, i, e int) ([]byte, int, error) {
+	b := p.b
+	j := i + 1
+	if j < e && b[j] == '#' {
+		j++
+		base := uint64(10)
+		if j < e && b[j] == 'x' {
+			base = 16
+			j++
+		}
+		digits := j
+		var v uint64
+		for ; j < e; j++ {
+			d, ok := digitVal(b[j], base)
+			if !ok {
+				break
+			}
+			if v <= unicode.MaxRune { // once over, stays over: no overflow
+				v = v*base + d
+			}
+		}
+		if j == digits || j >= e || b[j] != ';' || v > unicode.MaxRune {
+			return nil, 0, p.badRef(i, j, e)
+		}
+		r := rune(v)
+		if r >= 0xD800 && r <= 0xDFFF {
+			if p.strict {
+				return nil, 0, p.strictErr("character reference %s is a surrogate", b[i:j+1])
+			}
+			r = utf8.RuneError // what encoding/xml makes of it
+		}
+		if !isXMLChar(r) {
+			return nil, 0, p.syntax(i, "illegal character code %U", r)
+		}
+		return utf8.AppendRune(buf, r), j + 1, nil
+	}
+	for _, ent := range predefined {
+		if bytes.HasPrefix(b[j:e], []byte(ent.name)) {
+			return append(buf, ent.r), j + len(ent.name), nil
+		}
+	}
+	for j < e && (isNameByte(b[j]) || b[j] >= utf8.RuneSelf) {
+		j++
+	}
+	return nil, 0, p.badRef(i, j, e)
+}
+
+func (p *xmlParser) badRef(i, j, e int) error {
+	if j < e && p.b[j] == ';' {
+		return p.syntax(i, "invalid character entity %s", p.b[i:j+1])
+	}
+	return p.syntax(i, "invalid character entity %s (no semicolon)", p.b[i:j])
+}
+
+// text reads character data at b[i] (not '<').
+func (p *xmlParser) text(i int) (int, error) {
+	end, special, err := p.scan(i, 0)
+	if err != nil {
+		return 0, err
+	}
+	var s string
+	if special {
+		if s, err = p.decode(i, end); err != nil {
+			return 0, err
+		}
+	} else {
+		s = string(p.b[i:end])
+	}
+	if len(p.open) == 0 {
+		if !isXMLSpace(s) {
+			return 0, malformed("text outside the root element")
+		}
+		if p.strict && bytes.IndexByte(p.b[i:end], '&') >= 0 {
+			return 0, p.strictErr("character reference outside the root element")
+		}
+	}
+	p.addText(s)
+	return end, nil
+}
+
+// Name bytes: encoding/xml delimits a name by any ASCII byte that is not a name byte and
+// takes every non-ASCII byte, then validates the whole name against its tables.
+const (
+	nNone  = iota
+	nStart // ASCII NameStartChar
+	nChar  // ASCII NameChar, not a start
+	nHigh  // non-ASCII: validated with the tables
+)
+
+var nameClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= 0x80:
+			t[c] = nHigh
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', c == '_', c == ':':
+			t[c] = nStart
+		case '0' <= c && c <= '9', c == '.', c == '-':
+			t[c] = nChar
+		}
+	}
+	return t
+}()
+
+func isNameByte(c byte) bool { return nameClass[c] == nStart || nameClass[c] == nChar }
+
+// name scans the name at b[i]; end == i when there is none. Like encoding/xml it fails
+// with "invalid XML name" when the bytes do not form a name.
+func (p *xmlParser) name(i int) (end int, err error) {
+	b := p.b
+	j, high := i, false
+	for j < len(b) {
+		k := nameClass[b[j]]
+		if k == nNone {
+			break
+		}
+		high = high || k == nHigh
+		j++
+	}
+	if j == i {
+		return i, nil
+	}
+	if j == len(b) {
+		return 0, p.eof(j)
+	}
+	if high {
+		if !isNameBytes(b[i:j]) {
+			return 0, p.syntax(i, "invalid XML name: %s", b[i:j])
+		}
+	} else if nameClass[b[i]] != nStart {
+		return 0, p.syntax(i, "invalid XML name: %s", b[i:j])
+	}
+	return j, nil
+}
+
+func isNameBytes(s []byte) bool {
+	for n := 0; len(s) > 0; n++ {
+		c, size := utf8.DecodeRune(s)
+		if c == utf8.RuneError && size == 1 {
+			return false
+		}
+		if !unicode.Is(nameFirst, c) && (n == 0 || !unicode.Is(nameSecond, c)) {
+			return false
+		}
+		s = s[size:]
+	}
+	return true
+}
+
+// split returns the offset of the prefix colon of the name b[i:j] as encoding/xml's
+// RawToken splits it: -1 for no prefix (also for ":a" and "a:", which the namespace
+// checks then reject); ok false for two colons or more.
+func (p *xmlParser) split(i, j int) (colon int, ok bool) {
+	c := bytes.IndexByte(p.b[i:j], ':')
+	if c < 0 {
+		return -1, true
+	}
+	if bytes.IndexByte(p.b[i+c+1:j], ':') >= 0 {
+		return 0, false
+	}
+	if c == 0 || i+c == j-1 {
+		return -1, true
+	}
+	return i + c, true
+}
+
+func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func (p *xmlParser) space(i int) int {
+	for i < len(p.b) && isSpaceByte(p.b[i]) {
+		i++
+	}
+	return i
+}
+
+func (p *xmlParser) startTag(start int) (int, error) {
+	b := p.b
+	i := start + 1
+	nameEnd, err := p.name(i)
+	if err != nil {
+		return 0, err
+	}
+	colon, ok := p.split(i, nameEnd)
+	if nameEnd == i || !ok {
+		return 0, p.syntaxf(i, "expected element name after <")
+	}
+	p.attrs = p.attrs[:0]
+	empty := false
+	for i = nameEnd; ; {
+		j := p.space(i)
+		if j >= len(b) {
+			return 0, p.eof(j)
+		}
+		sawSpace := j > i
+		i = j
+		if b[i] == '/' {
+			if i+1 >= len(b) {
+				return 0, p.eof(i + 1)
+			}
+			if b[i+1] != '>' {
+				return 0, p.syntaxf(i, "expected /> in element")
+			}
+			empty, i = true, i+2
+			break
+		}
+		if b[i] == '>' {
+			i++
+			break
+		}
+		a := rawAttr{name: i}
+		if a.nameEnd, err = p.name(i); err != nil {
+			return 0, err
+		}
+		if a.colon, ok = p.split(i, a.nameEnd); a.nameEnd == i || !ok {
+			return 0, p.syntaxf(i, "expected attribute name in element")
+		}
+		if p.strict && !sawSpace && len(p.attrs) > 0 {
+			return 0, p.strictErr("line %d: no whitespace between attributes", 1+bytes.Count(b[:i], []byte{'\n'}))
+		}
+		i = p.space(a.nameEnd)
+		if i >= len(b) {
+			return 0, p.eof(i)
+		}
+		if b[i] != '=' {
+			return 0, p.syntaxf(i, "attribute name without = in element")
+		}
+		i = p.space(i + 1)
+		if i >= len(b) {
+			return 0, p.eof(i)
+		}
+		if q := b[i]; q != '"' && q != '\'' {
+			return 0, p.syntaxf(i, "unquoted or missing attribute value in element")
+		}
+		a.val = i + 1
+		if a.valEnd, a.special, err = p.scan(a.val, b[i]); err != nil {
+			return 0, err
+		}
+		if a.special {
+			if a.decoded, err = p.decode(a.val, a.valEnd); err != nil {
+				return 0, err
+			}
+		}
+		i = a.valEnd + 1
+		p.attrs = append(p.attrs, a)
+	}
+	if len(p.open) >= p.maxDepth {
+		return 0, errs.E(errs.MalformedXML, "too deep: elements nested more than %d levels", p.maxDepth)
+	}
+	if len(p.open) == 0 && p.roots > 0 {
+		return 0, malformed("more than one root element")
+	}
+
+	// One string for the whole tag; names and plain values are slices of it.
+	tag := string(b[start:i])
+	sub := func(s, e int) string { return tag[s-start : e-start] }
+	e := p.newElement()
+	e.Space, e.Tag = p.names(sub, start+1, colon, nameEnd)
+	e.Child = make([]etree.Token, 0)
+	if len(p.attrs) == 0 {
+		e.Attr = make([]etree.Attr, 0)
+	} else {
+		// CreateAttr sets the unexported owner; copies of that Attr carry it to the rest.
+		e.Attr = make([]etree.Attr, 0, len(p.attrs))
+		e.CreateAttr("x", "")
+		tmpl := e.Attr[0]
+		e.Attr = e.Attr[:0]
+		for k := range p.attrs {
+			a := &p.attrs[k]
+			tmpl.Space, tmpl.Key = p.names(sub, a.name, a.colon, a.nameEnd)
+			if a.special {
+				tmpl.Value = a.decoded
+			} else {
+				tmpl.Value = sub(a.val, a.valEnd)
+			}
+			e.Attr = append(e.Attr, tmpl)
+		}
+	}
+	scopeLen := len(p.scope)
+	if err := p.checkNamespaces(e); err != nil {
+		return 0, err
+	}
+	if len(p.open) == 0 {
+		p.roots++
+	}
+	p.pending = append(p.pending, e)
+	if empty {
+		p.scope = p.scope[:scopeLen]
+	} else {
+		p.open = append(p.open, openElem{e: e, children: len(p.pending), scope: scopeLen})
+	}
+	return i, nil
+}
+
+func (p *xmlParser) names(sub func(s, e int) string, s, colon, e int) (space, local string) {
+	if colon < 0 {
+		return "", sub(s, e)
+	}
+	return sub(s, colon), sub(colon+1, e)
+}
+
+// checkNamespaces applies checkElement's rules to a new element and pushes its
+// declarations onto p.scope.
+func (p *xmlParser) checkNamespaces(e *etree.Element) error {
+	for _, a := range e.Attr {
+		switch {
+		case a.Space == "xmlns":
+			if err := checkPrefixDecl(a.Key, a.Value); err != nil {
+				return err
+			}
+			p.scope = append(p.scope, binding{a.Key, a.Value})
+		case a.Space == "" && a.Key == "xmlns":
+			if a.Value == nsXML || a.Value == nsXMLNS {
+				return malformed("default namespace may not be %s", a.Value)
+			}
+			p.scope = append(p.scope, binding{"", a.Value})
+		}
+	}
+	if err := checkName(e.Space, e.Tag, p.scope, true); err != nil {
+		return err
+	}
+	return checkAttrs(e, p.scope)
+}
+
+func (p *xmlParser) endTag(start int) (int, error) {
+	b := p.b
+	i := start + 2
+	end, err := p.name(i)
+	if err != nil {
+		return 0, err
+	}
+	colon, ok := p.split(i, end)
+	if end == i || !ok {
+		return 0, p.syntaxf(i, "expected element name after </")
+	}
+	var space, local []byte
+	if colon < 0 {
+		local = b[i:end]
+	} else {
+		space, local = b[i:colon], b[colon+1:end]
+	}
+	j := p.space(end)
+	if j >= len(b) {
+		return 0, p.eof(j)
+	}
+	if b[j] != '>' {
+		return 0, p.syntax(j, "invalid characters between </%s and >", local)
+	}
+	n := len(p.open)
+	if n == 0 || p.open[n-1].e.Tag != string(local) || p.open[n-1].e.Space != string(space) {
+		return 0, malformed("unbalanced or mismatched tags")
+	}
+	o := p.open[n-1]
+	p.open = p.open[:n-1]
+	p.attach(o.e, p.pending[o.children:])
+	p.pending = p.pending[:o.children]
+	p.scope = p.scope[:o.scope]
+	return j + 1, nil
+}
+
+func (p *xmlParser) procInst(start int) (int, error) {
+	b := p.b
+	i := start + 2
+	te, err := p.name(i)
+	if err != nil {
+		return 0, err
+	}
+	if te == i {
+		return 0, p.syntaxf(i, "expected target name after <?")
+	}
+	target := string(b[i:te])
+	if p.strict && !isSpaceByte(b[te]) && !bytes.HasPrefix(b[te:], []byte("?>")) {
+		return 0, p.strictErr("line %d: no whitespace after processing instruction target %q", 1+bytes.Count(b[:te], []byte{'\n'}), target)
+	}
+	j := p.space(te)
+	k := bytes.Index(b[j:], []byte("?>"))
+	if k < 0 {
+		return 0, p.eof(len(b))
+	}
+	inst := b[j : j+k]
+	if strings.EqualFold(target, "xml") {
+		if target != "xml" || start != 0 {
+			return 0, malformed("XML declaration not at the start of the document")
+		}
+		if err := p.xmlDecl(string(inst)); err != nil {
+			return 0, err
+		}
+	} else {
+		if strings.Contains(target, ":") {
+			return 0, malformed("invalid processing instruction target %q", target)
+		}
+		if err := checkChars(inst, "processing instruction"); err != nil {
+			return 0, err
+		}
+	}
+	p.pending = append(p.pending, &etree.ProcInst{Target: target, Inst: string(inst)})
+	return j + k + 2, nil
+}
+
+// xmlDecl checks the XML declaration as encoding/xml + readEtree did, then (strict) its
+// grammar: XMLDecl ::= '<?xml' VersionInfo EncodingDecl? SDDecl? S? '?>'.
+func (p *xmlParser) xmlDecl(content string) error {
+	if v := procInst("version", content); v != "" && v != "1.0" {
+		return malformed("unsupported version %q; only version 1.0 is supported", v)
+	}
+	if enc := procInst("encoding", content); enc != "" && !isUTF8Name(enc) {
+		return errs.E(errs.MalformedXML, "only UTF-8 documents are accepted")
+	}
+	if !strings.HasPrefix(strings.TrimLeft(content, " \t\r\n"), "version") {
+		return malformed("XML declaration without version")
+	}
+	if p.strict && !validXMLDecl(content) {
+		return p.strictErr("malformed XML declaration <?xml %s?>", content)
+	}
+	return nil
+}
+
+// isUTF8Name: the names encoding/xml passes without a CharsetReader, and "utf8", which
+// rejectCharset lets through.
+func isUTF8Name(enc string) bool {
+	return strings.EqualFold(enc, "utf-8") || strings.EqualFold(enc, "utf8")
+}
+
+// procInst is encoding/xml's reading of a pseudo-attribute of the XML declaration.
+func procInst(param, s string) string {
+	param += "="
+	lenp := len(param)
+	i := 0
+	var sep byte
+	for i < len(s) {
+		sub := s[i:]
+		k := strings.Index(sub, param)
+		if k < 0 || lenp+k >= len(sub) {
+			return ""
+		}
+		i += lenp + k + 1
+		if c := sub[lenp+k]; c == '\'' || c == '"' {
+			sep = c
+			break
+		}
+	}
+	if sep == 0 {
+		return ""
+	}
+	j := strings.IndexByte(s[i:], sep)
+	if j < 0 {
+		return ""
+	}
+	return s[i : i+j]
+}
+
+// validXMLDecl checks s, the declaration after "<?xml" and its whitespace, against
+// VersionInfo EncodingDecl? SDDecl? S? (version 1.0 only, encoding UTF-8 only).
+func validXMLDecl(s string) bool {
+	pseudo := func(name string) (string, bool) {
+		if !strings.HasPrefix(s, name) {
+			return "", false
+		}
+		r := strings.TrimLeft(s[len(name):], " \t\r\n")
+		if r == "" || r[0] != '=' {
+			return "", false
+		}
+		r = strings.TrimLeft(r[1:], " \t\r\n")
+		if r == "" || r[0] != '"' && r[0] != '\'' {
+			return "", false
+		}
+		end := strings.IndexByte(r[1:], r[0])
+		if end < 0 {
+			return "", false
+		}
+		s = r[end+2:]
+		return r[1 : end+1], true
+	}
+	// sep consumes the whitespace that must precede an optional pseudo-attribute.
+	sep := func() bool {
+		t := strings.TrimLeft(s, " \t\r\n")
+		ok := len(t) < len(s)
+		s = t
+		return ok
+	}
+	if v, ok := pseudo("version"); !ok || v != "1.0" {
+		return false
+	}
+	spaced := sep()
+	if spaced && strings.HasPrefix(s, "encoding") {
+		if v, ok := pseudo("encoding"); !ok || !isUTF8Name(v) {
+			return false
+		}
+		spaced = sep()
+	}
+	if spaced && strings.HasPrefix(s, "standalone") {
+		if v, ok := pseudo("standalone"); !ok || v != "yes" && v != "no" {
+			return false
+		}
+		sep()
+	}
+	return s == ""
+}
+
+// bang reads what starts with "<!": a comment, a CDATA section or a declaration.
+func (p *xmlParser) bang(start int) (int, error) {
+	b := p.b
+	i := start + 2
+	if i >= len(b) {
+		return 0, p.eof(i)
+	}
+	switch b[i] {
+	case '-':
+		if i+1 >= len(b) {
+			return 0, p.eof(i + 1)
+		}
+		if b[i+1] != '-' {
+			return 0, p.syntaxf(i, "invalid sequence <!- not part of <!--")
+		}
+		s := i + 2
+		k := bytes.Index(b[s:], []byte("--"))
+		if k < 0 || s+k+2 >= len(b) {
+			return 0, p.eof(len(b))
+		}
+		if b[s+k+2] != '>' {
+			return 0, p.syntaxf(s+k, `invalid sequence "--" not allowed in comments`)
+		}
+		data := b[s : s+k]
+		if err := checkChars(data, "comment"); err != nil {
+			return 0, err
+		}
+		p.pending = append(p.pending, &etree.Comment{Data: string(data)})
+		return s + k + 3, nil
+	case '[':
+		const cdata = "CDATA["
+		for k := 0; k < len(cdata); k++ {
+			if i+1+k >= len(b) {
+				return 0, p.eof(i + 1 + k)
+			}
+			if b[i+1+k] != cdata[k] {
+				return 0, p.syntaxf(i, "invalid <![ sequence")
+			}
+		}
+		s := i + 1 + len(cdata)
+		k := bytes.Index(b[s:], []byte("]]>"))
+		if k < 0 {
+			return 0, p.syntaxf(len(b), "unexpected EOF in CDATA section")
+		}
+		raw := b[s : s+k]
+		if err := checkCDATA(p, s, raw); err != nil {
+			return 0, err
+		}
+		var data string
+		if bytes.IndexByte(raw, '\r') >= 0 {
+			data = normalizeCR(raw)
+		} else {
+			data = string(raw)
+		}
+		if len(p.open) == 0 {
+			if p.strict {
+				return 0, p.strictErr("text outside the root element (a CDATA section)")
+			}
+			if !isXMLSpace(data) {
+				return 0, malformed("text outside the root element")
+			}
+		}
+		p.addText(data)
+		return s + k + 3, nil
+	}
+	return 0, errDirective()
+}
+
+func checkCDATA(p *xmlParser, at int, raw []byte) error {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c >= 0x20 && c < utf8.RuneSelf || c == '\n' || c == '\r' || c == '\t' {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(raw[i:])
+		if r == utf8.RuneError && size == 1 {
+			return p.syntaxf(at+i, "invalid UTF-8")
+		}
+		if !isXMLChar(r) {
+			return p.syntax(at+i, "illegal character code %U", r)
+		}
+		i += size
+	}
+	return nil
+}
+
+func normalizeCR(raw []byte) string {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '\r' {
+			out = append(out, '\n')
+			if i+1 < len(raw) && raw[i+1] == '\n' {
+				i++
+			}
+			continue
+		}
+		out = append(out, raw[i])
+	}
+	return string(out)
+}
+
+// checkChars is checkText over bytes (comments and PIs keep their raw bytes, as in
+// encoding/xml).
+func checkChars(s []byte, what string) error {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return malformed("invalid UTF-8 in %s", what)
+		}
+		if !isXMLChar(r) {
+			return malformed("illegal character U+%04X in %s", r, what)
+		}
+		i += size
+	}
+	return nil
+}
