@@ -41,7 +41,7 @@ In another terminal:
   ${b}and follow it as the sender${n}
   $BIN track --server http://$HTTP --token $TOKEN '$DOC'
 
-The whole story in one go: scripts/demo.sh (with this daemon running).
+The whole story in one go, with its own daemon on other ports: scripts/demo.sh
 
 MSG
 exec "$BIN" serve --data-dir "$DATA" --http "$HTTP" --embedded-broker "$BROKER" --registry "$REGISTRY" \
