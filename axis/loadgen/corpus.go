@@ -78,14 +78,12 @@ func BuildCorpus(ctx context.Context, cfg CorpusConfig) ([]Item, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	// What the package weighs without its attachment, signed: measured once on a sample,
-	// so that the padding is right whatever the key type (an RSA signature and
-	// certificate weigh more than ECDSA ones).
-	overhead, err := signedOverhead(cfg, senders[0])
+	// What the signature adds: measured once on a sample, so that the padding is right
+	// whatever the key type (an RSA signature and certificate weigh more than ECDSA ones).
+	sigBytes, err := signatureOverhead(cfg, senders[0])
 	if err != nil {
 		return nil, err
 	}
-	raw := max(0, (cfg.Size-overhead)*3/4)
 
 	items := make([]Item, cfg.N)
 	var next, done atomic.Int64
@@ -105,7 +103,7 @@ func BuildCorpus(ctx context.Context, cfg CorpusConfig) ([]Item, error) {
 				}
 				// One generator per item: the corpus is the same whatever the scheduling.
 				rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-				it, err := buildOne(cfg, senders, i, raw, rng)
+				it, err := buildOne(cfg, senders, i, sigBytes, rng)
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
 					return
@@ -127,20 +125,55 @@ func BuildCorpus(ctx context.Context, cfg CorpusConfig) ([]Item, error) {
 	return items, nil
 }
 
-// signedOverhead is the size of a signed package with an empty attachment.
-func signedOverhead(cfg CorpusConfig, sender string) (int, error) {
+// signatureOverhead is what signing adds to a package.
+func signatureOverhead(cfg CorpusConfig, sender string) (int, error) {
+	c := cfg
+	c.Size = 0
 	rng := rand.New(rand.NewPCG(cfg.Seed, ^uint64(0)))
-	it, err := buildOne(cfg, []string{sender}, 0, 0, rng)
+	it, unsigned, err := build(c, []string{sender}, 0, 0, rng)
 	if err != nil {
 		return 0, err
 	}
-	return len(it.Bytes), nil
+	return len(it.Bytes) - unsigned, nil
 }
 
-// buildOne builds and signs package i with raw random attachment bytes.
-func buildOne(cfg CorpusConfig, senders []string, i, raw int, rng *rand.Rand) (Item, error) {
+// buildOne builds and signs package i, padded to about cfg.Size bytes once signed.
+func buildOne(cfg CorpusConfig, senders []string, i, sigBytes int, rng *rand.Rand) (Item, error) {
+	it, _, err := build(cfg, senders, i, sigBytes, rng)
+	return it, err
+}
+
+// build makes package i and signs it; it also returns the unsigned size.
+func build(cfg CorpusConfig, senders []string, i, sigBytes int, rng *rand.Rand) (Item, int, error) {
 	from := senders[rng.IntN(len(senders))]
 	to := pickRecipients(cfg.Agencies, from, cfg.Recipients, rng)
+	p := newPackage(cfg, from, to, i)
+	unsigned, err := p.Bytes()
+	if err != nil {
+		return Item{}, 0, errs.Wrap(errs.Internal, err, "building package %d", i)
+	}
+	// The attachment is four base64 characters now; make it what is missing.
+	if missing := cfg.Size - sigBytes - len(unsigned); missing > 0 {
+		pad := make([]byte, (missing+4)/4*3)
+		for j := range pad {
+			pad[j] = byte(rng.Uint32())
+		}
+		p.Attachments[0].Content = base64.StdEncoding.EncodeToString(pad)
+		if unsigned, err = p.Bytes(); err != nil {
+			return Item{}, 0, errs.Wrap(errs.Internal, err, "building package %d", i)
+		}
+	}
+	b, err := cfg.Signers[from].SignBytes(unsigned)
+	if err != nil {
+		return Item{}, 0, errs.Wrap(errs.Internal, err, "signing package %d as %s", i, from)
+	}
+	sum := sha256.Sum256(b)
+	return Item{DocumentID: p.DocumentID, From: from, To: to, SHA256: hex.EncodeToString(sum[:]), Bytes: b}, len(unsigned), nil
+}
+
+// newPackage is a decree shaped like testdata/demo/decree.edxml, numbered i+1 in this
+// run's notation, with a one-byte attachment (random bytes pad it later).
+func newPackage(cfg CorpusConfig, from string, to []string, i int) *envelope.Package {
 	org := func(id string) envelope.Organization {
 		return envelope.Organization{OrganID: id, OrganName: cfg.Names[id]}
 	}
@@ -162,29 +195,13 @@ func buildOne(cfg CorpusConfig, senders []string, i, raw int, rng *rand.Rand) (I
 		ManifestVersion:  "1.0",
 		References: []envelope.Reference{{ContentID: "cid:1", ContentType: "application/octet-stream",
 			Description: "Toàn văn", AttachmentName: number + ".bin"}},
+		Attachments: []envelope.Attachment{{ContentID: "cid:1", AttachmentName: number + ".bin",
+			ContentType: "application/octet-stream", Content: "AA=="}},
 	}
 	for _, r := range to {
 		p.To = append(p.To, org(r))
 	}
-	pad := make([]byte, raw)
-	for j := 0; j+8 <= len(pad); j += 8 {
-		v := rng.Uint64()
-		for k := range 8 {
-			pad[j+k] = byte(v >> (8 * k))
-		}
-	}
-	p.Attachments = []envelope.Attachment{{ContentID: "cid:1", AttachmentName: number + ".bin",
-		ContentType: "application/octet-stream", Content: base64.StdEncoding.EncodeToString(pad)}}
-	unsigned, err := p.Bytes()
-	if err != nil {
-		return Item{}, errs.Wrap(errs.Internal, err, "building package %d", i)
-	}
-	b, err := cfg.Signers[from].SignBytes(unsigned)
-	if err != nil {
-		return Item{}, errs.Wrap(errs.Internal, err, "signing package %d as %s", i, from)
-	}
-	sum := sha256.Sum256(b)
-	return Item{DocumentID: p.DocumentID, From: from, To: to, SHA256: hex.EncodeToString(sum[:]), Bytes: b}, nil
+	return p
 }
 
 // pickRecipients draws k distinct agencies other than from.

@@ -1,0 +1,60 @@
+package loadgen
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTracker(t *testing.T) {
+	items := []Item{
+		{DocumentID: "a", SHA256: "sa", To: []string{"r1", "r2"}},
+		{DocumentID: "b", SHA256: "sb", To: []string{"r1"}},
+		{DocumentID: "c", SHA256: "sc", To: []string{"r2", "r3"}},
+		{DocumentID: "d", SHA256: "sd", To: []string{"r1"}}, // refused
+	}
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tr := newTracker(items)
+	for i := range items {
+		tr.submitted(i, at(i))
+	}
+	tr.answered(0, true)
+	tr.answered(1, true)
+	tr.answered(2, true)
+	tr.answered(3, false)
+
+	tr.arrive("r1", "sa", at(10))
+	if tr.complete() {
+		t.Fatal("complete with a recipient of a missing")
+	}
+	tr.arrive("r1", "sa", at(11))    // duplicate copy: at least once
+	tr.arrive("r3", "sa", at(12))    // not addressed to r3: ignored
+	tr.arrive("r2", "other", at(12)) // not this corpus: ignored
+	tr.arrive("r2", "sa", at(30))    // a complete, latency 30 ms
+	tr.arrive("r1", "sb", at(21))    // b complete, latency 20 ms
+	tr.arrive("r2", "sc", at(40))    // c still waits for r3
+	if tr.complete() {
+		t.Fatal("complete while c misses r3")
+	}
+	got := tr.tally()
+	if got.accepted != 3 || got.delivered != 2 || got.lost != 1 || got.dups != 1 {
+		t.Fatalf("tally = %+v, want 3 accepted, 2 delivered, 1 lost, 1 duplicate", got)
+	}
+	if !got.first.Equal(at(0)) || !got.last.Equal(at(30)) {
+		t.Fatalf("first %v last %v, want %v and %v", got.first, got.last, at(0), at(30))
+	}
+	want := map[time.Duration]bool{30 * time.Millisecond: true, 20 * time.Millisecond: true}
+	for _, l := range got.latencies {
+		if !want[l] {
+			t.Fatalf("latencies %v, want 30ms and 20ms", got.latencies)
+		}
+		delete(want, l)
+	}
+	tr.arrive("r3", "sc", at(50))
+	if !tr.complete() {
+		t.Fatal("not complete with every accepted package delivered (the refused one does not count)")
+	}
+	if got := tr.tally(); got.lost != 0 || got.delivered != 3 || !got.last.Equal(at(50)) {
+		t.Fatalf("tally = %+v", got)
+	}
+}
