@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 BENCHCOUNT ?= 1
 export CGO_ENABLED ?= 1
 
-.PHONY: help build run test fuzz bench lint clean
+.PHONY: help build run test fuzz bench bench-e2e lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 
 bench: ## run the micro-benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./...
+
+bench-e2e: ## daemon + embedded broker + axis loadgen on this machine (N, SIZE, RECIPIENTS, RATE, ECDSA, SERVE_ARGS)
+	GO=$(GO) BIN=$(BIN) ./scripts/bench-e2e.sh
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make bench-e2e: the end-to-end benchmark on this machine. Builds bin/axis, creates a
+# development PKI in a temporary directory, starts `axis serve` with its embedded broker
+# (default settings: the broker fsyncs every batch), runs `axis loadgen` against it,
+# then stops the daemon. Everything runs on this machine: daemon, broker and loadgen
+# share its cores. The last line is loadgen's summary (SPEC §5).
+#
+# Environment (all optional):
+#   N=20000 SIZE=5000 RECIPIENTS=3    the corpus
+#   RATE=0                             packages/s offered, open loop (0: full speed)
+#   CONCURRENCY=64                     submissions in flight
+#   ECDSA=1                            ECDSA P-256 PKI (agencies and the axis identity) instead of RSA-2048
+#   SERVE_ARGS="--embedded-broker-nosync"   extra `axis serve` flags
+#   HTTP=127.0.0.1:18080 BROKER=127.0.0.1:19092   listen addresses
+#   KEEP=1                             keep the temporary directory (serve.log, data)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin/axis}
+GO=${GO:-go}
+REGISTRY=${REGISTRY:-testdata/agencies.json}
+HTTP=${HTTP:-127.0.0.1:18080}
+BROKER=${BROKER:-127.0.0.1:19092}
+
+"$GO" build -o "$BIN" ./cmd/axis
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/axis-bench-e2e.XXXXXX")
+PID=
+cleanup() {
+  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+  fi
+  if [ -n "${KEEP:-}" ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT INT TERM
+
+pki_flags=()
+if [ -n "${ECDSA:-}" ]; then pki_flags=(--ecdsa); fi
+"$BIN" pki init --dir "$TMP/pki" --registry "$REGISTRY" "${pki_flags[@]}" >/dev/null
+
+# shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+"$BIN" serve --data-dir "$TMP/data" --http "$HTTP" --embedded-broker "$BROKER" --registry "$REGISTRY" \
+  --trust "$TMP/pki/root.pem" --identity-key "$TMP/pki/axis.key" --identity-cert "$TMP/pki/axis.pem" \
+  --log-format json ${SERVE_ARGS:-} >"$TMP/serve.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 600); do
+  if curl -fsS "http://$HTTP/readyz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$PID" 2>/dev/null; then echo "axis serve exited:" >&2; tail -n 20 "$TMP/serve.log" >&2; exit 1; fi
+  sleep 0.1
+done
+echo "axis serve ${SERVE_ARGS:-} (pid $PID, $(nproc) cores, PKI ${ECDSA:+ECDSA P-256}${ECDSA:-RSA-2048})" >&2
+
+status=0
+"$BIN" loadgen --server "http://$HTTP" --pki "$TMP/pki" --registry "$REGISTRY" --brokers "$BROKER" \
+  --n "${N:-20000}" --size "${SIZE:-5000}" --recipients "${RECIPIENTS:-3}" --rate "${RATE:-0}" \
+  --concurrency "${CONCURRENCY:-64}" || status=$?
+exit $status
