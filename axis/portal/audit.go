@@ -1,0 +1,236 @@
+package portal
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"axis/axis/errs"
+	"axis/store/audit"
+)
+
+const (
+	auditPage = 50
+	// auditScan bounds the lines one filtered request reads; the page then offers to
+	// continue from where it stopped, so a rare match never costs a whole-log scan.
+	auditScan = 20000
+	// checkpointsShown is how many recent checkpoints /audit lists.
+	checkpointsShown = 20
+)
+
+type auditView struct {
+	*base
+	Doc, AgencyQ, From string
+	Events             []audit.Event
+	Scanned            uint64 // with a filter: the last seq read
+	PrevURL, NextURL   string
+	LatestURL          string
+	Report             *audit.Report
+	VerifyFailed       bool
+	Checkpoints        []checkpointRow
+	Unattested         uint64
+}
+
+type checkpointRow struct {
+	Seq     uint64
+	Time    time.Time
+	Attests uint64 // the seq the checkpoint attests (read from its attestation)
+}
+
+// auditCache keeps the last verification (the whole chain is read, so it is redone only
+// when the log has grown) and the checkpoints found so far (read incrementally).
+type auditCache struct {
+	headSeq     uint64
+	headHash    string
+	report      *audit.Report
+	scanned     uint64
+	checkpoints []checkpointRow
+}
+
+func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
+	cl, _ := claimsOf(r)
+	if !cl.Auditor {
+		return errs.E(errs.NotFound, "the audit log is for auditors") // as the API
+	}
+	q := r.URL.Query()
+	b := p.base(w, r, "audit.title")
+	b.Active = "audit"
+	pg := &auditView{base: b, Doc: strings.TrimSpace(q.Get("doc")), AgencyQ: strings.TrimSpace(q.Get("agency")), From: q.Get("from")}
+	ctx := r.Context()
+	head, _, err := p.cfg.Store.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	var from uint64
+	if pg.From != "" {
+		if from, err = strconv.ParseUint(pg.From, 10, 64); err != nil || from == 0 {
+			return errs.E(errs.BadRequest, "from: want a seq ≥ 1")
+		}
+	}
+	filtered := pg.Doc != "" || pg.AgencyQ != ""
+	link := func(from uint64) string {
+		v := url.Values{}
+		if pg.Doc != "" {
+			v.Set("doc", pg.Doc)
+		}
+		if pg.AgencyQ != "" {
+			v.Set("agency", pg.AgencyQ)
+		}
+		if from > 0 {
+			v.Set("from", strconv.FormatUint(from, 10))
+		}
+		return "/audit?" + v.Encode()
+	}
+	switch {
+	case !filtered:
+		// Unfiltered: a window of seqs, the latest by default.
+		if from == 0 {
+			from = 1
+			if head > auditPage {
+				from = head - auditPage + 1
+			}
+		}
+		lines, err := p.cfg.Store.AuditSince(ctx, from-1, auditPage)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			if rec, err := audit.ParseLine(l.Line); err == nil {
+				pg.Events = append(pg.Events, rec.Event)
+			}
+		}
+		if from > 1 {
+			pg.PrevURL = link(max(1, from-min(from-1, auditPage)))
+		}
+		if end := from + uint64(len(lines)); end <= head {
+			pg.NextURL = link(end)
+			pg.LatestURL = link(0)
+		}
+	default:
+		// Filtered: read forward from "from" (default the start) until a page of matches
+		// or the scan bound.
+		if from == 0 {
+			from = 1
+		}
+		after := from - 1
+		for scanned := 0; len(pg.Events) < auditPage && scanned < auditScan; {
+			lines, err := p.cfg.Store.AuditSince(ctx, after, 1000)
+			if err != nil {
+				return err
+			}
+			if len(lines) == 0 {
+				break
+			}
+			for _, l := range lines {
+				after = l.Seq
+				scanned++
+				rec, err := audit.ParseLine(l.Line)
+				if err == nil && matchEvent(&rec.Event, pg.Doc, pg.AgencyQ) {
+					pg.Events = append(pg.Events, rec.Event)
+					if len(pg.Events) == auditPage {
+						break
+					}
+				}
+			}
+		}
+		pg.Scanned = after
+		if after < head {
+			pg.NextURL = link(after + 1)
+		}
+	}
+	slices.Reverse(pg.Events) // newest first within the page
+	if err := p.verification(r, pg); err != nil {
+		return err
+	}
+	p.render(w, http.StatusOK, "audit", pg)
+	return nil
+}
+
+func matchEvent(e *audit.Event, doc, agency string) bool {
+	if doc != "" && e.DocumentID != doc {
+		return false
+	}
+	if agency != "" && e.From != agency && !slices.Contains(strings.Split(e.To, ","), agency) {
+		return false
+	}
+	return true
+}
+
+// verification fills the chain status and the checkpoints from the cache, refreshing
+// it when the log has grown.
+func (p *Portal) verification(r *http.Request, pg *auditView) error {
+	ctx := r.Context()
+	p.auditMu.Lock()
+	defer p.auditMu.Unlock()
+	c := &p.auditCache
+	seq, hash, err := p.cfg.Store.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	if c.report == nil || seq != c.headSeq || hash != c.headHash {
+		rep, err := p.cfg.Store.VerifyAudit(ctx, p.cfg.Checkpoints)
+		if err != nil {
+			if errs.CodeOf(err) == errs.Unavailable {
+				return err
+			}
+			p.log.Warn("portal: audit verification failed")
+			pg.VerifyFailed = true
+		} else {
+			c.report, c.headSeq, c.headHash = &rep, seq, hash
+		}
+		for c.scanned < seq {
+			lines, err := p.cfg.Store.AuditSince(ctx, c.scanned, 5000)
+			if err != nil {
+				return err
+			}
+			if len(lines) == 0 {
+				break
+			}
+			for _, l := range lines {
+				c.scanned = l.Seq
+				rec, err := audit.ParseLine(l.Line)
+				if err != nil || rec.Event.Type != audit.Checkpoint {
+					continue
+				}
+				row := checkpointRow{Seq: rec.Event.Seq, Time: rec.Event.Time}
+				if raw, err := base64.StdEncoding.DecodeString(rec.Event.Detail); err == nil {
+					if a, err := audit.ParseAttestation(raw); err == nil {
+						row.Attests = a.Seq
+					}
+				}
+				c.checkpoints = append(c.checkpoints, row)
+				if len(c.checkpoints) > 2*checkpointsShown {
+					c.checkpoints = slices.Clone(c.checkpoints[len(c.checkpoints)-checkpointsShown:])
+				}
+			}
+		}
+	}
+	if c.report != nil && !pg.VerifyFailed {
+		rep := *c.report
+		pg.Report = &rep
+		pg.Unattested = rep.Unattested()
+	}
+	n := min(len(c.checkpoints), checkpointsShown)
+	pg.Checkpoints = slices.Clone(c.checkpoints[len(c.checkpoints)-n:])
+	slices.Reverse(pg.Checkpoints)
+	return nil
+}
+
+// Seq formats a seq for display.
+func (v *auditView) Seq(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// EventType is an audit event type in the user's language.
+func (v *auditView) EventType(t audit.Type) string { return v.T("ev." + string(t)) }
+
+// Detail is what the table shows of an event's detail (checkpoints carry kilobytes of
+// base64).
+func (v *auditView) Detail(e audit.Event) string {
+	if e.Type == audit.Checkpoint {
+		return short(e.Detail, 24)
+	}
+	return short(e.Detail, 160)
+}

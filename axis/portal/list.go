@@ -1,0 +1,163 @@
+package portal
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"axis/axis/errs"
+	"axis/store"
+)
+
+// listPage is /inbox or /outbox.
+type listPage struct {
+	*base
+	Dir      store.Direction
+	AgencyID string // "" while an auditor has not chosen
+	Q        listQuery
+	Rows     []row
+	NextURL  string
+	FirstURL string
+	SortURL  string // the other order
+	States   []store.State
+}
+
+type listQuery struct {
+	Since, Until, Status, Counterpart, Text, Sort, Cursor string
+}
+
+type row struct {
+	store.Summary
+	URL    string
+	Urgent bool
+}
+
+var allStates = []store.State{store.StatePending, store.StatePublished, store.StateArrived, store.StateRejected,
+	store.StateAccepted, store.StateAssigned, store.StateProcessing, store.StateCompleted}
+
+func (p *Portal) list(dir store.Direction) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		cl, _ := claimsOf(r)
+		q := r.URL.Query()
+		title := "list.in.title"
+		if dir == store.Out {
+			title = "list.out.title"
+		}
+		b := p.base(w, r, title)
+		b.Active = string(dir)
+		pg := &listPage{base: b, Dir: dir, States: allStates, Q: listQuery{Since: q.Get("since"), Until: q.Get("until"),
+			Status: q.Get("status"), Counterpart: q.Get("counterpart"), Text: q.Get("q"), Sort: q.Get("sort"), Cursor: q.Get("cursor")}}
+		agency := cl.Agency
+		if cl.Auditor {
+			agency = q.Get("agency")
+		} else if a := q.Get("agency"); a != "" && a != cl.Agency {
+			return errs.E(errs.NotFound, "no agency %q", a) // as the API: another agency's list does not exist
+		}
+		if agency == "" {
+			if !cl.Auditor {
+				return errs.E(errs.NotFound, "no agency")
+			}
+			p.render(w, http.StatusOK, "list", pg) // the agency picker
+			return nil
+		}
+		if _, ok := p.cfg.Registry.Lookup(agency); !ok {
+			return errs.E(errs.NotFound, "no agency %q", agency)
+		}
+		pg.AgencyID = agency
+		f := store.Filter{Counterpart: pg.Q.Counterpart, Text: strings.TrimSpace(pg.Q.Text)}
+		if pg.Q.Status != "" {
+			if !slices.Contains(allStates, store.State(pg.Q.Status)) {
+				return errs.E(errs.BadRequest, "unknown status %q", pg.Q.Status)
+			}
+			f.State = store.State(pg.Q.Status)
+		}
+		var err error
+		if f.Since, err = day(pg.Q.Since, false); err != nil {
+			return err
+		}
+		if f.Until, err = day(pg.Q.Until, true); err != nil {
+			return err
+		}
+		page, err := p.cfg.Store.ListAgency(r.Context(), agency, dir, f, pg.Q.Cursor, pageSize)
+		if err != nil {
+			return err
+		}
+		urgent := p.urgency(r, page.Items)
+		for i, s := range page.Items {
+			pg.Rows = append(pg.Rows, row{Summary: s, URL: docURL(s.DocumentID, ""), Urgent: urgent[i]})
+		}
+		// The store pages newest first only; "oldest first" honestly reverses this page.
+		if pg.Q.Sort == "oldest" {
+			slices.Reverse(pg.Rows)
+		}
+		link := func(set map[string]string) string {
+			v := url.Values{}
+			if cl.Auditor {
+				v.Set("agency", agency)
+			}
+			for k, val := range map[string]string{"since": pg.Q.Since, "until": pg.Q.Until, "status": pg.Q.Status,
+				"counterpart": pg.Q.Counterpart, "q": pg.Q.Text, "sort": pg.Q.Sort, "cursor": pg.Q.Cursor} {
+				if val != "" {
+					v.Set(k, val)
+				}
+			}
+			for k, val := range set {
+				if val == "" {
+					v.Del(k)
+				} else {
+					v.Set(k, val)
+				}
+			}
+			return "/" + string(dir) + "box?" + v.Encode()
+		}
+		if page.Next != "" {
+			pg.NextURL = link(map[string]string{"cursor": page.Next})
+		}
+		if pg.Q.Cursor != "" {
+			pg.FirstURL = link(map[string]string{"cursor": ""})
+		}
+		other := "oldest"
+		if pg.Q.Sort == "oldest" {
+			other = ""
+		}
+		pg.SortURL = link(map[string]string{"sort": other})
+		p.render(w, http.StatusOK, "list", pg)
+		return nil
+	}
+}
+
+// urgency reports which rows are urgent (Priority ≥ 1). The list index does not carry
+// the priority, so each row's document is read: at most one page of point lookups.
+func (p *Portal) urgency(r *http.Request, items []store.Summary) []bool {
+	out := make([]bool, len(items))
+	for i, s := range items {
+		docs, err := p.cfg.Store.DocumentsByID(r.Context(), s.DocumentID)
+		if err != nil {
+			continue
+		}
+		for _, d := range docs {
+			if d.From == s.From && d.AcceptedAt.Equal(s.AcceptedAt) {
+				out[i] = d.Priority >= 1
+			}
+		}
+	}
+	return out
+}
+
+// day reads a YYYY-MM-DD filter date as a day in Vietnam time: its first instant, or
+// its last for the end of a range.
+func day(s string, end bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", s, vietnam)
+	if err != nil {
+		return time.Time{}, errs.E(errs.BadRequest, "%q: want YYYY-MM-DD", s)
+	}
+	if end {
+		t = t.AddDate(0, 0, 1).Add(-time.Nanosecond)
+	}
+	return t, nil
+}
