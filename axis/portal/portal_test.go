@@ -551,7 +551,9 @@ func TestPagingAndOrder(t *testing.T) {
 	mustContain(t, p, "chỉ đảo các văn bản của trang đang xem")
 }
 
-func itoa3(i int) string { return string([]byte{byte('0' + i/100), byte('0' + i/10%10), byte('0' + i%10)}) }
+func itoa3(i int) string {
+	return string([]byte{byte('0' + i/100), byte('0' + i/10%10), byte('0' + i%10)})
+}
 
 func TestEscaping(t *testing.T) {
 	reg, err := registry.Parse([]byte(`{"agencies":[{"id":"000.00.00.G01","name":"Bộ <script>alert(1)</script> Công an"},
