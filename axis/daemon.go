@@ -18,6 +18,7 @@ import (
 	"axis/axis/bus/kafkabus"
 	"axis/axis/dropdir"
 	"axis/axis/errs"
+	"axis/axis/portal"
 	"axis/axis/registry"
 	"axis/axis/token"
 	"axis/axis/verify"
@@ -43,7 +44,8 @@ type Daemon struct {
 	keyring  *token.Keyring
 	// checkpoints verifies audit checkpoint signatures (GET /v1/audit/verify).
 	checkpoints audit.CheckpointVerifier
-	drop        *dropdir.Dir // nil without --drop-dir
+	portal      *portal.Portal // the HTML portal, mounted at / by routes
+	drop        *dropdir.Dir   // nil without --drop-dir
 	listener    net.Listener
 	server      *http.Server
 
@@ -149,6 +151,10 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	}
 	if d.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("--http %s: %w", cfg.HTTPAddr, err)
+	}
+	if d.portal, err = portal.New(portal.Config{Store: d.store, Registry: d.registry, Keyring: d.keyring,
+		Checkpoints: d.checkpoints, Logger: d.log.Named("portal"), MaxPackageBytes: cfg.MaxPackageBytes}); err != nil {
+		return nil, fmt.Errorf("portal: %w", err)
 	}
 	d.server = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: zap.NewStdLog(d.log.Named("http"))}
