@@ -58,6 +58,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("/v1/", d.serve(func(http.ResponseWriter, *http.Request) error {
 		return errs.E(errs.NotFound, "no such endpoint")
 	}))
+	mux.Handle("/", d.portal) // the HTML portal (SPEC §6): everything the API does not claim
 	return mux
 }
 
