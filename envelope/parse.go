@@ -35,6 +35,7 @@ var useByteParser = false
 // target can prove the parser equal to readEtree rule for rule.
 func parseXML(b []byte, maxDepth int, strict bool) (doc *etree.Document, strictFail bool, err error) {
 	p := xmlParser{b: b, strict: strict, maxDepth: maxDepth}
+	p.chunk = min(maxChunk, 8+bytes.Count(b, []byte{'<'})/2)
 	doc, err = p.parse()
 	if err != nil {
 		return nil, p.strictFail, err
@@ -48,14 +49,17 @@ type xmlParser struct {
 	maxDepth   int
 	strictFail bool
 
-	open    []openElem      // open elements, the root first
-	pending []etree.Token   // tokens not yet attached to their parent, in document order
-	scope   []binding       // in-scope namespace declarations
-	attrs   []rawAttr       // scratch: the attributes of the current start tag
-	buf     []byte          // scratch: decoded text
-	els     []etree.Element // chunk of elements not yet handed out
-	cds     []etree.CharData
-	roots   int
+	open     []openElem      // open elements, the root first
+	pending  []etree.Token   // tokens not yet attached to their parent, in document order
+	scope    []binding       // in-scope namespace declarations
+	attrs    []rawAttr       // scratch: the attributes of the current start tag
+	buf      []byte          // scratch: decoded text
+	chunk    int             // nodes per chunk
+	els      []etree.Element // chunks not yet handed out
+	cds      []etree.CharData
+	toks     []etree.Token
+	attrSlab []etree.Attr
+	roots    int
 }
 
 type openElem struct {
@@ -72,11 +76,15 @@ type rawAttr struct {
 	special              bool
 }
 
-const chunk = 32
+// Nodes, attributes and child slices come from chunks sized from the number of '<' in
+// the input, so a 5 KB package costs a handful of allocations instead of hundreds.
+const maxChunk = 4096
+
+func chunkSize(want, min int) int { return max(min, want) }
 
 func (p *xmlParser) newElement() *etree.Element {
 	if len(p.els) == 0 {
-		p.els = make([]etree.Element, chunk)
+		p.els = make([]etree.Element, p.chunk)
 	}
 	e := &p.els[0]
 	p.els = p.els[1:]
@@ -85,12 +93,51 @@ func (p *xmlParser) newElement() *etree.Element {
 
 func (p *xmlParser) addText(s string) {
 	if len(p.cds) == 0 {
-		p.cds = make([]etree.CharData, chunk)
+		p.cds = make([]etree.CharData, p.chunk)
 	}
 	c := &p.cds[0]
 	p.cds = p.cds[1:]
 	c.SetData(s) // sets the whitespace flag as etree's reader does
 	p.pending = append(p.pending, c)
+}
+
+// tokens returns an empty slice with room for exactly n tokens (appending beyond n
+// reallocates, so neighbours in the chunk are never overwritten).
+func (p *xmlParser) tokens(n int) []etree.Token {
+	if len(p.toks) < n {
+		p.toks = make([]etree.Token, chunkSize(2*p.chunk, n))
+	}
+	t := p.toks[:0:n]
+	p.toks = p.toks[n:]
+	return t
+}
+
+func (p *xmlParser) attrSlice(n int) []etree.Attr {
+	if len(p.attrSlab) < n {
+		p.attrSlab = make([]etree.Attr, chunkSize(p.chunk/2, n))
+	}
+	a := p.attrSlab[:0:n]
+	p.attrSlab = p.attrSlab[n:]
+	return a
+}
+
+// Indentation is most of the text of a pretty-printed document: "\n" and up to 64
+// spaces or tabs are served from two constants instead of one allocation each.
+var (
+	indentSpaces = "\n" + strings.Repeat(" ", 64)
+	indentTabs   = "\n" + strings.Repeat("\t", 64)
+)
+
+func textString(t []byte) string {
+	if len(t) > 0 && len(t) <= len(indentSpaces) && t[0] == '\n' {
+		switch {
+		case string(t) == indentSpaces[:len(t)]:
+			return indentSpaces[:len(t)]
+		case string(t) == indentTabs[:len(t)]:
+			return indentTabs[:len(t)]
+		}
+	}
+	return string(t)
 }
 
 // strictErr marks err as the verdict of a rule stricter than readEtree.
@@ -167,7 +214,7 @@ func (p *xmlParser) attach(e *etree.Element, kids []etree.Token) {
 	if len(kids) == 0 {
 		return
 	}
-	e.Child = make([]etree.Token, 0, len(kids))
+	e.Child = p.tokens(len(kids))
 	for _, k := range kids {
 		e.AddChild(k) // sets the unexported parent and index as etree's reader does
 	}
@@ -310,7 +357,9 @@ func (p *xmlParser) ref(buf []byte, i, e int) ([]byte, int, error) {
 		r := rune(v)
 		if r >= 0xD800 && r <= 0xDFFF {
 			if p.strict {
-				return nil, 0, p.strictErr("character reference %s is a surrogate", b[i:j+1])
+				err := p.strictErr("character reference %s is a surrogate", b[i:j+1])
+				p.strictFail = checkCharRefs(b[i:j+1]) == nil // stricter only where readEtree missed it
+				return nil, 0, err
 			}
 			r = utf8.RuneError // what encoding/xml makes of it
 		}
@@ -349,7 +398,7 @@ func (p *xmlParser) text(i int) (int, error) {
 			return 0, err
 		}
 	} else {
-		s = string(p.b[i:end])
+		s = textString(p.b[i:end])
 	}
 	if len(p.open) == 0 {
 		if !isXMLSpace(s) {
@@ -544,7 +593,7 @@ func (p *xmlParser) startTag(start int) (int, error) {
 		e.Attr = make([]etree.Attr, 0)
 	} else {
 		// CreateAttr sets the unexported owner; copies of that Attr carry it to the rest.
-		e.Attr = make([]etree.Attr, 0, len(p.attrs))
+		e.Attr = p.attrSlice(len(p.attrs))
 		e.CreateAttr("x", "")
 		tmpl := e.Attr[0]
 		e.Attr = e.Attr[:0]
@@ -835,11 +884,11 @@ func (p *xmlParser) bang(start int) (int, error) {
 			data = string(raw)
 		}
 		if len(p.open) == 0 {
-			if p.strict {
-				return 0, p.strictErr("text outside the root element (a CDATA section)")
-			}
 			if !isXMLSpace(data) {
 				return 0, malformed("text outside the root element")
+			}
+			if p.strict {
+				return 0, p.strictErr("text outside the root element (a CDATA section)")
 			}
 		}
 		p.addText(data)

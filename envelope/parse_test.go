@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -266,5 +267,186 @@ func TestDiffDocsDetects(t *testing.T) {
 	y.Root().CreateCData("")
 	if diffDocs(x, y) == "" {
 		t.Error("extra CDATA not seen")
+	}
+}
+
+// BenchmarkParse compares the etree path with the byte parser on a 5 KB package and on
+// the signed 5.6 KB package of the attack corpus (benchstat-friendly sub-benchmarks).
+func BenchmarkParse(b *testing.B) {
+	signed, err := os.ReadFile(filepath.Join(attacksDir, "01-valid-package.edxml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	inputs := []struct {
+		name string
+		doc  []byte
+	}{{"5KB", benchPackage(b, 5<<10)}, {"signed", signed}, {"5MB", benchPackage(b, 5<<20)}}
+	for _, in := range inputs {
+		b.Run(in.name+"/etree", func(b *testing.B) {
+			b.SetBytes(int64(len(in.doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := readEtree(in.doc, DefaultLimits()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(in.name+"/bytes", func(b *testing.B) {
+			b.SetBytes(int64(len(in.doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := parseXML(in.doc, DefaultMaxDepth, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestParseXMLRules: one row per rule of the byte parser. verdict: "ok" accepted by both
+// modes; "reject" rejected by both (as by readEtree); "strict" rejected only in strict
+// mode (ReadDocument's), by a rule marked stricter than the etree path.
+func TestParseXMLRules(t *testing.T) {
+	cases := []struct {
+		name, in, verdict, msg string
+	}{
+		{"minimal", `<a/>`, "ok", ""},
+		{"prolog and epilog", "<?xml version=\"1.0\" encoding='UTF-8' standalone=\"no\"?>\n<!--c--><?pi x?>\n<a/>\n<!--d-->", "ok", ""},
+		{"declaration utf8 alias", `<?xml version="1.0" encoding="utf8"?><a/>`, "ok", ""},
+		{"declaration spaced", `<?xml version = '1.0'  encoding = "utf-8" ?><a/>`, "ok", ""},
+		{"references", `<a b="&lt;&#x3C;&#60;">&amp;&apos;&quot;&gt;&#x10FFFF;</a>`, "ok", ""},
+		{"]]> in attribute", `<a b="]]>"/>`, "ok", ""},
+		{"whitespace between attributes", "<a b='1'\n\tc='2' />", "ok", ""},
+		{"non-ASCII names", "<é xmlns:ü='u'><ü:ö ü:ä='1'/></é>", "ok", ""},
+		{"empty comment and PI", `<a><!----><?p?></a>`, "ok", ""},
+
+		// Declarations and entities.
+		{"DOCTYPE", `<!DOCTYPE a><a/>`, "reject", "DOCTYPE"},
+		{"declaration inside", `<a><!ENTITY x "y"></a>`, "reject", "DOCTYPE"},
+		{"unterminated DOCTYPE", `<!DOCTYPE a`, "reject", "DOCTYPE"},
+		{"undefined entity", `<a>&nbsp;</a>`, "reject", "invalid character entity &nbsp;"},
+		{"entity without semicolon", `<a>&amp</a>`, "reject", "no semicolon"},
+		{"uppercase X in char ref", `<a>&#X41;</a>`, "reject", "invalid character entity"},
+		{"empty char ref", `<a>&#;</a>`, "reject", "invalid character entity"},
+		{"char ref beyond Unicode", `<a>&#x110000;</a>`, "reject", "invalid character entity"},
+		{"char ref overflow", `<a>&#99999999999999999999999;</a>`, "reject", "invalid character entity"},
+		{"char ref to NUL", `<a>&#0;</a>`, "reject", "illegal character code U+0000"},
+		{"char ref to U+FFFE", `<a b="&#xFFFE;"/>`, "reject", "illegal character code U+FFFE"},
+		{"surrogate ref", `<a>&#xD800;</a>`, "reject", "surrogate"},
+		{"long surrogate ref", `<a>&#x0000000DFFF;</a>`, "strict", "surrogate"},
+		{"surrogate ref in comment (kept from the etree path)", `<a><!-- &#xD800; --></a>`, "reject", "surrogate"},
+
+		// Characters.
+		{"control character in text", "<a>\x01</a>", "reject", "illegal character code U+0001"},
+		{"control character in attribute", "<a b='\x1f'/>", "reject", "illegal character code U+001F"},
+		{"U+FFFF in text", "<a>\xef\xbf\xbf</a>", "reject", "illegal character code U+FFFF"},
+		{"invalid UTF-8 in text", "<a>\xc3</a>", "reject", "invalid UTF-8"},
+		{"encoded surrogate", "<a>\xed\xa0\x80</a>", "reject", "invalid UTF-8"},
+		{"invalid UTF-8 in CDATA", "<a><![CDATA[\xff]]></a>", "reject", "invalid UTF-8"},
+		{"control character in CDATA", "<a><![CDATA[\x02]]></a>", "reject", "illegal character"},
+		{"invalid UTF-8 in comment", "<a><!--\xff--></a>", "reject", "invalid UTF-8 in comment"},
+		{"control character in PI", "<a><?p \x02?></a>", "reject", "illegal character U+0002 in processing instruction"},
+		{"invalid UTF-8 in name", "<a\xff/>", "reject", "invalid XML name"},
+		{"name starting with a digit", "<1a/>", "reject", "invalid XML name"},
+		{"name starting with a combining mark", "<\xcc\x81/>", "reject", "invalid XML name"},
+
+		// Markup.
+		{"< in attribute", `<a b="<"/>`, "reject", "unescaped < inside quoted string"},
+		{"]]> in text", `<a>]]></a>`, "reject", "unescaped ]]>"},
+		{"-- in comment", `<a><!-- a -- b --></a>`, "reject", `"--" not allowed`},
+		{"comment ending in -", `<a><!-- a ---></a>`, "reject", `"--" not allowed`},
+		{"<!- not a comment", `<a><!-x--></a>`, "reject", "<!-"},
+		{"<![ not CDATA", `<a><![CDAT[x]]></a>`, "reject", "invalid <![ sequence"},
+		{"unterminated CDATA", `<a><![CDATA[x`, "reject", "EOF in CDATA"},
+		{"unterminated comment", `<a><!-- x`, "reject", "unexpected EOF"},
+		{"unterminated PI", `<a><?p x`, "reject", "unexpected EOF"},
+		{"PI without target", `<a><? x?></a>`, "reject", "expected target name"},
+		{"PI target with colon", `<a><?a:b x?></a>`, "reject", "invalid processing instruction target"},
+		{"unquoted attribute", `<a b=1/>`, "reject", "unquoted"},
+		{"attribute without value", `<a b/>`, "reject", "attribute name without ="},
+		{"attribute name missing", `<a ="1"/>`, "reject", "expected attribute name"},
+		{"bad empty-element end", `<a/ >`, "reject", "expected />"},
+		{"element name missing", `< a/>`, "reject", "expected element name after <"},
+		{"two colons in name", `<a:b:c/>`, "reject", "expected element name after <"},
+		{"two colons in attribute", `<a b:c:d="1"/>`, "reject", "expected attribute name"},
+		{"end tag name missing", `<a></ a>`, "reject", "expected element name after </"},
+		{"junk in end tag", `<a></a b>`, "reject", "invalid characters between </a and >"},
+		{"mismatched", `<a><b></a></b>`, "reject", "unbalanced or mismatched tags"},
+		{"mismatched prefix", `<p:a xmlns:p="u" xmlns:q="u"></q:a>`, "reject", "unbalanced"},
+		{"unclosed", `<a><b></b>`, "reject", "unbalanced"},
+		{"end tag first", `</a>`, "reject", "unbalanced"},
+		{"truncated tag", `<a b="1"`, "reject", "unexpected EOF"},
+		{"truncated", `<`, "reject", "unexpected EOF"},
+		{"too deep", string(nested(11)), "reject", "too deep: elements nested more than 10 levels"},
+
+		// Document structure.
+		{"no root", `<!--x-->`, "reject", "no root element"},
+		{"two roots", `<a/><b/>`, "reject", "more than one root element"},
+		{"text after root", `<a/>x`, "reject", "text outside the root element"},
+		{"text before root", `x<a/>`, "reject", "text outside the root element"},
+		{"CDATA text outside root", `<a/><![CDATA[x]]>`, "reject", "text outside the root element"},
+		{"whitespace CDATA outside root", `<a/><![CDATA[ ]]>`, "strict", "text outside the root element"},
+		{"reference outside root", `&#32;<a/>`, "strict", "reference outside the root element"},
+		{"declaration not first", ` <?xml version="1.0"?><a/>`, "reject", "XML declaration not at the start"},
+		{"declaration inside", `<a><?xml version="1.0"?></a>`, "reject", "XML declaration not at the start"},
+		{"declaration in upper case", `<?XML version="1.0"?><a/>`, "reject", "XML declaration not at the start"},
+		{"declaration without version", `<?xml encoding="UTF-8"?><a/>`, "reject", "XML declaration without version"},
+		{"version 1.1", `<?xml version="1.1"?><a/>`, "reject", "unsupported version"},
+		{"UTF-16 declared", `<?xml version="1.0" encoding="UTF-16"?><a/>`, "reject", "only UTF-8"},
+		{"version 1.1 with spaces", `<?xml version = "1.1"?><a/>`, "strict", "malformed XML declaration"},
+		{"UTF-16 with spaces", `<?xml version="1.0" encoding = "UTF-16"?><a/>`, "strict", "malformed XML declaration"},
+		{"unknown pseudo-attribute", `<?xml version="1.0" foo="bar"?><a/>`, "strict", "malformed XML declaration"},
+		{"standalone maybe", `<?xml version="1.0" standalone="maybe"?><a/>`, "strict", "malformed XML declaration"},
+		{"version prefix", `<?xml versionx="1.0"?><a/>`, "strict", "malformed XML declaration"},
+		{"missing space in declaration", `<?xml version="1.0"encoding="UTF-8"?><a/>`, "strict", "malformed XML declaration"},
+		{"control character in declaration", "<?xml version=\"1.0\" \x01?><a/>", "strict", "malformed XML declaration"},
+		{"attributes run together", `<a b="1"c="2"/>`, "strict", "no whitespace between attributes"},
+		{"PI target run into data", `<a><?p+q?></a>`, "strict", "no whitespace after processing instruction target"},
+
+		// Namespaces.
+		{"duplicate attribute", `<a b="1" b="2"/>`, "reject", "duplicate attribute"},
+		{"duplicate by namespace", `<a xmlns:p="u" xmlns:q="u" p:x="1" q:x="2"/>`, "reject", "duplicate attribute"},
+		{"duplicate xmlns", `<a xmlns="u" xmlns="v"/>`, "reject", "duplicate attribute"},
+		{"undeclared element prefix", `<p:a/>`, "reject", "undeclared namespace prefix"},
+		{"undeclared attribute prefix", `<a p:b="1"/>`, "reject", "undeclared namespace prefix"},
+		{"prefix out of scope", `<a><b xmlns:p="u"/><p:c/></a>`, "reject", "undeclared namespace prefix"},
+		{"prefix out of scope after end tag", `<a><b xmlns:p="u"></b><p:c/></a>`, "reject", "undeclared namespace prefix"},
+		{"undeclaring a prefix", `<a xmlns:p=""/>`, "reject", "may not be undeclared"},
+		{"xml prefix rebound", `<a xmlns:xml="urn:x"/>`, "reject", "xml prefix"},
+		{"xmlns prefix declared", `<a xmlns:xmlns="urn:x"/>`, "reject", "xmlns prefix"},
+		{"other prefix bound to the xml namespace", `<a xmlns:x="http://www.w3.org/XML/1998/namespace"/>`, "reject", "may not be bound"},
+		{"default namespace is xmlns", `<a xmlns="http://www.w3.org/2000/xmlns/"/>`, "reject", "default namespace may not be"},
+		{"xmlns element prefix", `<xmlns:a/>`, "reject", "reserved xmlns prefix"},
+		{"empty prefix", `<:a/>`, "reject", "invalid name"},
+		{"empty local name", `<a: xmlns:a="u"/>`, "reject", "invalid name"},
+		{"attribute with empty prefix", `<a :b="1"/>`, "reject", "invalid name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, strict := range []bool{false, true} {
+				doc, strictFail, err := parseXML([]byte(c.in), 10, strict)
+				wantErr := c.verdict == "reject" || c.verdict == "strict" && strict
+				if !wantErr {
+					if err != nil || doc == nil || doc.Root() == nil {
+						t.Fatalf("strict=%v: rejected: %v", strict, err)
+					}
+					continue
+				}
+				if err == nil || doc != nil {
+					t.Fatalf("strict=%v: accepted", strict)
+				}
+				var e *errs.Error
+				if !errors.As(err, &e) || e.Code != errs.MalformedXML || !strings.Contains(e.Message(), c.msg) {
+					t.Errorf("strict=%v: got %v, want %s containing %q", strict, err, errs.MalformedXML, c.msg)
+				}
+				if strictFail != (c.verdict == "strict") {
+					t.Errorf("strict=%v: strictFail %v", strict, strictFail)
+				}
+			}
+			// Whatever the byte parser decides in lenient mode, the etree path decides.
+			if _, err := readEtree([]byte(c.in), Limits{MaxBytes: 1 << 20, MaxDepth: 10}); (err == nil) != (c.verdict != "reject") {
+				t.Errorf("etree path: %v", err)
+			}
+		})
 	}
 }
