@@ -35,7 +35,10 @@ var useByteParser = false
 // target can prove the parser equal to readEtree rule for rule.
 func parseXML(b []byte, maxDepth int, strict bool) (doc *etree.Document, strictFail bool, err error) {
 	p := xmlParser{b: b, strict: strict, maxDepth: maxDepth}
-	p.chunk = min(maxChunk, 8+bytes.Count(b, []byte{'<'})/2)
+	// Elements are about half the '<'; '<' in comments or CDATA only make this high,
+	// so the first chunks are capped and later ones grow by doubling.
+	first := min(256, 8+bytes.Count(b, []byte{'<'})/2)
+	p.elsN, p.cdsN, p.toksN, p.attrN = first, first, 2*first, first/2
 	doc, err = p.parse()
 	if err != nil {
 		return nil, p.strictFail, err
@@ -49,12 +52,15 @@ type xmlParser struct {
 	maxDepth   int
 	strictFail bool
 
-	open     []openElem      // open elements, the root first
-	pending  []etree.Token   // tokens not yet attached to their parent, in document order
-	scope    []binding       // in-scope namespace declarations
-	attrs    []rawAttr       // scratch: the attributes of the current start tag
-	buf      []byte          // scratch: decoded text
-	chunk    int             // nodes per chunk
+	open     []openElem     // open elements, the root first
+	pending  []etree.Token  // tokens not yet attached to their parent, in document order
+	scope    []nsBinding    // in-scope namespace declarations, innermost last
+	nsIndex  map[string]int // prefix -> index in scope, once scope is large
+	attrs    []rawAttr      // scratch: the attributes of the current start tag
+	elsN     int            // size of the next chunk of each kind
+	cdsN     int
+	toksN    int
+	attrN    int
 	els      []etree.Element // chunks not yet handed out
 	cds      []etree.CharData
 	toks     []etree.Token
@@ -80,11 +86,16 @@ type rawAttr struct {
 // the input, so a 5 KB package costs a handful of allocations instead of hundreds.
 const maxChunk = 4096
 
-func chunkSize(want, min int) int { return max(min, want) }
+// grow returns the size of the next chunk, at least need, and doubles *n.
+func grow(n *int, need int) int {
+	size := max(*n, need)
+	*n = min(2**n, maxChunk)
+	return size
+}
 
 func (p *xmlParser) newElement() *etree.Element {
 	if len(p.els) == 0 {
-		p.els = make([]etree.Element, p.chunk)
+		p.els = make([]etree.Element, grow(&p.elsN, 1))
 	}
 	e := &p.els[0]
 	p.els = p.els[1:]
@@ -93,7 +104,7 @@ func (p *xmlParser) newElement() *etree.Element {
 
 func (p *xmlParser) addText(s string) {
 	if len(p.cds) == 0 {
-		p.cds = make([]etree.CharData, p.chunk)
+		p.cds = make([]etree.CharData, grow(&p.cdsN, 1))
 	}
 	c := &p.cds[0]
 	p.cds = p.cds[1:]
@@ -105,7 +116,7 @@ func (p *xmlParser) addText(s string) {
 // reallocates, so neighbours in the chunk are never overwritten).
 func (p *xmlParser) tokens(n int) []etree.Token {
 	if len(p.toks) < n {
-		p.toks = make([]etree.Token, chunkSize(2*p.chunk, n))
+		p.toks = make([]etree.Token, grow(&p.toksN, n))
 	}
 	t := p.toks[:0:n]
 	p.toks = p.toks[n:]
@@ -114,7 +125,7 @@ func (p *xmlParser) tokens(n int) []etree.Token {
 
 func (p *xmlParser) attrSlice(n int) []etree.Attr {
 	if len(p.attrSlab) < n {
-		p.attrSlab = make([]etree.Attr, chunkSize(p.chunk/2, n))
+		p.attrSlab = make([]etree.Attr, grow(&p.attrN, n))
 	}
 	a := p.attrSlab[:0:n]
 	p.attrSlab = p.attrSlab[n:]
@@ -294,43 +305,47 @@ func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 }
 
 // decode returns b[s:e] with references replaced and line ends normalised the way
-// encoding/xml does (\r\n and lone \r become \n; tabs and newlines stay).
+// encoding/xml does (\r\n and lone \r become \n; tabs and newlines stay). The result is
+// never longer than the input, so one allocation of len(b[s:e]) holds it.
 func (p *xmlParser) decode(s, e int) (string, error) {
 	b := p.b
-	buf := p.buf[:0]
+	var out strings.Builder
+	out.Grow(e - s)
 	for i := s; i < e; {
 		switch b[i] {
 		case '\r':
-			buf = append(buf, '\n')
+			out.WriteByte('\n')
 			i++
 			if i < e && b[i] == '\n' {
 				i++
 			}
 		case '&':
-			var err error
-			if buf, i, err = p.ref(buf, i, e); err != nil {
+			r, next, err := p.ref(i, e)
+			if err != nil {
 				return "", err
 			}
+			out.WriteRune(r)
+			i = next
 		default:
 			j := i + 1
 			for j < e && b[j] != '&' && b[j] != '\r' {
 				j++
 			}
-			buf = append(buf, b[i:j]...)
+			out.Write(b[i:j])
 			i = j
 		}
 	}
-	p.buf = buf
-	return string(buf), nil
+	return out.String(), nil
 }
 
 var predefined = [...]struct {
 	name string
-	r    byte
+	r    rune
 }{{"lt;", '<'}, {"gt;", '>'}, {"amp;", '&'}, {"apos;", '\''}, {"quot;", '"'}}
 
-// ref appends the character that the reference at b[i] ('&') stands for.
-func (p *xmlParser) ref(buf []byte, i, e int) ([]byte, int, error) {
+// ref returns the character that the reference at b[i] ('&') stands for and the offset
+// after it.
+func (p *xmlParser) ref(i, e int) (rune, int, error) {
 	b := p.b
 	j := i + 1
 	if j < e && b[j] == '#' {
@@ -352,31 +367,31 @@ func (p *xmlParser) ref(buf []byte, i, e int) ([]byte, int, error) {
 			}
 		}
 		if j == digits || j >= e || b[j] != ';' || v > unicode.MaxRune {
-			return nil, 0, p.badRef(i, j, e)
+			return 0, 0, p.badRef(i, j, e)
 		}
 		r := rune(v)
 		if r >= 0xD800 && r <= 0xDFFF {
 			if p.strict {
 				err := p.strictErr("character reference %s is a surrogate", b[i:j+1])
 				p.strictFail = checkCharRefs(b[i:j+1]) == nil // stricter only where readEtree missed it
-				return nil, 0, err
+				return 0, 0, err
 			}
 			r = utf8.RuneError // what encoding/xml makes of it
 		}
 		if !isXMLChar(r) {
-			return nil, 0, p.syntax(i, "illegal character code %U", r)
+			return 0, 0, p.syntax(i, "illegal character code %U", r)
 		}
-		return utf8.AppendRune(buf, r), j + 1, nil
+		return r, j + 1, nil
 	}
 	for _, ent := range predefined {
 		if bytes.HasPrefix(b[j:e], []byte(ent.name)) {
-			return append(buf, ent.r), j + len(ent.name), nil
+			return ent.r, j + len(ent.name), nil
 		}
 	}
 	for j < e && (isNameByte(b[j]) || b[j] >= utf8.RuneSelf) {
 		j++
 	}
-	return nil, 0, p.badRef(i, j, e)
+	return 0, 0, p.badRef(i, j, e)
 }
 
 func (p *xmlParser) badRef(i, j, e int) error {
@@ -617,7 +632,7 @@ func (p *xmlParser) startTag(start int) (int, error) {
 	}
 	p.pending = append(p.pending, e)
 	if empty {
-		p.scope = p.scope[:scopeLen]
+		p.unscope(scopeLen)
 	} else {
 		p.open = append(p.open, openElem{e: e, children: len(p.pending), scope: scopeLen})
 	}
@@ -640,18 +655,153 @@ func (p *xmlParser) checkNamespaces(e *etree.Element) error {
 			if err := checkPrefixDecl(a.Key, a.Value); err != nil {
 				return err
 			}
-			p.scope = append(p.scope, binding{a.Key, a.Value})
+			p.declare(a.Key, a.Value)
 		case a.Space == "" && a.Key == "xmlns":
 			if a.Value == nsXML || a.Value == nsXMLNS {
 				return malformed("default namespace may not be %s", a.Value)
 			}
-			p.scope = append(p.scope, binding{"", a.Value})
+			p.declare("", a.Value)
 		}
 	}
-	if err := checkName(e.Space, e.Tag, p.scope, true); err != nil {
+	if err := p.checkName(e.Space, e.Tag, true); err != nil {
 		return err
 	}
-	return checkAttrs(e, p.scope)
+	return p.checkAttrs(e)
+}
+
+// nsBinding is one in-scope declaration; prev is the index in p.scope of the binding of
+// the same prefix it shadows (-1: none), kept up to date only once p.nsIndex exists.
+type nsBinding struct {
+	prefix, uri string
+	prev        int
+}
+
+// Up to this many bindings in scope, lookups scan; beyond, p.nsIndex maps each prefix
+// to its innermost binding, so that thousands of declarations and prefixed attributes
+// on one element cost linear, not quadratic, time (readEtree's walk is quadratic there).
+const nsScanMax = 16
+
+func (p *xmlParser) declare(prefix, uri string) {
+	if p.nsIndex == nil {
+		p.scope = append(p.scope, nsBinding{prefix, uri, -1})
+		if len(p.scope) > nsScanMax {
+			p.nsIndex = make(map[string]int, 2*len(p.scope))
+			for i := range p.scope {
+				b := &p.scope[i]
+				b.prev = -1
+				if j, ok := p.nsIndex[b.prefix]; ok {
+					b.prev = j
+				}
+				p.nsIndex[b.prefix] = i
+			}
+		}
+		return
+	}
+	prev, ok := p.nsIndex[prefix]
+	if !ok {
+		prev = -1
+	}
+	p.nsIndex[prefix] = len(p.scope)
+	p.scope = append(p.scope, nsBinding{prefix, uri, prev})
+}
+
+// unscope drops the bindings from index n on (an element's declarations going out of
+// scope).
+func (p *xmlParser) unscope(n int) {
+	if p.nsIndex != nil {
+		for i := len(p.scope) - 1; i >= n; i-- {
+			if b := p.scope[i]; b.prev < 0 {
+				delete(p.nsIndex, b.prefix)
+			} else {
+				p.nsIndex[b.prefix] = b.prev
+			}
+		}
+	}
+	p.scope = p.scope[:n]
+}
+
+func (p *xmlParser) lookup(prefix string) (string, bool) {
+	if p.nsIndex != nil {
+		i, ok := p.nsIndex[prefix]
+		if !ok {
+			return "", false
+		}
+		return p.scope[i].uri, true
+	}
+	for i := len(p.scope) - 1; i >= 0; i-- {
+		if p.scope[i].prefix == prefix {
+			return p.scope[i].uri, true
+		}
+	}
+	return "", false
+}
+
+// checkName is read.go's checkName over p.lookup.
+func (p *xmlParser) checkName(space, local string, element bool) error {
+	if local == "" || strings.Contains(local, ":") {
+		return malformed("invalid name %q", joinName(space, local))
+	}
+	switch space {
+	case "", "xml":
+		return nil
+	case "xmlns":
+		if element {
+			return malformed("element name %q uses the reserved xmlns prefix", joinName(space, local))
+		}
+		return nil
+	}
+	if _, ok := p.lookup(space); !ok {
+		return malformed("undeclared namespace prefix %q in %q", space, joinName(space, local))
+	}
+	return nil
+}
+
+// checkAttrs is read.go's checkAttrs over p.lookup: invalid names and duplicates, both
+// literal and by expanded name.
+func (p *xmlParser) checkAttrs(e *etree.Element) error {
+	n := len(e.Attr)
+	if n == 0 {
+		return nil
+	}
+	type key struct{ space, local string }
+	var seen map[key]struct{}
+	if n > 8 {
+		seen = make(map[key]struct{}, 2*n)
+	}
+	expanded := func(a *etree.Attr) key {
+		switch a.Space {
+		case "", "xmlns":
+			return key{a.Space, a.Key}
+		case "xml":
+			return key{nsXML, a.Key}
+		}
+		uri, _ := p.lookup(a.Space)
+		return key{"{" + uri, a.Key}
+	}
+	for i := range e.Attr {
+		a := &e.Attr[i]
+		if err := p.checkName(a.Space, a.Key, false); err != nil {
+			return err
+		}
+		if seen != nil {
+			lit, exp := key{"lit:" + a.Space, a.Key}, expanded(a)
+			if _, dup := seen[lit]; dup {
+				return malformed("duplicate attribute %q", joinName(a.Space, a.Key))
+			}
+			if _, dup := seen[exp]; dup {
+				return malformed("duplicate attribute %q", joinName(a.Space, a.Key))
+			}
+			seen[lit], seen[exp] = struct{}{}, struct{}{}
+			continue
+		}
+		for j := 0; j < i; j++ {
+			b := &e.Attr[j]
+			if b.Key == a.Key && (b.Space == a.Space || expanded(a) == expanded(b)) {
+				return malformed("duplicate attribute %q", joinName(a.Space, a.Key))
+			}
+		}
+	}
+	return nil
 }
 
 func (p *xmlParser) endTag(start int) (int, error) {
@@ -686,7 +836,7 @@ func (p *xmlParser) endTag(start int) (int, error) {
 	p.open = p.open[:n-1]
 	p.attach(o.e, p.pending[o.children:])
 	p.pending = p.pending[:o.children]
-	p.scope = p.scope[:o.scope]
+	p.unscope(o.scope)
 	return j + 1, nil
 }
 

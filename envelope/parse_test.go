@@ -65,10 +65,25 @@ func parserSeeds() []string {
 		"<a></a >", "<a></a b>", "</a>", "<a/ >", "<a", "<a b", "<a b=", "<a b='", "<", "<!", "<!-", "<![CDATA[x", "<!-- x",
 		"<?", "<?x", "<a><![CDAT[x]]></a>", "<a><![CDATA[]]><![CDATA[\n]]></a>", "\xEF\xBB\xBF\xEF\xBB\xBF<a/>",
 	}
+	s = append(s, manyNS(20, `<p3:c p0:x="1" p19:y="2"/>`), manyNS(20, `<c xmlns:p3="v"><p3:d p3:x="1" p7:x="2"/></c><p3:e/>`),
+		manyNS(20, `<c xmlns:q="u0"><q:d p0:x="1" q:x="2"/></c>`), manyNS(20, `<c xmlns:q="w"/><q:d/>`),
+		manyNS(20, `<c xmlns:q="w"></c><q:d/>`), manyNS(20, `<p20:c/>`))
 	for _, deep := range []int{20, 21} {
 		s = append(s, string(nested(deep)))
 	}
 	return s
+}
+
+// manyNS wraps inner in a root declaring p0..p(n-1), enough to switch the parser's
+// namespace lookups from scanning to its index.
+func manyNS(n int, inner string) string {
+	var b strings.Builder
+	b.WriteString("<r")
+	for i := range n {
+		fmt.Fprintf(&b, ` xmlns:p%d="u%d"`, i, i)
+	}
+	b.WriteString(">" + inner + "</r>")
+	return b.String()
 }
 
 // seedParser adds the field samples, every file of the attack corpus and parserSeeds.
@@ -270,6 +285,21 @@ func TestDiffDocsDetects(t *testing.T) {
 	}
 }
 
+// manyPrefixed is one element declaring n prefixes and using each on an attribute:
+// quadratic for readEtree's scope scans, linear for the byte parser's index.
+func manyPrefixed(n int) []byte {
+	var b strings.Builder
+	b.WriteString("<a")
+	for i := range n {
+		fmt.Fprintf(&b, ` xmlns:p%d="u%d"`, i, i)
+	}
+	for i := range n {
+		fmt.Fprintf(&b, ` p%d:x="1"`, i)
+	}
+	b.WriteString("/>")
+	return []byte(b.String())
+}
+
 // BenchmarkParse compares the etree path with the byte parser on a 5 KB package and on
 // the signed 5.6 KB package of the attack corpus (benchstat-friendly sub-benchmarks).
 func BenchmarkParse(b *testing.B) {
@@ -280,7 +310,7 @@ func BenchmarkParse(b *testing.B) {
 	inputs := []struct {
 		name string
 		doc  []byte
-	}{{"5KB", benchPackage(b, 5<<10)}, {"signed", signed}, {"5MB", benchPackage(b, 5<<20)}}
+	}{{"5KB", benchPackage(b, 5<<10)}, {"signed", signed}, {"5MB", benchPackage(b, 5<<20)}, {"ns5000", manyPrefixed(5000)}}
 	for _, in := range inputs {
 		b.Run(in.name+"/etree", func(b *testing.B) {
 			b.SetBytes(int64(len(in.doc)))
@@ -420,6 +450,16 @@ func TestParseXMLRules(t *testing.T) {
 		{"empty prefix", `<:a/>`, "reject", "invalid name"},
 		{"empty local name", `<a: xmlns:a="u"/>`, "reject", "invalid name"},
 		{"attribute with empty prefix", `<a :b="1"/>`, "reject", "invalid name"},
+
+		// Namespaces beyond nsScanMax bindings (indexed lookups).
+		{"many declarations", manyNS(20, `<p3:c p0:x="1" p19:y="2"/>`), "ok", ""},
+		{"many declarations, shadowed", manyNS(20, `<c xmlns:p3="v"><p3:d p3:x="1" p7:x="2"/></c><p3:e/>`), "ok", ""},
+		{"many declarations, duplicate by namespace", manyNS(20, `<c xmlns:q="u0"><q:d p0:x="1" q:x="2"/></c>`), "reject", "duplicate attribute"},
+		{"many declarations, out of scope", manyNS(20, `<c xmlns:q="w"></c><q:d/>`), "reject", "undeclared namespace prefix"},
+		{"many declarations, out of scope after empty", manyNS(20, `<c xmlns:q="w"/><q:d/>`), "reject", "undeclared namespace prefix"},
+		{"many declarations, undeclared", manyNS(20, `<p20:c/>`), "reject", "undeclared namespace prefix"},
+		{"shadowing unwound", manyNS(20, `<c xmlns:p1="u0"><p1:d p0:x="1"/></c><p1:e p0:x="1" p1:x="2"/>`), "ok", ""},
+		{"shadowing active", manyNS(20, `<c xmlns:p1="u0"><p1:d p0:x="1" p1:x="2"/></c>`), "reject", "duplicate attribute"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
