@@ -82,6 +82,15 @@ func packageBytes(t testing.TB, d doc) []byte {
 
 func accept(t testing.TB, st *store.Store, d doc) store.AcceptResult {
 	t.Helper()
+	res, err := acceptErr(t, st, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// acceptErr is accept for other goroutines than the test's (no Fatal).
+func acceptErr(t testing.TB, st *store.Store, d doc) (store.AcceptResult, error) {
 	meta := store.DocumentMeta{DocumentID: d.ID, From: d.From, To: d.To, Subject: d.Subject, CodeNumber: "1234",
 		CodeNotation: d.Notation, DocType: 2, DocTypeName: "Nghị định", Priority: d.Priority, BusinessType: d.Business, Target: d.Target}
 	res, err := st.Accept(context.Background(), store.AcceptRequest{Meta: meta, Bytes: packageBytes(t, d),
@@ -89,9 +98,9 @@ func accept(t testing.TB, st *store.Store, d doc) store.AcceptResult {
 			return fmt.Appendf(nil, `<Receipt><Seq>%d</Seq><Document>%s</Document><Note>&lt;b&gt;</Note></Receipt>`, seq, d.ID), nil
 		}})
 	if err != nil {
-		t.Fatalf("accept %s: %v", d.ID, err)
+		return res, fmt.Errorf("accept %s: %w", d.ID, err)
 	}
-	return res
+	return res, nil
 }
 
 func status(t testing.TB, st *store.Store, id, from, code, desc string) {

@@ -647,3 +647,30 @@ func TestAuditPage(t *testing.T) {
 }
 
 func u(n uint64) string { return (&auditView{}).Seq(n) }
+
+// FuzzDocumentPath: whatever the path under /documents/, the portal answers without a
+// server error, and an agency never gets 200 for a document it is not a party to.
+func FuzzDocumentPath(f *testing.F) {
+	fx := newFixture(f)
+	btc := "000.00.00.G12,2026/11/22,9/BTC"
+	for _, s := range []string{url.PathEscape(decreeID), url.PathEscape(btc), btc, url.PathEscape(btc) + "/attachments/cid:1",
+		decreeID + "/attachments/cid:1", "%zz", "a/attachments/", "/attachments/cid:1", url.PathEscape(decreeID) + "/attachments/%2e%2e",
+		url.PathEscape(decreeID) + "?sha=00", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		req, err := http.NewRequest("GET", "http://axis.example/documents/"+rest, nil)
+		if err != nil {
+			return
+		}
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: fx.tok[ngheAn]})
+		w := httptest.NewRecorder()
+		fx.portal.ServeHTTP(w, req)
+		if w.Code >= 500 {
+			t.Fatalf("/documents/%s = %d", rest, w.Code)
+		}
+		if w.Code == 200 && strings.Contains(w.Body.String(), "Công văn mật") || w.Body.String() == attTextBody && strings.Contains(rest, "BTC") {
+			t.Fatalf("/documents/%s showed another agency's document to H41", rest)
+		}
+	})
+}
