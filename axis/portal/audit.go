@@ -220,6 +220,9 @@ func (p *Portal) verification(r *http.Request, pg *auditView) error {
 	return nil
 }
 
+// To lists an event's recipients with spaces, so that a long list wraps.
+func (v *auditView) To(to string) string { return strings.ReplaceAll(to, ",", ", ") }
+
 // Seq formats a seq for display.
 func (v *auditView) Seq(n uint64) string { return strconv.FormatUint(n, 10) }
 

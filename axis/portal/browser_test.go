@@ -124,6 +124,26 @@ func TestBrowserClerkFlow(t *testing.T) {
 	}
 	save("axis-portal-document.png", run(t, ctx, chromedp.FullScreenshot(100)))
 
+	// Sign out (a POST with the session's CSRF token, from the header button), then
+	// sign in as an auditor straight to the audit log.
+	if res, err := chromedp.RunResponse(ctx, chromedp.Click(`form[action="/logout"] button`)); err != nil || res.Status != 200 {
+		t.Fatalf("sign out: %v %v", res, err)
+	}
+	if loc := run(t, ctx, chromedp.Location()); !strings.HasSuffix(loc, "/") {
+		t.Errorf("after sign-out at %s", loc)
+	}
+	if _, err := f.st.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, chromedp.Navigate(f.srv.URL+"/audit"), chromedp.WaitVisible(`#token`), chromedp.SendKeys(`#token`, f.auditor))
+	if res, err := chromedp.RunResponse(ctx, chromedp.Click(`#login-submit`)); err != nil || res.Status != 200 {
+		t.Fatalf("auditor sign-in: %v %v", res, err)
+	}
+	if chain := run(t, ctx, chromedp.Text(`#chain-status`)); !strings.Contains(chain, "Chuỗi toàn vẹn") {
+		t.Errorf("audit chain status %q", chain)
+	}
+	save("axis-portal-audit.png", run(t, ctx, chromedp.FullScreenshot(100)))
+
 	// The public statistics: the chart is inline SVG drawn by the server.
 	do(t, ctx, chromedp.Navigate(f.srv.URL+"/?lang=en"), chromedp.WaitVisible(`figure.chart svg`))
 	if bars := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("svg rect.bar").length`)); bars != 30 {
@@ -134,9 +154,9 @@ func TestBrowserClerkFlow(t *testing.T) {
 	}
 	save("axis-portal-home-en.png", run(t, ctx, chromedp.FullScreenshot(100)))
 
-	// The same inbox on a phone (390 px wide): tables turn into cards, nothing overflows.
+	// The same inbox (seen by the auditor) on a phone (390 px wide): tables turn into cards, nothing overflows.
 	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
-		chromedp.Navigate(f.srv.URL+"/inbox"), chromedp.WaitVisible(`table.docs`))
+		chromedp.Navigate(f.srv.URL+"/inbox?lang=vi&agency="+police), chromedp.WaitVisible(`table.docs`))
 	if run(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)) {
 		t.Errorf("the inbox overflows a phone screen horizontally")
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"axis/axis/errs"
+	"axis/axis/token"
 	"axis/envelope"
 	"axis/store"
 )
@@ -19,6 +20,7 @@ type documentPage struct {
 	Attachments []attachmentRow
 	Others      []store.Document // other packages under the same id the viewer may see
 	Receipt     string
+	Party       bool // may download the attachments
 }
 
 type attachmentRow struct {
@@ -45,6 +47,9 @@ func (p *Portal) documentOrAttachment(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	if isAtt {
+		if !party(r, doc) {
+			return errs.E(errs.NotFound, "no attachment") // auditors see the metadata, not the content
+		}
 		cid, err := url.PathUnescape(escCID)
 		if err != nil || cid == "" {
 			return errs.E(errs.NotFound, "no attachment")
@@ -88,6 +93,13 @@ func (p *Portal) visible(r *http.Request, id, sha string) (store.Document, []sto
 	return seen[pick], others, nil
 }
 
+// party reports whether the viewer is the sender or a recipient of doc: only they may
+// download attachments (an auditor sees that they exist, not what they say).
+func party(r *http.Request, doc store.Document) bool {
+	cl, _ := claimsOf(r)
+	return cl.Agency != "" && (token.Claims{Agency: cl.Agency}).CanSee(doc.From, doc.To)
+}
+
 func (p *Portal) pkg(r *http.Request, doc store.Document) (*envelope.Package, error) {
 	b, err := p.cfg.Store.Bytes(r.Context(), doc.SHA256)
 	if err != nil {
@@ -102,7 +114,7 @@ func (p *Portal) pkg(r *http.Request, doc store.Document) (*envelope.Package, er
 
 func (p *Portal) document(w http.ResponseWriter, r *http.Request, doc store.Document, others []store.Document) error {
 	b := p.base(w, r, "doc.title")
-	pg := &documentPage{base: b, Doc: doc, Others: others, Receipt: string(doc.Receipt)}
+	pg := &documentPage{base: b, Doc: doc, Others: others, Receipt: string(doc.Receipt), Party: party(r, doc)}
 	b.Title = doc.Subject
 	if b.Title == "" {
 		b.Title = b.T("doc.title")

@@ -118,6 +118,7 @@ var messages = map[string][2]string{
 	"doc.auditseq":       {"Sự kiện kiểm toán", "Audit event"},
 	"doc.attachments":    {"Tệp đính kèm", "Attachments"},
 	"doc.noattachments":  {"Không có tệp đính kèm.", "No attachments."},
+	"doc.partiesonly":    {"Chỉ cơ quan gửi và cơ quan nhận tải được tệp đính kèm.", "Only the sending and receiving agencies may download attachments."},
 	"doc.download":       {"Tải xuống", "Download"},
 	"doc.timeline":       {"Diễn biến theo từng nơi nhận", "Timeline per recipient"},
 	"doc.current":        {"Trạng thái hiện tại", "Current status"},

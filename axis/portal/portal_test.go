@@ -1,7 +1,9 @@
 package portal
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +19,7 @@ import (
 	"axis/axis/token"
 	"axis/envelope"
 	"axis/store"
+	"axis/store/audit"
 )
 
 func mustContain(t *testing.T, p page, subs ...string) {
@@ -352,7 +355,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"auditor", "/inbox?agency=" + ngheAn, 200},
 		{"auditor", "/inbox?agency=nope", 404},
 		{"auditor", docURL(btcDoc, ""), 200},
-		{"auditor", att(btcDoc, "cid:1"), 200},
+		{"auditor", att(btcDoc, "cid:1"), 404}, // parties only
 		{"auditor", "/audit", 200},
 		{"auditor", "/nope", 404},
 	}
@@ -596,7 +599,12 @@ func TestEscaping(t *testing.T) {
 	pg := c.get(docURL(evilID, ""))
 	mustContain(t, pg, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;", "Bộ &lt;script&gt;alert(1)&lt;/script&gt; Công an",
 		"&lt;script&gt;alert(4)&lt;/script&gt;")
-	// The hostile attachment is still served as a download of the safe default type.
+	mustContain(t, pg, "Chỉ cơ quan gửi và cơ quan nhận tải được tệp đính kèm.") // the auditor gets no link
+	mustNotContain(t, pg, "/attachments/")
+	// The hostile attachment is still served to a party as a download of the safe default type.
+	ptok, _ := keys.Issue(token.Claims{Agency: police, Expires: time.Now().Add(time.Hour).Unix()})
+	c = f.signedIn(t, ptok)
+	pg = c.get(docURL(evilID, ""))
 	m := regexp.MustCompile(`href="(/documents/[^"]*/attachments/[^"]*)"`).FindStringSubmatch(pg.body)
 	if m == nil {
 		t.Fatal("no attachment link")
@@ -673,4 +681,49 @@ func FuzzDocumentPath(f *testing.F) {
 			t.Fatalf("/documents/%s showed another agency's document to H41", rest)
 		}
 	})
+}
+
+// fakeSigner and fakeVerifier stand in for the axis identity: the verifier accepts what
+// the signer marked, so the page's "signatures verified" path is exercised.
+type fakeSigner struct{}
+
+func (fakeSigner) Sign(doc []byte) ([]byte, error) { return append([]byte("<!--signed-->"), doc...), nil }
+
+type fakeVerifier struct{}
+
+func (fakeVerifier) VerifyCheckpoint(b []byte) ([]byte, error) {
+	doc, ok := bytes.CutPrefix(b, []byte("<!--signed-->"))
+	if !ok {
+		return nil, errors.New("not signed")
+	}
+	return doc, nil
+}
+
+func TestAuditCheckpointSignatures(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{Logger: zaptest.NewLogger(t), Checkpoints: fakeSigner{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := loadRegistry(t)
+	keys := token.New([]byte("0123456789abcdef0123456789abcdef"))
+	for _, tt := range []struct {
+		cv   audit.CheckpointVerifier
+		want string
+	}{{fakeVerifier{}, "Chữ ký các điểm kiểm tra đã được xác minh."}, {nil, "CHƯA được xác minh"}} {
+		p, err := New(Config{Store: st, Registry: reg, Keyring: keys, Checkpoints: tt.cv, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(p)
+		f := &fixture{st: st, reg: reg, keys: keys, portal: p, srv: srv}
+		accept(t, st, doc{ID: "000.00.00.G22,2026/11/22,1/X", From: govOffice, To: []string{police}, Subject: "x"})
+		if _, err := st.Checkpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := keys.Issue(token.Claims{Auditor: true, Expires: time.Now().Add(time.Hour).Unix()})
+		pg := f.signedIn(t, tok).get("/audit")
+		mustContain(t, pg, "Chuỗi toàn vẹn:", tt.want)
+		srv.Close()
+	}
 }
