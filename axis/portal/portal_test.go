@@ -3,8 +3,8 @@ package portal
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/tls"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -687,7 +687,9 @@ func FuzzDocumentPath(f *testing.F) {
 // the signer marked, so the page's "signatures verified" path is exercised.
 type fakeSigner struct{}
 
-func (fakeSigner) Sign(doc []byte) ([]byte, error) { return append([]byte("<!--signed-->"), doc...), nil }
+func (fakeSigner) Sign(doc []byte) ([]byte, error) {
+	return append([]byte("<!--signed-->"), doc...), nil
+}
 
 type fakeVerifier struct{}
 
