@@ -13,7 +13,7 @@ import (
 
 // useByteParser selects the parser behind ReadDocument: the byte parser of this file
 // (true) or the original etree/encoding/xml pass plus post-walk checks (readEtree).
-var useByteParser = false
+var useByteParser = true
 
 // parseXML is a strict, non-validating XML 1.0 + Namespaces parser over b (BOM already
 // removed). It builds the same *etree.Document that etree.ReadFromBytes builds (with the
@@ -31,6 +31,13 @@ var useByteParser = false
 //   - a character reference to a surrogate however it is written (readEtree only caught
 //     the ones with at most 10 characters between "&#" and ";").
 //
+// Kept exactly as encoding/xml has them, because signatures were made and checked over
+// trees built that way: names are checked against the XML 1.0 Appendix B tables;
+// attribute values and text get \r\n and \r turned into \n and nothing else (no
+// tab/newline-to-space attribute normalisation); comments and PIs keep their raw bytes;
+// a CDATA section is a separate CharData without the CDATA flag (PreserveCData is off).
+// Kept from readEtree: "&#xD800;" written inside a comment or CDATA section is rejected.
+//
 // ReadDocument uses strict mode; the lenient mode exists so that the differential fuzz
 // target can prove the parser equal to readEtree rule for rule.
 func parseXML(b []byte, maxDepth int, strict bool) (doc *etree.Document, strictFail bool, err error) {
@@ -38,7 +45,8 @@ func parseXML(b []byte, maxDepth int, strict bool) (doc *etree.Document, strictF
 	// Elements are about half the '<'; '<' in comments or CDATA only make this high,
 	// so the first chunks are capped and later ones grow by doubling.
 	first := min(256, 8+bytes.Count(b, []byte{'<'})/2)
-	p.elsN, p.cdsN, p.toksN, p.attrN = first, first, 2*first, first/2
+	// Text nodes (indentation included) are about one per '<', tokens the sum of both.
+	p.elsN, p.cdsN, p.toksN, p.attrN = first, 2*first, 3*first, first/2
 	doc, err = p.parse()
 	if err != nil {
 		return nil, p.strictFail, err
