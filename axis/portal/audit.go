@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"axis/axis/errs"
+	"axis/store"
 	"axis/store/audit"
 )
 
@@ -33,6 +36,8 @@ type auditView struct {
 	VerifyFailed       bool
 	Checkpoints        []checkpointRow
 	Unattested         uint64
+	Stale              bool // the report is of an earlier head; a newer one is being computed
+	Pending            bool // no result yet: the first verification is still running
 }
 
 type checkpointRow struct {
@@ -41,15 +46,24 @@ type checkpointRow struct {
 	Attests uint64 // the seq the checkpoint attests (read from its attestation)
 }
 
-// auditCache keeps the last verification (the whole chain is read, so it is redone only
-// when the log has grown) and the checkpoints found so far (read incrementally).
+// auditCache keeps the last verification of the whole chain and the checkpoints found
+// so far (read incrementally). Verifying reads every event, which takes seconds on a
+// large log: one background refresh at a time runs when the log has grown, a page waits
+// for it at most auditWait and otherwise shows the previous result, marked as such.
 type auditCache struct {
-	headSeq     uint64
+	headSeq     uint64 // the head the report was computed at
 	headHash    string
 	report      *audit.Report
+	failed      bool
 	scanned     uint64
 	checkpoints []checkpointRow
+	running     chan struct{} // closed when the refresh in flight ends; nil when none
 }
+
+const (
+	auditWait    = 1500 * time.Millisecond
+	auditTimeout = 10 * time.Minute
+)
 
 func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 	cl, _ := claimsOf(r)
@@ -160,64 +174,106 @@ func matchEvent(e *audit.Event, doc, agency string) bool {
 	return true
 }
 
-// verification fills the chain status and the checkpoints from the cache, refreshing
-// it when the log has grown.
+// verification fills the chain status and the checkpoints from the cache, starting a
+// refresh when the log has grown since.
 func (p *Portal) verification(r *http.Request, pg *auditView) error {
 	ctx := r.Context()
-	p.auditMu.Lock()
-	defer p.auditMu.Unlock()
-	c := &p.auditCache
 	seq, hash, err := p.cfg.Store.AuditHead(ctx)
 	if err != nil {
 		return err
 	}
-	if c.report == nil || seq != c.headSeq || hash != c.headHash {
-		rep, err := p.cfg.Store.VerifyAudit(ctx, p.cfg.Checkpoints)
-		if err != nil {
-			if errs.CodeOf(err) == errs.Unavailable {
-				return err
-			}
-			p.log.Warn("portal: audit verification failed")
-			pg.VerifyFailed = true
-		} else {
-			c.report, c.headSeq, c.headHash = &rep, seq, hash
-		}
-		for c.scanned < seq {
-			lines, err := p.cfg.Store.AuditSince(ctx, c.scanned, 5000)
-			if err != nil {
-				return err
-			}
-			if len(lines) == 0 {
-				break
-			}
-			for _, l := range lines {
-				c.scanned = l.Seq
-				rec, err := audit.ParseLine(l.Line)
-				if err != nil || rec.Event.Type != audit.Checkpoint {
-					continue
-				}
-				row := checkpointRow{Seq: rec.Event.Seq, Time: rec.Event.Time}
-				if raw, err := base64.StdEncoding.DecodeString(rec.Event.Detail); err == nil {
-					if a, err := audit.ParseAttestation(raw); err == nil {
-						row.Attests = a.Seq
-					}
-				}
-				c.checkpoints = append(c.checkpoints, row)
-				if len(c.checkpoints) > 2*checkpointsShown {
-					c.checkpoints = slices.Clone(c.checkpoints[len(c.checkpoints)-checkpointsShown:])
-				}
-			}
-		}
+	p.auditMu.Lock()
+	c := &p.auditCache
+	stale := c.report == nil && !c.failed || c.headSeq != seq || c.headHash != hash
+	if stale && c.running == nil {
+		c.running = make(chan struct{})
+		go p.refreshAudit(c.running)
 	}
-	if c.report != nil && !pg.VerifyFailed {
+	wait := c.running
+	p.auditMu.Unlock()
+	if stale && wait != nil {
+		t := time.NewTimer(auditWait)
+		select {
+		case <-wait:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	p.auditMu.Lock()
+	defer p.auditMu.Unlock()
+	pg.VerifyFailed = c.failed
+	if c.report != nil && !c.failed {
 		rep := *c.report
 		pg.Report = &rep
 		pg.Unattested = rep.Unattested()
+		pg.Stale = c.headSeq < seq
 	}
+	pg.Pending = c.report == nil && !c.failed
 	n := min(len(c.checkpoints), checkpointsShown)
 	pg.Checkpoints = slices.Clone(c.checkpoints[len(c.checkpoints)-n:])
 	slices.Reverse(pg.Checkpoints)
 	return nil
+}
+
+// refreshAudit verifies the chain and reads the new checkpoints, then publishes both.
+// It runs detached from the request that started it (bounded by auditTimeout) and logs
+// nothing: its outcome is shown on the page.
+func (p *Portal) refreshAudit(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
+	defer cancel()
+	p.auditMu.Lock()
+	scanned := p.auditCache.scanned
+	p.auditMu.Unlock()
+	var found []checkpointRow
+	seq, hash, err := p.cfg.Store.AuditHead(ctx) // the report covers at least this head
+	var rep audit.Report
+	if err == nil {
+		rep, err = p.cfg.Store.VerifyAudit(ctx, p.cfg.Checkpoints)
+	}
+	for err == nil && scanned < seq {
+		var lines []store.AuditLine
+		if lines, err = p.cfg.Store.AuditSince(ctx, scanned, 5000); err != nil || len(lines) == 0 {
+			break
+		}
+		for _, l := range lines {
+			scanned = l.Seq
+			if !bytes.Contains(l.Line, []byte(`"type":"checkpoint"`)) { // most lines: skip the parse
+				continue
+			}
+			rec, perr := audit.ParseLine(l.Line)
+			if perr != nil || rec.Event.Type != audit.Checkpoint {
+				continue
+			}
+			row := checkpointRow{Seq: rec.Event.Seq, Time: rec.Event.Time}
+			if raw, derr := base64.StdEncoding.DecodeString(rec.Event.Detail); derr == nil {
+				if a, aerr := audit.ParseAttestation(raw); aerr == nil {
+					row.Attests = a.Seq
+				}
+			}
+			found = append(found, row)
+			if len(found) > checkpointsShown {
+				found = found[1:]
+			}
+		}
+	}
+	p.auditMu.Lock()
+	defer p.auditMu.Unlock()
+	c := &p.auditCache
+	if c.running == done {
+		c.running = nil
+	}
+	close(done)
+	if err != nil {
+		c.failed = c.report == nil // keep showing an older good result, if any
+		return
+	}
+	c.failed = false
+	c.report, c.headSeq, c.headHash, c.scanned = &rep, seq, hash, scanned
+	c.checkpoints = append(c.checkpoints, found...)
+	if len(c.checkpoints) > checkpointsShown {
+		c.checkpoints = slices.Clone(c.checkpoints[len(c.checkpoints)-checkpointsShown:])
+	}
 }
 
 // To lists an event's recipients with spaces, so that a long list wraps.

@@ -174,6 +174,8 @@ var messages = map[string][2]string{
 	"audit.nosigs":       {"Chữ ký các điểm kiểm tra CHƯA được xác minh (không có bộ xác minh).", "Checkpoint signatures were NOT verified (no verifier)."},
 	"audit.unattested":   {"%s sự kiện sau điểm kiểm tra cuối cùng chưa được chứng thực.", "%s events after the last checkpoint are not attested yet."},
 	"audit.verifyfail":   {"Không kiểm tra được nhật ký.", "The log could not be verified."},
+	"audit.pending":      {"Đang kiểm tra toàn bộ chuỗi băm; tải lại trang sau ít phút để xem kết quả.", "Verifying the whole hash chain; reload the page in a while for the result."},
+	"audit.stale":        {"Kết quả trên là của lần kiểm tra trước; các sự kiện mới hơn đang được kiểm tra — tải lại trang để cập nhật.", "This is the result of the previous verification; newer events are being verified — reload the page to update."},
 	"audit.checkpoints":  {"Điểm kiểm tra có chữ ký", "Signed checkpoints"},
 	"audit.cp.count":     {"%s điểm kiểm tra; gần nhất được liệt kê trước.", "%s checkpoints; the most recent are listed first."},
 	"audit.cp.attests":   {"Chứng thực đến sự kiện", "Attests up to seq"},

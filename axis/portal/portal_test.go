@@ -729,3 +729,57 @@ func TestAuditCheckpointSignatures(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// slowVerify is a store whose verification waits for a gate (a huge log).
+type slowVerify struct {
+	*store.Store
+	gate chan struct{}
+}
+
+func (s slowVerify) VerifyAudit(ctx context.Context, cv audit.CheckpointVerifier) (audit.Report, error) {
+	select {
+	case <-s.gate:
+	case <-ctx.Done():
+		return audit.Report{}, ctx.Err()
+	}
+	return s.Store.VerifyAudit(ctx, cv)
+}
+
+// A slow verification never holds a page longer than auditWait: the page says it is
+// running, and shows the result once done; a newer head marks the old result stale.
+func TestAuditVerificationInBackground(t *testing.T) {
+	f := newFixture(t)
+	gate := make(chan struct{})
+	p, err := New(Config{Store: slowVerify{f.st, gate}, Registry: f.reg, Keyring: f.keys, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() string {
+		req := httptest.NewRequest("GET", "/audit", nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: f.auditor})
+		w := httptest.NewRecorder()
+		start := time.Now()
+		p.ServeHTTP(w, req)
+		if d := time.Since(start); w.Code != 200 || d > auditWait+2*time.Second {
+			t.Fatalf("status %d after %v", w.Code, d)
+		}
+		return w.Body.String()
+	}
+	if body := get(); !strings.Contains(body, "Đang kiểm tra toàn bộ chuỗi băm") {
+		t.Fatalf("no pending notice")
+	}
+	close(gate) // the refresh started by the first view finishes
+	waitFor(t, func() bool { return strings.Contains(get(), "Chuỗi toàn vẹn: 6 sự kiện") })
+	accept(t, f.st, doc{ID: "000.00.00.G22,2026/11/24,1/X", From: govOffice, To: []string{police}, Subject: "x"})
+	waitFor(t, func() bool { return strings.Contains(get(), "Chuỗi toàn vẹn: 7 sự kiện") })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
