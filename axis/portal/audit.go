@@ -279,6 +279,20 @@ func (p *Portal) refreshAudit(done chan struct{}) {
 // To lists an event's recipients with spaces, so that a long list wraps.
 func (v *auditView) To(to string) string { return strings.ReplaceAll(to, ",", ", ") }
 
+// EventCode names a status code in the user's language; other codes (business types,
+// error codes) are shown as they are.
+func (v *auditView) EventCode(e audit.Event) string {
+	switch e.Type {
+	case audit.Status, audit.Forwarded, audit.Recall:
+		return v.Code(e.Code)
+	case audit.Accepted:
+		if n, err := strconv.Atoi(e.Code); err == nil && n >= 1 && n <= 3 {
+			return v.Business(n)
+		}
+	}
+	return e.Code
+}
+
 // Seq formats a seq for display.
 func (v *auditView) Seq(n uint64) string { return strconv.FormatUint(n, 10) }
 

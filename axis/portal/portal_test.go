@@ -632,6 +632,8 @@ func TestAuditPage(t *testing.T) {
 		"Điểm kiểm tra có chữ ký", "Tiếp nhận", "Trạng thái", decreeID)
 	// The checkpoint is listed, attesting the event before it.
 	mustContain(t, p, "<td data-label=\"Chứng thực đến sự kiện\">"+u(head-1)+"</td>")
+	// Codes in the user's language: the statuses of G01, the update's business type.
+	mustContain(t, p, "Đã đến (01)", "Đã tiếp nhận (03)", "Cập nhật "+decreeID)
 	// Filter by document: only the decree's events (accepted + 2 statuses).
 	p = c.get("/audit?doc=" + url.QueryEscape(decreeID))
 	if n := strings.Count(p.body, `<td data-label="Loại">`); n != 3 {
