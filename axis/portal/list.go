@@ -18,6 +18,7 @@ type listPage struct {
 	AgencyID string // "" while an auditor has not chosen
 	Q        listQuery
 	Rows     []row
+	Labels   rowLabels
 	NextURL  string
 	FirstURL string
 	SortURL  string // the other order
@@ -28,11 +29,18 @@ type listQuery struct {
 	Since, Until, Status, Counterpart, Text, Sort, Cursor string
 }
 
+// row is one document of a list, formatted in Go: a page has 50 of them, and doing it
+// here rather than with template method calls halves the render time.
 type row struct {
-	store.Summary
-	URL    string
-	Urgent bool
+	Date, ISO, Code, Title, URL, Biz, Party string
+	Urgent                                  bool
+	States                                  []stateLabel
 }
+
+type stateLabel struct{ Label, CSS, Who string }
+
+// rowLabels are the column names repeated in every cell (phones show them).
+type rowLabels struct{ Date, Code, Subject, Party, State, Urgent string }
 
 var allStates = []store.State{store.StatePending, store.StatePublished, store.StateArrived, store.StateRejected,
 	store.StateAccepted, store.StateAssigned, store.StateProcessing, store.StateCompleted}
@@ -85,8 +93,14 @@ func (p *Portal) list(dir store.Direction) handler {
 			return err
 		}
 		urgent := p.urgency(r, page.Items)
+		l := b.Lang
+		pg.Labels = rowLabels{Date: l.T("col.date"), Code: l.T("col.code"), Subject: l.T("col.subject"), Party: l.T("col.from"),
+			State: l.T("col.state"), Urgent: l.T("badge.urgent")}
+		if dir == store.Out {
+			pg.Labels.Party = l.T("col.to")
+		}
 		for i, s := range page.Items {
-			pg.Rows = append(pg.Rows, row{Summary: s, URL: docURL(s.DocumentID, ""), Urgent: urgent[i]})
+			pg.Rows = append(pg.Rows, p.row(l, dir, s, urgent[i]))
 		}
 		// The store pages newest first only; "oldest first" honestly reverses this page.
 		if pg.Q.Sort == "oldest" {
@@ -126,6 +140,37 @@ func (p *Portal) list(dir store.Direction) handler {
 		p.render(w, http.StatusOK, "list", pg)
 		return nil
 	}
+}
+
+func (p *Portal) row(l Lang, dir store.Direction, s store.Summary, urgent bool) row {
+	r := row{Date: l.Date(s.AcceptedAt), ISO: s.AcceptedAt.UTC().Format(time.RFC3339), Code: s.CodeNumber, Title: s.Subject,
+		URL: docURL(s.DocumentID, ""), Urgent: urgent}
+	if s.CodeNotation != "" {
+		r.Code += "/" + s.CodeNotation
+	}
+	if r.Title == "" {
+		r.Title = s.DocumentID
+	}
+	if s.BusinessType != 0 {
+		r.Biz = l.T("biz." + itoa(s.BusinessType))
+	}
+	if dir == store.In {
+		r.Party = p.cfg.Registry.Name(s.From)
+	} else {
+		names := make([]string, len(s.To))
+		for i, t := range s.To {
+			names[i] = p.cfg.Registry.Name(t)
+		}
+		r.Party = strings.Join(names, "; ")
+	}
+	for _, rs := range s.Recipients {
+		sl := stateLabel{Label: l.T("state." + string(rs.State)), CSS: "state-" + string(rs.State)}
+		if dir == store.Out {
+			sl.Who = p.cfg.Registry.Name(rs.OrganID)
+		}
+		r.States = append(r.States, sl)
+	}
+	return r
 }
 
 // urgency reports which rows are urgent (Priority ≥ 1). The list index does not carry
