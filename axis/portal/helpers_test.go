@@ -63,7 +63,8 @@ func packageBytes(t testing.TB, d doc) []byte {
 	p := &envelope.Package{From: envelope.Organization{OrganID: d.From}, DocumentID: d.ID,
 		Code: envelope.Code{CodeNumber: "1234", CodeNotation: d.Notation}, Subject: d.Subject,
 		DocumentType: envelope.DocumentType{Type: "2", TypeName: "Nghị định"}, SteeringType: "1",
-		SignerInfo: envelope.SignerInfo{FullName: "Thủ tướng Chính phủ"}, Attachments: d.Attachments}
+		SignerInfo: envelope.SignerInfo{FullName: "Thủ tướng Chính phủ"}, Attachments: d.Attachments,
+		PromulgationInfo: envelope.PromulgationInfo{Place: "Hà Nội", PromulgationDate: "2026/11/22"}, DueDate: "2026/12/31"}
 	for _, to := range d.To {
 		p.To = append(p.To, envelope.Organization{OrganID: to})
 	}

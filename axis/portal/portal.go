@@ -27,6 +27,7 @@ import (
 	"axis/axis/errs"
 	"axis/axis/registry"
 	"axis/axis/token"
+	"axis/envelope"
 	"axis/store"
 	"axis/store/audit"
 )
@@ -265,6 +266,18 @@ func (b *base) Code(code string) string              { return b.codeLabel(code) 
 func (b *base) Other() Lang                          { return map[Lang]Lang{Vi: En, En: Vi}[b.Lang] }
 func (b *base) Short(s string, n int) string         { return short(s, n) }
 func (b *base) Join(ids []string, sep string) string { return strings.Join(ids, sep) }
+
+// PkgDate shows an edXML date (YYYY/MM/DD) in the user's language; anything else as it is.
+func (b *base) PkgDate(s string) string {
+	t, err := envelope.ParseDate(s)
+	if err != nil {
+		return s
+	}
+	if b.Lang == En {
+		return t.Format("02 Jan 2006")
+	}
+	return t.Format("02/01/2006")
+}
 
 func (b *base) codeLabel(code string) string {
 	if _, ok := messages["code."+code]; ok {

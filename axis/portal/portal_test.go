@@ -77,7 +77,7 @@ func TestLanguageSwitch(t *testing.T) {
 	// Dates in each language, in Vietnam time.
 	now := time.Now().In(vietnam)
 	p = c.get(docURL(decreeID, ""))
-	mustContain(t, p, now.Format("02 Jan 2006"), "Timeline per recipient", "Accepted (03)", "by Bộ Công an")
+	mustContain(t, p, now.Format("02 Jan 2006"), "Timeline per recipient", "Accepted (03)", "by Bộ Công an", "Hà Nội, 22 Nov 2026")
 	p = c.get("/?lang=vi")
 	mustContain(t, p, `<html lang="vi">`, "Văn bản hôm nay")
 	p = c.get(docURL(decreeID, ""))
@@ -458,7 +458,7 @@ func TestDocumentPage(t *testing.T) {
 		t.Fatalf("status %d", p.status)
 	}
 	mustContain(t, p, decreeSubj, `<span class="badge urgent">Khẩn</span>`, "Khẩn (mức 1)", "<code>"+decreeID+"</code>",
-		"Văn phòng Chính phủ", "UBND tỉnh Nghệ An", "UBND tỉnh Tây Ninh", "Thủ tướng Chính phủ",
+		"Văn phòng Chính phủ", "UBND tỉnh Nghệ An", "UBND tỉnh Tây Ninh", "Thủ tướng Chính phủ", "Hà Nội, 22/11/2026", "31/12/2026",
 		// the timeline of G01: two statuses, who sent them, the description
 		`id="timeline-000.00.00.G01"`, "Đã đến (01)", "Đã tiếp nhận (03)", "bởi Bộ Công an", "Đã tiếp nhận, chuyển Vụ Pháp chế",
 		// the attachments
