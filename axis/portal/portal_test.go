@@ -249,6 +249,9 @@ func TestSecureCookieOverTLS(t *testing.T) {
 	w := httptest.NewRecorder()
 	f.portal.ServeHTTP(w, get)
 	form := hidden(t, w.Body.String(), "form")
+	if w.Header().Get("Strict-Transport-Security") == "" {
+		t.Errorf("no HSTS over TLS")
+	}
 	for _, ck := range w.Result().Cookies() {
 		if !ck.Secure {
 			t.Errorf("cookie %s not Secure over TLS", ck.Name)
