@@ -90,7 +90,7 @@ func startConsumers(ctx context.Context, kc agency.KafkaConfig, recipients []str
 					log.Debug("inbox message without axis-sha256", zap.String("topic", p.topic), zap.Int64("offset", m.Offset))
 					continue
 				}
-				tr.arrive(p.recipient, sha, at)
+				tr.arrive(p.recipient, sha, at, m.Time)
 			}
 		}()
 	}

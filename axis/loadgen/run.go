@@ -183,6 +183,7 @@ wait:
 		res.Wall = t.last.Sub(t.first)
 		res.E2EPerSec = float64(t.delivered) / res.Wall.Seconds()
 		res.P50, res.P95, res.P99 = summarise(t.latencies)
+		res.PubP50, res.PubP95, res.PubP99 = summarise(t.published)
 	}
 	return res, ctx.Err()
 }

@@ -37,6 +37,10 @@ type Result struct {
 	SubmitPerSec float64       // answers / submission time
 	Wall         time.Duration // first submit to last arrival
 	Offered      float64       // --rate, 0 for full speed
+	// PubP50..PubP99 split the latency: submit start to the record timestamp of the
+	// last copy (when the axis published it, by the daemon's clock, which is this
+	// machine's in make bench-e2e). The rest is the loadgen's fetch from the broker.
+	PubP50, PubP95, PubP99 time.Duration
 }
 
 // Ratio is e2e/verify: how much of the raw verification capacity survives end to end.

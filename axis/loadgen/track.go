@@ -17,6 +17,7 @@ type tracker struct {
 	seen      [][]bool // per package, per recipient (index in Item.To)
 	remaining []int
 	doneAt    []time.Time // last recipient's arrival
+	pubAt     []time.Time // latest record timestamp among its copies (when the axis published it)
 	delivered int         // packages complete, accepted or not yet answered
 	dups      int
 	last      time.Time // latest completing arrival
@@ -25,7 +26,7 @@ type tracker struct {
 func newTracker(items []Item) *tracker {
 	t := &tracker{items: items, bySHA: make(map[string]int, len(items)), start: make([]time.Time, len(items)),
 		accepted: make([]bool, len(items)), seen: make([][]bool, len(items)), remaining: make([]int, len(items)),
-		doneAt: make([]time.Time, len(items))}
+		doneAt: make([]time.Time, len(items)), pubAt: make([]time.Time, len(items))}
 	for i, it := range items {
 		t.bySHA[it.SHA256] = i
 		t.seen[i] = make([]bool, len(it.To))
@@ -46,9 +47,10 @@ func (t *tracker) answered(i int, ok bool) {
 	t.mu.Unlock()
 }
 
-// arrive records a copy of the package with hex digest sha on recipient's inbox.
-// Messages that are not of this corpus (other traffic on the topics) are ignored.
-func (t *tracker) arrive(recipient, sha string, at time.Time) {
+// arrive records a copy of the package with hex digest sha on recipient's inbox,
+// received at and published (record timestamp) at pub. Messages that are not of this
+// corpus (other traffic on the topics) are ignored.
+func (t *tracker) arrive(recipient, sha string, at, pub time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, ok := t.bySHA[sha]
@@ -70,6 +72,9 @@ func (t *tracker) arrive(recipient, sha string, at time.Time) {
 		return
 	}
 	t.seen[i][j] = true
+	if pub.After(t.pubAt[i]) {
+		t.pubAt[i] = pub
+	}
 	if t.remaining[i]--; t.remaining[i] == 0 {
 		t.doneAt[i] = at
 		t.delivered++
@@ -95,6 +100,7 @@ func (t *tracker) complete() bool {
 type tally struct {
 	accepted, delivered, lost, dups int
 	latencies                       []time.Duration
+	published                       []time.Duration // submit start → last copy's record timestamp
 	first, last                     time.Time
 }
 
@@ -117,6 +123,7 @@ func (t *tracker) tally() tally {
 		}
 		r.delivered++
 		r.latencies = append(r.latencies, t.doneAt[i].Sub(t.start[i]))
+		r.published = append(r.published, t.pubAt[i].Sub(t.start[i]))
 		if t.doneAt[i].After(r.last) {
 			r.last = t.doneAt[i]
 		}

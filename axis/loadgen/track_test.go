@@ -23,16 +23,16 @@ func TestTracker(t *testing.T) {
 	tr.answered(2, true)
 	tr.answered(3, false)
 
-	tr.arrive("r1", "sa", at(10))
+	tr.arrive("r1", "sa", at(10), at(5))
 	if tr.complete() {
 		t.Fatal("complete with a recipient of a missing")
 	}
-	tr.arrive("r1", "sa", at(11))    // duplicate copy: at least once
-	tr.arrive("r3", "sa", at(12))    // not addressed to r3: ignored
-	tr.arrive("r2", "other", at(12)) // not this corpus: ignored
-	tr.arrive("r2", "sa", at(30))    // a complete, latency 30 ms
-	tr.arrive("r1", "sb", at(21))    // b complete, latency 20 ms
-	tr.arrive("r2", "sc", at(40))    // c still waits for r3
+	tr.arrive("r1", "sa", at(11), at(6))    // duplicate copy: at least once
+	tr.arrive("r3", "sa", at(12), at(7))    // not addressed to r3: ignored
+	tr.arrive("r2", "other", at(12), at(7)) // not this corpus: ignored
+	tr.arrive("r2", "sa", at(30), at(25))   // a complete, latency 30 ms
+	tr.arrive("r1", "sb", at(21), at(16))   // b complete, latency 20 ms
+	tr.arrive("r2", "sc", at(40), at(35))   // c still waits for r3
 	if tr.complete() {
 		t.Fatal("complete while c misses r3")
 	}
@@ -43,6 +43,10 @@ func TestTracker(t *testing.T) {
 	if !got.first.Equal(at(0)) || !got.last.Equal(at(30)) {
 		t.Fatalf("first %v last %v, want %v and %v", got.first, got.last, at(0), at(30))
 	}
+	// Published: the last copy's record timestamp, 5 ms before each arrival here.
+	if len(got.published) != 2 || got.published[0]+got.published[1] != 40*time.Millisecond {
+		t.Fatalf("published %v, want 25ms and 15ms", got.published)
+	}
 	want := map[time.Duration]bool{30 * time.Millisecond: true, 20 * time.Millisecond: true}
 	for _, l := range got.latencies {
 		if !want[l] {
@@ -50,7 +54,7 @@ func TestTracker(t *testing.T) {
 		}
 		delete(want, l)
 	}
-	tr.arrive("r3", "sc", at(50))
+	tr.arrive("r3", "sc", at(50), at(45))
 	if !tr.complete() {
 		t.Fatal("not complete with every accepted package delivered (the refused one does not count)")
 	}

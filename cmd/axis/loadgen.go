@@ -41,6 +41,8 @@ func loadgenCommand() *cli.Command {
 	}
 }
 
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 func loadgenAction(c *cli.Context) error {
 	log, err := logging.New(logging.Config{Format: c.String("log-format"), Level: c.String("log-level")})
 	if err != nil {
@@ -76,6 +78,8 @@ func loadgenAction(c *cli.Context) error {
 	fmt.Fprintf(w, "submitted (%s, concurrency %d): %d accepted, %d failed, answered at %.0f/s\n",
 		offered, cfg.Concurrency, res.Accepted, res.Errors, res.SubmitPerSec)
 	fmt.Fprintf(w, "delivered to every recipient: %d in %s (%d duplicate copies)\n", res.Delivered, res.Wall.Round(time.Millisecond), res.Duplicates)
+	fmt.Fprintf(w, "published by the axis (record timestamp of the last copy): p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f\n",
+		ms(res.PubP50), ms(res.PubP95), ms(res.PubP99))
 	fmt.Fprintln(w, res.Line())
 	if err != nil {
 		return cli.Exit("loadgen: "+err.Error(), 1)
