@@ -537,6 +537,7 @@ func TestAgencyListFilters(t *testing.T) {
 		{govOffice, "?direction=in", nil},
 		{ngheAn, "?direction=in&status=accepted", ids[1:2]},
 		{ngheAn, "?direction=in&limit=1", ids[2:3]}, // newest first
+		{ngheAn, "?direction=in&limit=1&order=oldest", ids[0:1]},
 		{finance, "", nil},
 	}
 	for _, c := range cases {
@@ -546,6 +547,9 @@ func TestAgencyListFilters(t *testing.T) {
 	}
 	if r := h.do("GET", "/v1/agencies/"+ngheAn+"/documents?direction=sideways", h.agencyToken(ngheAn), nil); r.Status != http.StatusBadRequest {
 		t.Errorf("bad direction: %d", r.Status)
+	}
+	if r := h.do("GET", "/v1/agencies/"+ngheAn+"/documents?order=random", h.agencyToken(ngheAn), nil); r.Status != http.StatusBadRequest {
+		t.Errorf("bad order: %d", r.Status)
 	}
 }
 

@@ -202,6 +202,13 @@ func (d *Daemon) listAgency(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := store.Filter{State: store.State(q.Get("status")), Counterpart: q.Get("counterpart"), Text: q.Get("q")}
+	switch q.Get("order") {
+	case "", "newest":
+	case "oldest":
+		f.Oldest = true
+	default:
+		return errs.E(errs.BadRequest, "order must be newest or oldest")
+	}
 	if f.Since, err = timeParam(q.Get("since")); err != nil {
 		return err
 	}

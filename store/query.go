@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -154,6 +155,7 @@ type Filter struct {
 	Since       time.Time // accepted at or after
 	Until       time.Time // accepted at or before
 	Text        string    // case-insensitive, in subject, code number/notation or DocumentId
+	Oldest      bool      // oldest first (default: newest first); cursors work in either order
 }
 
 // Summary is one row of a list page.
@@ -226,6 +228,12 @@ func (s *Store) ListAgency(ctx context.Context, agency string, dir Direction, f 
 	}
 	var page Page
 	var buf []byte
+	if f.Oldest {
+		err := s.view(ctx, func(tx *bolt.Tx) error {
+			return listForward(ctx, tx.Bucket(bucket).Cursor(), prefix, agency, dir, f, cursor, since, stateCode, text, limit, &page, &buf)
+		})
+		return page, err
+	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
 		k, v := c.Seek(upper) // first key ≥ upper; we want the last one below it
@@ -264,6 +272,55 @@ func (s *Store) ListAgency(ctx context.Context, agency string, dir Direction, f 
 }
 
 // lastKeySuffix is the at+docnum of the last item: the exclusive upper bound of the next page.
+// listForward pages oldest first: from the cursor (exclusive) or Since, up to Until.
+func listForward(ctx context.Context, c *bolt.Cursor, prefix []byte, agency string, dir Direction, f Filter,
+	cursor string, since int64, stateCode int, text []byte, limit int, page *Page, buf *[]byte) error {
+	lower := binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(max(since, 0)))
+	var after []byte // the cursor's key: skipped, it was the last row of the previous page
+	if cursor != "" {
+		cu, err := hex.DecodeString(cursor)
+		if err != nil || len(cu) != 16 {
+			return errs.E(errs.BadRequest, "bad cursor")
+		}
+		if after = append(bytes.Clone(prefix), cu...); bytes.Compare(after, lower) > 0 {
+			lower = after
+		}
+	}
+	until := int64(math.MaxInt64)
+	if !f.Until.IsZero() {
+		until = f.Until.UnixNano()
+	}
+	n := 0
+	for k, v := c.Seek(lower); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return errs.Wrap(errs.Unavailable, ctx.Err(), "list cancelled")
+		}
+		if after != nil && bytes.Equal(k, after) {
+			continue
+		}
+		if int64(binary.BigEndian.Uint64(k[len(prefix):])) > until {
+			break
+		}
+		sv, err := viewSummary(v)
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "list index")
+		}
+		if !sv.matches(dir, f, stateCode, text, buf) {
+			continue
+		}
+		if len(page.Items) == limit {
+			page.Next = hex.EncodeToString(lastKeySuffix(*page, prefix, agency))
+			return nil
+		}
+		sm, err := sv.decode()
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "list index")
+		}
+		page.Items = append(page.Items, sm.row(dir))
+	}
+	return nil
+}
+
 func lastKeySuffix(p Page, prefix []byte, agency string) []byte {
 	last := p.Items[len(p.Items)-1]
 	return idxKey(agency, last.AcceptedAt, last.docnum)[len(prefix):]

@@ -362,11 +362,36 @@ func TestListAgency(t *testing.T) {
 	if got := list(vpcp, Out, Filter{Since: t0.Add(10 * time.Minute), Until: t0.Add(12 * time.Minute)}); !slices.Equal(got, []string{"V12", "V11", "V10"}) {
 		t.Fatalf("time: %v", got)
 	}
+	// Oldest first, paged by 7 with cursors: exactly the reverse of newest first, for
+	// every filter, and the time window bounds hold in both directions.
+	for _, c := range []struct {
+		agency string
+		dir    Direction
+		f      Filter
+	}{
+		{bca, In, Filter{}}, {tn, In, Filter{}}, {btc, Out, Filter{}}, {vpcp, Out, Filter{Counterpart: tn}},
+		{bca, In, Filter{Counterpart: btc}}, {bca, In, Filter{Text: "đặc biệt"}},
+		{vpcp, Out, Filter{Since: t0.Add(10 * time.Minute), Until: t0.Add(12 * time.Minute)}},
+		{vpcp, Out, Filter{Since: t0.Add(3 * time.Minute)}}, {vpcp, Out, Filter{Until: t0.Add(20 * time.Minute)}},
+	} {
+		newest := list(c.agency, c.dir, c.f)
+		c.f.Oldest = true
+		oldest := list(c.agency, c.dir, c.f)
+		slices.Reverse(oldest)
+		if len(newest) == 0 || !slices.Equal(newest, oldest) {
+			t.Fatalf("oldest first %s %s %+v: reversed %v, newest first %v", c.agency, c.dir, c.f, oldest, newest)
+		}
+	}
+	if got := list(vpcp, Out, Filter{Since: t0.Add(10 * time.Minute), Until: t0.Add(12 * time.Minute), Oldest: true}); !slices.Equal(got, []string{"V10", "V11", "V12"}) {
+		t.Fatalf("time, oldest first: %v", got)
+	}
+	_, err := s.ListAgency(ctx, bca, In, Filter{Oldest: true}, "zz", 1)
+	wantCode(t, err, errs.BadRequest)
 	p := must[Page](t)(s.ListAgency(ctx, tn, In, Filter{}, "", 1))
 	if it := p.Items[0]; len(it.Recipients) != 1 || it.Recipients[0].OrganID != tn || it.From != vpcp {
 		t.Fatalf("row: %+v", it)
 	}
-	_, err := s.ListAgency(ctx, bca, "sideways", Filter{}, "", 1)
+	_, err = s.ListAgency(ctx, bca, "sideways", Filter{}, "", 1)
 	wantCode(t, err, errs.BadRequest)
 	_, err = s.ListAgency(ctx, bca, In, Filter{}, "zz", 1)
 	wantCode(t, err, errs.BadRequest)

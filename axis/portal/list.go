@@ -88,6 +88,7 @@ func (p *Portal) list(dir store.Direction) handler {
 		if f.Until, err = day(pg.Q.Until, true); err != nil {
 			return err
 		}
+		f.Oldest = pg.Q.Sort == "oldest" // the store pages in either order
 		page, err := p.cfg.Store.ListAgency(r.Context(), agency, dir, f, pg.Q.Cursor, pageSize)
 		if err != nil {
 			return err
@@ -101,10 +102,6 @@ func (p *Portal) list(dir store.Direction) handler {
 		}
 		for i, s := range page.Items {
 			pg.Rows = append(pg.Rows, p.row(l, dir, s, urgent[i]))
-		}
-		// The store pages newest first only; "oldest first" honestly reverses this page.
-		if pg.Q.Sort == "oldest" {
-			slices.Reverse(pg.Rows)
 		}
 		link := func(set map[string]string) string {
 			v := url.Values{}

@@ -549,12 +549,27 @@ func TestPagingAndOrder(t *testing.T) {
 	}
 	mustContain(t, p, "Công văn số 004", "Công văn số 000", "← Trang đầu")
 	mustNotContain(t, p, "Công văn số 005", `rel="next"`)
-	// Oldest first (within the page): 000 before 004, and the page says what it does.
-	p = c.get(strings.ReplaceAll(m[1], "&amp;", "&") + "&sort=oldest")
-	if strings.Index(p.body, "Công văn số 000") > strings.Index(p.body, "Công văn số 004") {
+	// Oldest first across pages: the first page starts at 000, its next page holds
+	// 050–054 oldest first, and nothing is shown twice or skipped.
+	p = c.get("/inbox?counterpart=" + tayNinh + "&sort=oldest")
+	mustContain(t, p, "Công văn số 000", "Công văn số 049")
+	mustNotContain(t, p, "Công văn số 050")
+	if strings.Index(p.body, "Công văn số 000") > strings.Index(p.body, "Công văn số 001") {
 		t.Errorf("oldest first not applied")
 	}
-	mustContain(t, p, "chỉ đảo các văn bản của trang đang xem")
+	m = regexp.MustCompile(`href="(/inbox\?[^"]*cursor=[^"]*)" rel="next"`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no next link, oldest first")
+	}
+	p = c.get(strings.ReplaceAll(m[1], "&amp;", "&"))
+	if n := strings.Count(p.body, `<a href="/documents/`); n != 5 {
+		t.Errorf("second page oldest first: %d rows, want 5", n)
+	}
+	mustContain(t, p, "Công văn số 050", "Công văn số 054")
+	mustNotContain(t, p, "Công văn số 049", `rel="next"`)
+	if strings.Index(p.body, "Công văn số 050") > strings.Index(p.body, "Công văn số 054") {
+		t.Errorf("second page not oldest first")
+	}
 }
 
 func itoa3(i int) string {
