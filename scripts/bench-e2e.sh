@@ -9,7 +9,7 @@
 #   N=20000 SIZE=5000 RECIPIENTS=3    the corpus
 #   RATE=0                             packages/s offered, open loop (0: full speed)
 #   CONCURRENCY=64                     submissions in flight
-#   ECDSA=1                            ECDSA P-256 PKI (agencies and the axis identity) instead of RSA-2048
+#   ECDSA=1                            ECDSA P-256 agency keys instead of RSA-2048 (the axis identity is always ECDSA P-256)
 #   SERVE_ARGS="--embedded-broker-nosync"   extra `axis serve` flags
 #   HTTP=127.0.0.1:18080 BROKER=127.0.0.1:19092   listen addresses
 #   KEEP=1                             keep the temporary directory (serve.log, data)
@@ -47,7 +47,7 @@ for _ in $(seq 1 600); do
   if ! kill -0 "$PID" 2>/dev/null; then echo "axis serve exited:" >&2; tail -n 20 "$TMP/serve.log" >&2; exit 1; fi
   sleep 0.1
 done
-echo "axis serve ${SERVE_ARGS:-} (pid $PID, $(nproc) cores, PKI ${ECDSA:+ECDSA P-256}${ECDSA:-RSA-2048})" >&2
+echo "axis serve ${SERVE_ARGS:-} (pid $PID, $(nproc) cores, agency keys ${ECDSA:+ECDSA P-256}${ECDSA:-RSA-2048}, axis identity ECDSA P-256)" >&2
 
 status=0
 "$BIN" loadgen --server "http://$HTTP" --pki "$TMP/pki" --registry "$REGISTRY" --brokers "$BROKER" \

@@ -2,6 +2,9 @@ package devpki
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"math/big"
@@ -49,11 +52,14 @@ func TestInitCreatesAndKeeps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rk, ok := key.(*rsa.PrivateKey)
-		if !ok || rk.N.BitLen() != 2048 {
+		if id == "axis" { // the identity signs every receipt: ECDSA P-256
+			if ek, ok := key.(*ecdsa.PrivateKey); !ok || ek.Curve != elliptic.P256() {
+				t.Errorf("axis identity: want ECDSA P-256, got %T", key)
+			}
+		} else if rk, ok := key.(*rsa.PrivateKey); !ok || rk.N.BitLen() != 2048 {
 			t.Errorf("%s: want RSA-2048 by default, got %T", id, key)
 		}
-		if !rk.PublicKey.Equal(c.PublicKey) {
+		if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(c.PublicKey) {
 			t.Errorf("%s: key does not match certificate", id)
 		}
 		st, _ := os.Stat(kp)
