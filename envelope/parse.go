@@ -11,10 +11,6 @@ import (
 	"axis/axis/errs"
 )
 
-// useByteParser selects the parser behind ReadDocument: the byte parser of this file
-// (true) or the original etree/encoding/xml pass plus post-walk checks (readEtree).
-var useByteParser = true
-
 // parseXML is a strict, non-validating XML 1.0 + Namespaces parser over b (BOM already
 // removed). It builds the same *etree.Document that etree.ReadFromBytes builds (with the
 // ReadSettings of ReadDocument) and rejects, with errs.MalformedXML, everything readEtree
