@@ -6,6 +6,8 @@ package e2e
 // runs the same scenarios smaller. Every scenario ends with endCheck.
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,6 +115,20 @@ func endCheck(t *testing.T, e ending) {
 	t.Logf("end check: store reopened, ready in %v, read %d documents back, stopped cleanly", ready.Round(time.Millisecond), len(e.docs))
 }
 
+// waitReadyz waits for /readyz to answer 200 (a daemon that is not a child process).
+func waitReadyz(t *testing.T, u string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	t.Fatalf("%s not ready after 60 s", u)
+}
+
 // stopDaemon sends SIGTERM and requires a clean exit.
 func stopDaemon(t *testing.T, d *daemon) {
 	t.Helper()
@@ -141,8 +157,17 @@ func readAudit(t *testing.T, file string) []auditEvent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseAudit(t, string(b))
+}
+
+// parseAudit reads export lines (SPEC §9).
+func parseAudit(t *testing.T, lines string) []auditEvent {
+	t.Helper()
 	var out []auditEvent
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(lines), "\n") {
+		if l == "" {
+			continue
+		}
 		var line struct {
 			Event auditEvent `json:"event"`
 		}
@@ -152,6 +177,11 @@ func readAudit(t *testing.T, file string) []auditEvent {
 		out = append(out, line.Event)
 	}
 	return out
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 // checkAuditOnce requires each package in want accepted exactly once and published once
