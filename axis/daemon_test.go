@@ -262,8 +262,8 @@ func TestStatusLifecycle(t *testing.T) {
 	}
 
 	// A late 01 after 05 at another recipient: in the history, the state stays 05.
-	for _, code := range []string{"01", "05", "01"} {
-		h.mustStatus(status(t, tayNinh, id, code, "late "+code))
+	for i, code := range []string{"01", "05", "01"} {
+		h.mustStatus(status(t, tayNinh, id, code, "late "+code+" #"+strconv.Itoa(i)))
 	}
 	d = h.document(id)
 	if got := statusCodes(deliveryOf(t, d, tayNinh)); got != "01,05,01" {

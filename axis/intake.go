@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,9 @@ type Intake struct {
 	log      *zap.Logger
 	m        *metrics
 	wake     func() // tells the dispatcher there is new work
+
+	// verifySlots bounds the verifications running at once (verifyParallelism).
+	verifySlots chan struct{}
 
 	// storeFailing is set when a store write failed (errs.Unavailable) and cleared by the
 	// next one that succeeds: /readyz reports it, since Ping only sees a closed store.
@@ -67,6 +71,12 @@ type StatusAnswer struct {
 	Existing   bool   `json:"-"`
 }
 
+// verifyParallelism leaves one core to the rest of the pipeline. Verification is the
+// costliest step of an intake, and with one goroutine per HTTP request a burst would
+// otherwise take every core, starving the store's single writer and the dispatcher
+// (measured: the writer then ran at a fraction of a core and became the bottleneck).
+func verifyParallelism() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
@@ -76,10 +86,12 @@ func sha256Hex(b []byte) string {
 // get the first answer again, without being verified or routed again (SPEC §2).
 func (in *Intake) SubmitPackage(ctx context.Context, b []byte, source string) (PackageAnswer, error) {
 	sum := sha256Hex(b)
-	if doc, err := in.store.DocumentBySHA(ctx, sum); err == nil {
+	// A stored document without its receipt yet (its first submission is between its two
+	// writes, or crashed there) takes the full path, which completes the receipt.
+	if doc, err := in.store.DocumentBySHA(ctx, sum); err == nil && len(doc.Receipt) > 0 {
 		in.m.intake.WithLabelValues(source, "edoc", "duplicate").Inc()
 		return answerOf(doc), nil
-	} else if !errs.Is(err, errs.NotFound) {
+	} else if err != nil && !errs.Is(err, errs.NotFound) {
 		return PackageAnswer{}, err
 	}
 	res, err := in.check(ctx, b, sum, source, envelope.KindPackage)
@@ -174,9 +186,15 @@ func (in *Intake) SubmitStatus(ctx context.Context, b []byte, source string) (St
 
 // check runs the full verification and records a refusal as an audit step.
 func (in *Intake) check(ctx context.Context, b []byte, sum, source string, want envelope.Kind) (*verify.Result, error) {
+	select {
+	case in.verifySlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, errs.Wrap(errs.Unavailable, ctx.Err(), "not verified")
+	}
 	start := time.Now()
 	res, err := in.checker.Check(b)
 	in.m.verify.Observe(time.Since(start).Seconds())
+	<-in.verifySlots
 	if err == nil && res.Kind != want {
 		if want == envelope.KindPackage {
 			err = errs.E(errs.InvalidEnvelope, "this is not a document package (status messages go to /v1/status or axis.status)")

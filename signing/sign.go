@@ -162,7 +162,7 @@ func (s *Signer) sign(doc *etree.Document, p signParams) error {
 	if err := canonicalizeSubtree(sh, si, siMethod); err != nil {
 		return fail(c14nError(err))
 	}
-	value, err := s.Key.Sign(rand.Reader, sh.Sum(nil), p.sigHash)
+	value, err := s.Key.Sign(randomFor(s.Key), sh.Sum(nil), p.sigHash)
 	if err != nil {
 		return fail(fmt.Errorf("signing: %w", err))
 	}
@@ -173,6 +173,17 @@ func (s *Signer) sign(doc *etree.Document, p signParams) error {
 	}
 	sv.SetText(base64.StdEncoding.EncodeToString(value))
 	return nil
+}
+
+// randomFor makes software ECDSA keys sign deterministically (RFC 6979): the same
+// document signed twice is the same bytes, so a receipt rebuilt after a crash is the
+// receipt first handed out. RSA PKCS #1 v1.5 is deterministic anyway; any other signer
+// (an HSM) gets a random source.
+func randomFor(k crypto.Signer) io.Reader {
+	if _, ok := k.(*ecdsa.PrivateKey); ok {
+		return nil
+	}
+	return rand.Reader
 }
 
 // SignBytes signs an XML document given as bytes and returns it with the ds:Signature

@@ -35,15 +35,20 @@ func TestBatchIsolation(t *testing.T) {
 		}
 		return o, &res
 	}
-	bad := pkg("BAD", vpcp, []string{bca}, "x")
-	bad.Receipt = func(uint64, time.Time) ([]byte, error) { return nil, errors.New("signer down") }
 	oA, rA := mk(pkg("A", vpcp, []string{bca}, "a"))
-	oBad, _ := mk(bad)
+	oBad, _ := mk(pkg("BAD", vpcp, []string{bca}, "x"))
+	badRun := oBad.run
+	oBad.run = func(w *wtx) error { // everything written, then a failure
+		if err := badRun(w); err != nil {
+			return err
+		}
+		return errs.Wrap(errs.Internal, errors.New("signer down"), "late failure")
+	}
 	oDup, _ := mk(pkg("A", vpcp, []string{bca}, "other bytes"))
 	oC, rC := mk(pkg("C", vpcp, []string{tn}, "c"))
 	oA2, rA2 := mk(pkg("A", vpcp, []string{bca}, "a")) // identical to A, same batch
 	s.commit([]*op{oA, oBad, oDup, oC, oA2})
-	if err := <-oA2.done; err != nil || !rA2.Existing || rA2.AuditSeq != 1 || !bytes.Equal(rA2.Receipt, rA.Receipt) || len(rA.Receipt) == 0 {
+	if err := <-oA2.done; err != nil || !rA2.Existing || rA2.AuditSeq != 1 || rA2.doc != rA.doc {
 		t.Fatalf("identical resubmission in the same batch: %v %+v", err, rA2)
 	}
 	if err := <-oA.done; err != nil {

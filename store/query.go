@@ -131,8 +131,8 @@ func (s *Store) documentOf(tx *bolt.Tx, num uint64) (Document, error) {
 		}
 		d.Revisions = append(d.Revisions, refOf(rv))
 	}
-	if r.ReceiptLen > 0 {
-		if d.Receipt, err = s.readBlob(blobRef{Off: r.ReceiptOff, Len: r.ReceiptLen}); err != nil {
+	if ref, ok := receiptRef(tx, r); ok {
+		if d.Receipt, err = s.readBlob(ref); err != nil {
 			return d, errs.Wrap(errs.Unavailable, err, "read receipt")
 		}
 	}

@@ -98,16 +98,17 @@ type Store struct {
 
 var (
 	bMeta      = []byte("meta")
-	bSHA       = []byte("sha")     // sha256 (32) → what those bytes are
-	bDocs      = []byte("docs")    // doc num → docRecord
-	bKeys      = []byte("keys")    // DocumentId \0 From \0 docnum → ""
-	bDeliv     = []byte("deliv")   // docnum OrganId → deliveryRecord
-	bOutbox    = []byte("outbox")  // id → outboxRecord
-	bAudit     = []byte("audit")   // seq → audit record (see auditrec.go)
-	bIdxIn     = []byte("idx_in")  // recipient \0 at docnum → summary
-	bIdxOut    = []byte("idx_out") // sender \0 at docnum → summary
-	bStats     = []byte("stats")   // counter name → uint64
-	allBuckets = [][]byte{bMeta, bSHA, bDocs, bKeys, bDeliv, bOutbox, bAudit, bIdxIn, bIdxOut, bStats}
+	bSHA       = []byte("sha")      // sha256 (32) → what those bytes are
+	bDocs      = []byte("docs")     // doc num → docRecord
+	bKeys      = []byte("keys")     // DocumentId \0 From \0 docnum → ""
+	bDeliv     = []byte("deliv")    // docnum OrganId → deliveryRecord
+	bOutbox    = []byte("outbox")   // id → outboxRecord
+	bAudit     = []byte("audit")    // seq → audit record (see auditrec.go)
+	bIdxIn     = []byte("idx_in")   // recipient \0 at docnum → summary
+	bIdxOut    = []byte("idx_out")  // sender \0 at docnum → summary
+	bStats     = []byte("stats")    // counter name → uint64
+	bReceipts  = []byte("receipts") // doc num → receipt blob offset(8) length(8)
+	allBuckets = [][]byte{bMeta, bSHA, bDocs, bKeys, bDeliv, bOutbox, bAudit, bIdxIn, bIdxOut, bStats, bReceipts}
 
 	kHead     = []byte("audit_head")      // seq(8) hash(32) lastCheckpoint(8)
 	kAuditPub = []byte("audit_published") // seq(8)
@@ -467,7 +468,7 @@ func (s *Store) newWtx(tx *bolt.Tx) *wtx {
 	for _, name := range allBuckets {
 		b := tx.Bucket(name)
 		switch string(name) {
-		case "docs", "audit", "outbox":
+		case "docs", "audit", "outbox", "receipts":
 			b.FillPercent = 1.0 // append-only keys: pack pages full
 		case "idx_in", "idx_out", "deliv":
 			b.FillPercent = 0.9 // appends within a key range; values are rewritten a little larger

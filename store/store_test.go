@@ -620,3 +620,76 @@ func TestTimeNeverGoesBackAcrossRestart(t *testing.T) {
 		t.Fatalf("time went back: %v then %v", first.AcceptedAt, second.AcceptedAt)
 	}
 }
+
+// The receipt is built outside the writer and stored by a second write: every way that
+// second step can go missing is repaired by the next identical submission, with the
+// first seq and time, and the stored receipt then never changes.
+func TestReceiptSecondStep(t *testing.T) {
+	var mu sync.Mutex
+	failNext := 0 // commits to fail from now on
+	s := openStore(t, t.TempDir(), func(o *Options) {
+		o.FailWrites = func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if failNext > 0 {
+				failNext--
+				return errors.New("disk on fire")
+			}
+			return nil
+		}
+	})
+	builds := 0
+	counting := func(seq uint64, at time.Time) ([]byte, error) { builds++; return receipt(seq, at) }
+
+	// A crash between the two writes: stored without a receipt.
+	req := pkg("D1", vpcp, []string{bca}, "a")
+	req.Receipt = nil
+	first := must[AcceptResult](t)(s.Accept(ctx, req))
+	if first.Receipt != nil || must[Document](t)(s.Document(ctx, "D1")).Receipt != nil {
+		t.Fatal("a receipt appeared from nowhere")
+	}
+	req.Receipt = counting
+	again := must[AcceptResult](t)(s.Accept(ctx, req))
+	want := must[[]byte](t)(receipt(first.AuditSeq, first.AcceptedAt))
+	if !again.Existing || !bytes.Equal(again.Receipt, want) || builds != 1 {
+		t.Fatalf("repaired receipt %q (built %d times), want %q", again.Receipt, builds, want)
+	}
+	if got := must[Document](t)(s.Document(ctx, "D1")).Receipt; !bytes.Equal(got, want) {
+		t.Fatalf("stored receipt %q", got)
+	}
+	must[AcceptResult](t)(s.Accept(ctx, req))
+	if builds != 1 {
+		t.Fatal("a stored receipt was built again")
+	}
+
+	// The receipt's own write fails: the package is durable, the answer carries the
+	// receipt, and the next submission stores it.
+	req2 := pkg("D2", vpcp, []string{bca}, "b")
+	req2.Receipt = func(seq uint64, at time.Time) ([]byte, error) {
+		mu.Lock()
+		failNext = 1
+		mu.Unlock()
+		return receipt(seq, at)
+	}
+	r2 := must[AcceptResult](t)(s.Accept(ctx, req2))
+	if len(r2.Receipt) == 0 || must[Document](t)(s.Document(ctx, "D2")).Receipt != nil {
+		t.Fatalf("answer %q; stored receipt should be missing", r2.Receipt)
+	}
+	req2.Receipt = receipt
+	r2b := must[AcceptResult](t)(s.Accept(ctx, req2))
+	if !r2b.Existing || !bytes.Equal(r2b.Receipt, r2.Receipt) || !bytes.Equal(must[Document](t)(s.Document(ctx, "D2")).Receipt, r2.Receipt) {
+		t.Fatalf("receipt not repaired: %q", r2b.Receipt)
+	}
+
+	// The builder fails: an internal error, but the package stays accepted.
+	req3 := pkg("D3", vpcp, []string{bca}, "c")
+	req3.Receipt = func(uint64, time.Time) ([]byte, error) { return nil, errors.New("HSM unplugged") }
+	_, err := s.Accept(ctx, req3)
+	wantCode(t, err, errs.Internal)
+	req3.Receipt = receipt
+	r3 := must[AcceptResult](t)(s.Accept(ctx, req3))
+	if !r3.Existing || !bytes.HasPrefix(r3.Receipt, []byte("<Receipt seq=")) {
+		t.Fatalf("after the builder recovered: %+v", r3)
+	}
+	verifyLog(t, s)
+}

@@ -108,8 +108,10 @@ type DocumentMeta struct {
 type AcceptRequest struct {
 	Meta  DocumentMeta
 	Bytes []byte // the exact signed bytes
-	// Receipt, if set, builds the acceptance receipt inside the write (it knows the audit
-	// seq and time); the bytes are stored and returned again for an identical resubmission.
+	// Receipt, if set, builds the acceptance receipt once the package is durable (it is
+	// given the audit seq and time); the bytes are stored and returned again for an
+	// identical resubmission. It runs in the caller's goroutine, and again for an
+	// identical resubmission whose first receipt was never stored (a crash in between).
 	Receipt func(auditSeq uint64, acceptedAt time.Time) ([]byte, error)
 }
 
@@ -129,6 +131,8 @@ type AcceptResult struct {
 	Recipients []RecipientState
 	Receipt    []byte
 	Existing   bool // identical bytes were already stored: nothing new was done
+
+	doc uint64 // the document record (for its receipt)
 }
 
 // StatusRequest is one verified status message.
