@@ -10,7 +10,8 @@
 #   RATE=0                             packages/s offered, open loop (0: full speed)
 #   CONCURRENCY=64                     submissions in flight
 #   ECDSA=1                            ECDSA P-256 agency keys instead of RSA-2048 (the axis identity is always ECDSA P-256)
-#   SERVE_ARGS="--embedded-broker-nosync"   extra `axis serve` flags
+#   SERVE_ARGS="--embedded-broker-nosync"   extra `axis serve` flags (e.g. --pprof 127.0.0.1:6060)
+#   LOADGEN_ARGS="--cpuprofile lg.prof"     extra `axis loadgen` flags
 #   HTTP=127.0.0.1:18080 BROKER=127.0.0.1:19092   listen addresses
 #   KEEP=1                             keep the temporary directory (serve.log, data)
 set -euo pipefail
@@ -49,8 +50,15 @@ for _ in $(seq 1 600); do
 done
 echo "axis serve ${SERVE_ARGS:-} (pid $PID, $(nproc) cores, agency keys ${ECDSA:+ECDSA P-256}${ECDSA:-RSA-2048}, axis identity ECDSA P-256)" >&2
 
+cpu_secs() { # utime+stime of the daemon (broker included), in seconds
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14+$15)/hz}' "/proc/$PID/stat"
+}
+cpu0=$(cpu_secs)
+timer=()
+if [ -x /usr/bin/time ]; then timer=(/usr/bin/time -f "loadgen: cpu_s=%U+%S max_rss_kb=%M"); fi
 status=0
-"$BIN" loadgen --server "http://$HTTP" --pki "$TMP/pki" --registry "$REGISTRY" --brokers "$BROKER" \
+"${timer[@]}" "$BIN" loadgen --server "http://$HTTP" --pki "$TMP/pki" --registry "$REGISTRY" --brokers "$BROKER" \
   --n "${N:-20000}" --size "${SIZE:-5000}" --recipients "${RECIPIENTS:-3}" --rate "${RATE:-0}" \
-  --concurrency "${CONCURRENCY:-64}" || status=$?
+  --concurrency "${CONCURRENCY:-64}" ${LOADGEN_ARGS:-} || status=$?
+echo "daemon: cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_secs)" 'BEGIN{printf "%.1f", b-a}') during the run, rss_mb=$(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$PID/status") hwm_mb=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$PID/status")" >&2
 exit $status

@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,9 @@ type Config struct {
 	// before the missing ones count as lost (default 30 s).
 	LostAfter time.Duration
 	Seed      uint64 // corpus; 0: random
+	// CPUProfile, if set, receives a CPU profile of the submission phase only (the
+	// corpus signing would drown it).
+	CPUProfile io.Writer
 	// Progress, if set, receives a progress bar (a terminal: carriage returns).
 	Progress io.Writer
 	Logger   *zap.Logger
@@ -152,6 +156,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer cons.stop()
 
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return Result{}, errs.Wrap(errs.Internal, err, "start the CPU profile")
+		}
+		defer pprof.StopCPUProfile()
+	}
 	bar = newProgress(cfg.Progress, "submitting", len(items))
 	subStart := time.Now()
 	res.Errors = submit(ctx, cl, items, tr, cfg, bar.set, log)

@@ -35,6 +35,7 @@ func loadgenCommand() *cli.Command {
 			&cli.Float64Flag{Name: "rate", Usage: "packages per second offered, open loop (0: as fast as the axis answers)", EnvVars: []string{"AXIS_LOADGEN_RATE"}},
 			&cli.IntFlag{Name: "concurrency", Value: 64, Usage: "submissions in flight at most", EnvVars: []string{"AXIS_LOADGEN_CONCURRENCY"}},
 			&cli.DurationFlag{Name: "lost-after", Value: 30 * time.Second, Usage: "wait for deliveries after the last answer; missing then: lost", EnvVars: []string{"AXIS_LOADGEN_LOST_AFTER"}},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the submission phase to this file", EnvVars: []string{"AXIS_LOADGEN_CPUPROFILE"}},
 			&cli.Uint64Flag{Name: "seed", Usage: "corpus seed (0: random)", EnvVars: []string{"AXIS_LOADGEN_SEED"}},
 		}, kafkaFlags()...), logFlags()...),
 		Action: loadgenAction,
@@ -63,6 +64,14 @@ func loadgenAction(c *cli.Context) error {
 	}
 	if isTerminal(os.Stderr) {
 		cfg.Progress = c.App.ErrWriter
+	}
+	if p := c.String("cpuprofile"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return cli.Exit("loadgen: "+err.Error(), 2)
+		}
+		defer f.Close()
+		cfg.CPUProfile = f
 	}
 	res, err := loadgen.Run(ctx, cfg)
 	if err != nil && res.Packages == 0 {

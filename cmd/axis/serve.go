@@ -41,6 +41,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 15 * time.Second, Usage: "bound on a graceful shutdown", EnvVars: []string{"AXIS_SHUTDOWN_GRACE"}},
 			&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "auto (console on a terminal, else JSON), json or console", EnvVars: []string{"AXIS_LOG_FORMAT"}},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"AXIS_LOG_LEVEL"}},
+			&cli.StringFlag{Name: "pprof", Usage: "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (keep it private)", EnvVars: []string{"AXIS_PPROF"}},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := logging.New(logging.Config{Format: c.String("log-format"), Level: c.String("log-level")})
@@ -48,6 +49,11 @@ func serveCommand() *cli.Command {
 				return cli.Exit(err.Error(), 2)
 			}
 			defer log.Sync()
+			if addr := c.String("pprof"); addr != "" {
+				if err := servePprof(addr, log); err != nil {
+					return cli.Exit(err.Error(), 2)
+				}
+			}
 			cfg := axis.Config{
 				DataDir: c.String("data-dir"), HTTPAddr: c.String("http"), Brokers: splitList(c.String("brokers")),
 				EmbeddedBroker: c.String("embedded-broker"), BrokerNoSync: c.Bool("embedded-broker-nosync"),
