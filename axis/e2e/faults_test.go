@@ -378,7 +378,7 @@ func TestFaultKill9Load(t *testing.T) {
 	<-loadDone
 	var first []time.Duration
 	for i := range firstAfter {
-		first = append(first, time.Duration(firstAfter[i].Load()).Round(time.Millisecond))
+		first = append(first, time.Duration(firstAfter[i].Load()).Round(100*time.Microsecond))
 	}
 	t.Logf("%d packages, %d workers, 5 kills: answers %v; restart (kill to ready) %v; first 202/200 after each restart %v",
 		n, workers, codes, restarts, first)
