@@ -220,7 +220,7 @@ func (w *wtx) outbox(r outboxRecord) error {
 	if err != nil {
 		return err
 	}
-	return w.put(bOutbox, u64(id), mustJSON(r))
+	return w.put(bOutbox, u64(id), r.encode())
 }
 
 func dedupe(in []string) []string {

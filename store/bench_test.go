@@ -250,3 +250,68 @@ func BenchmarkListAgency(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPipeline is the daemon's store workload: 64 submitters accept 5 KB packages
+// for 3 recipients each (with a receipt), while one dispatcher reads the outbox and marks
+// each page published, as the daemon does. It reports packages through the whole store
+// cycle per second, operations per transaction and how busy the single writer was.
+func BenchmarkPipeline(b *testing.B) {
+	var batches, ops atomic.Int64
+	var busy atomic.Int64
+	s := openStore(b, b.TempDir(), func(o *Options) {
+		o.OnBatch = func(st BatchStats) {
+			batches.Add(1)
+			ops.Add(int64(st.Ops))
+			busy.Add(int64(st.Busy))
+		}
+	})
+	body := make([]byte, 5120)
+	rand.Read(body)
+	rc := make([]byte, 1500) // about an ECDSA receipt
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				req := AcceptRequest{Meta: DocumentMeta{DocumentID: "000.00.00.G22,2026/03/12," + strconv.FormatInt(i, 10) + "/VPCP-TTĐT",
+					From: vpcp, To: []string{bca, tn, btc}, Subject: "Về việc thử nghiệm", CodeNumber: strconv.FormatInt(i, 10), CodeNotation: "VPCP-TTĐT"},
+					Bytes:   append(strconv.AppendInt(nil, i, 10), body...),
+					Receipt: func(uint64, time.Time) ([]byte, error) { return rc, nil }}
+				if _, err := s.Accept(ctx, req); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	published := 0
+	for published < 3*b.N && !b.Failed() {
+		page, err := s.PendingDeliveries(ctx, 0, 256)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(page) == 0 {
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		ids := make([]uint64, len(page))
+		for i, e := range page {
+			ids[i] = e.ID
+		}
+		if err := s.MarkPublished(ctx, ids...); err != nil {
+			b.Fatal(err)
+		}
+		published += len(ids)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "packages/s")
+	if n := batches.Load(); n > 0 {
+		b.ReportMetric(float64(ops.Load())/float64(n), "ops/batch")
+	}
+	b.ReportMetric(float64(busy.Load())/float64(el), "writer-busy")
+}

@@ -77,7 +77,10 @@ func (w *wtx) flushBlobs() error {
 	// syscall, not 64); large ones are written as they are, without a copy.
 	const coalesce = 1 << 20
 	off := w.s.blobEnd
-	var buf []byte
+	if w.s.blobBuf == nil { // writer-owned and reused: growing a fresh one cost more than the write
+		w.s.blobBuf = make([]byte, 0, coalesce)
+	}
+	buf := w.s.blobBuf[:0]
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil

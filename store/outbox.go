@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"io"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -32,8 +32,8 @@ func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) 
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			var r outboxRecord
-			if err := json.Unmarshal(v, &r); err != nil {
+			r, err := decodeOutbox(v)
+			if err != nil {
 				return errs.Wrap(errs.Internal, err, "decode outbox entry")
 			}
 			if total += r.BlobLen; len(out) > 0 && total > pendingBytesCap {
@@ -62,13 +62,22 @@ func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) 
 // StatePublished. Unknown (already marked) ids are ignored, so it is idempotent.
 func (s *Store) MarkPublished(ctx context.Context, ids ...uint64) error {
 	return s.do(ctx, func(w *wtx) error {
+		// The sender's list entry of a package is rewritten once for all of its
+		// recipients published here, not once per recipient.
+		type outEntry struct {
+			from  string
+			at    time.Time
+			moved map[string]State
+		}
+		var outs map[uint64]*outEntry
+		var order []uint64
 		for _, id := range ids {
 			v := w.get(bOutbox, u64(id))
 			if v == nil {
 				continue
 			}
-			var r outboxRecord
-			if err := json.Unmarshal(v, &r); err != nil {
+			r, err := decodeOutbox(v)
+			if err != nil {
 				return errs.Wrap(errs.Internal, err, "decode outbox entry")
 			}
 			if err := w.del(bOutbox, u64(id)); err != nil {
@@ -85,10 +94,8 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...uint64) error {
 			if r.Kind != "edoc" {
 				continue
 			}
-			doc, err := loadDoc(w.tx, r.Doc)
-			if err != nil {
-				return err
-			}
+			// The outbox entry carries the document's sender, time and number: the
+			// document record itself is not needed.
 			d, err := loadDelivery(w.tx, r.Doc, r.Recipient)
 			if err != nil {
 				return err
@@ -101,10 +108,27 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...uint64) error {
 			if err := w.put(bDeliv, delivKey(r.Doc, r.Recipient), mustJSON(d)); err != nil {
 				return err
 			}
-			if moved {
-				if err := w.updateIndexes(doc, r.Recipient, StatePublished); err != nil {
-					return err
-				}
+			if !moved {
+				continue
+			}
+			if err := w.setIndexStates(bIdxIn, r.Recipient, r.At, r.Doc, map[string]State{r.Recipient: StatePublished}); err != nil {
+				return err
+			}
+			if outs == nil {
+				outs = map[uint64]*outEntry{}
+			}
+			o := outs[r.Doc]
+			if o == nil {
+				o = &outEntry{from: r.From, at: r.At, moved: map[string]State{}}
+				outs[r.Doc] = o
+				order = append(order, r.Doc)
+			}
+			o.moved[r.Recipient] = StatePublished
+		}
+		for _, num := range order {
+			o := outs[num]
+			if err := w.setIndexStates(bIdxOut, o.from, o.at, num, o.moved); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -172,27 +172,30 @@ func (w *wtx) applyStatus(doc *docRecord, organ string, e HistoryEntry) error {
 
 // updateIndexes rewrites the list index entries that show organ's state of doc.
 func (w *wtx) updateIndexes(doc *docRecord, organ string, st State) error {
-	for _, ix := range []struct {
-		bucket []byte
-		agency string
-	}{{bIdxIn, organ}, {bIdxOut, doc.Meta.From}} {
-		k := idxKey(ix.agency, doc.At, doc.Num)
-		sv, err := viewSummary(w.get(ix.bucket, k))
-		if err != nil {
-			return errs.Wrap(errs.Internal, err, "index entry of document %d", doc.Num)
-		}
-		sm, err := sv.decode()
-		if err != nil {
-			return errs.Wrap(errs.Internal, err, "index entry of document %d", doc.Num)
-		}
-		if i := slices.Index(sm.To, organ); i >= 0 {
+	ch := map[string]State{organ: st}
+	if err := w.setIndexStates(bIdxIn, organ, doc.At, doc.Num, ch); err != nil {
+		return err
+	}
+	return w.setIndexStates(bIdxOut, doc.Meta.From, doc.At, doc.Num, ch)
+}
+
+// setIndexStates rewrites one list index entry with new states for some recipients.
+func (w *wtx) setIndexStates(bucket []byte, agency string, at time.Time, num uint64, states map[string]State) error {
+	k := idxKey(agency, at, num)
+	sv, err := viewSummary(w.get(bucket, k))
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "index entry of document %d", num)
+	}
+	sm, err := sv.decode()
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "index entry of document %d", num)
+	}
+	for i, to := range sm.To {
+		if st, ok := states[to]; ok {
 			sm.States[i] = st
 		}
-		if err := w.put(ix.bucket, k, sm.encode()); err != nil {
-			return err
-		}
 	}
-	return nil
+	return w.put(bucket, k, sm.encode())
 }
 
 // RecordRejected records a refused input as an audit event and returns its seq.

@@ -67,6 +67,10 @@ type Options struct {
 	Location *time.Location
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnBatch, if set, is told about every committed batch (metrics: the writer is the
+	// store's capacity, so its busy time is the saturation signal). Called on the writer
+	// goroutine: it must be quick.
+	OnBatch func(BatchStats)
 	// FailWrites is a fault hook for tests: called before each commit; an error aborts
 	// the whole batch (every caller gets errs.Unavailable, nothing is written).
 	FailWrites func() error
@@ -90,6 +94,7 @@ type Store struct {
 	afterBlobFlush func() error
 
 	// Writer goroutine only.
+	blobBuf  []byte // flushBlobs' coalescing buffer
 	blobEnd  int64
 	head     audit.Chain
 	lastCP   uint64
@@ -372,9 +377,22 @@ func (s *Store) closingCheckpoint() {
 	}
 }
 
+// BatchStats describes one group commit.
+type BatchStats struct {
+	Ops  int           // operations in the batch (failed ones included)
+	Run  time.Duration // running the operations
+	Busy time.Duration // the whole commit, durable writes included
+}
+
 var errRetry = errors.New("retry batch without the failed operation")
 
 func (s *Store) commit(batch []*op) {
+	start := time.Now()
+	var run time.Duration
+	if s.opts.OnBatch != nil {
+		n := len(batch)
+		defer func() { s.opts.OnBatch(BatchStats{Ops: n, Run: run, Busy: time.Since(start)}) }()
+	}
 	live := batch[:0]
 	for _, o := range batch {
 		if o.state.CompareAndSwap(0, 1) {
@@ -397,6 +415,7 @@ func (s *Store) commit(batch []*op) {
 					}
 				}
 			}
+			run = time.Since(start)
 			if err := w.finish(); err != nil {
 				return err
 			}
