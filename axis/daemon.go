@@ -89,7 +89,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if d.keyring, err = token.LoadOrCreate(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("token secret: %w", err)
 	}
-	sopts := store.Options{Logger: d.log.Named("store"), Checkpoints: audit.SignerFunc(identity.SignBytes)}
+	sopts := store.Options{Logger: d.log.Named("store"), Checkpoints: audit.SignerFunc(identity.SignBytes),
+		OnBatch: func(b store.BatchStats) {
+			d.m.batchOps.Observe(float64(b.Ops))
+			d.m.writerBusy.Add(b.Busy.Seconds())
+		}}
 	if opts.StoreHooks != nil {
 		opts.StoreHooks(&sopts)
 	}

@@ -15,6 +15,8 @@ type metrics struct {
 	publish     *prometheus.HistogramVec // stream: deliveries | audit | dlq
 	outboxDepth prometheus.Gauge
 	published   *prometheus.CounterVec // kind
+	batchOps    prometheus.Histogram
+	writerBusy  prometheus.Counter // seconds
 }
 
 func newMetrics() *metrics {
@@ -34,8 +36,12 @@ func newMetrics() *metrics {
 			Help: "Deliveries accepted but not yet acknowledged by Kafka (capped at one scan page)."}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "axis_published_total",
 			Help: "Messages acknowledged by Kafka, by kind (edoc, status, audit, dlq)."}, []string{"kind"}),
+		batchOps: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_store_batch_ops",
+			Help: "Operations per store transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		writerBusy: prometheus.NewCounter(prometheus.CounterOpts{Name: "axis_store_writer_busy_seconds_total",
+			Help: "Time the store's single writer spent committing; its rate near 1 means the store is the bottleneck."}),
 	}
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published,
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -61,4 +61,8 @@ status=0
   --n "${N:-20000}" --size "${SIZE:-5000}" --recipients "${RECIPIENTS:-3}" --rate "${RATE:-0}" \
   --concurrency "${CONCURRENCY:-64}" ${LOADGEN_ARGS:-} || status=$?
 echo "daemon: cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_secs)" 'BEGIN{printf "%.1f", b-a}') during the run, rss_mb=$(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$PID/status") hwm_mb=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$PID/status")" >&2
+curl -fsS "http://$HTTP/metrics" 2>/dev/null | awk '
+  /^axis_store_writer_busy_seconds_total/ {busy=$2}
+  /^axis_store_batch_ops_count/ {n=$2} /^axis_store_batch_ops_sum/ {ops=$2}
+  END {if (n) printf "store writer: busy_s=%.1f batches=%d ops_per_batch=%.1f\n", busy, n, ops/n}' >&2 || true
 exit $status

@@ -174,7 +174,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 	res = AcceptResult{DocumentID: m.DocumentID, From: m.From, SHA256: hexSum, AcceptedAt: at, AuditSeq: seq, doc: num}
 	for _, to := range m.To {
 		sm.States = append(sm.States, StatePending)
-		if err := w.put(bDeliv, delivKey(num, to), mustJSON(deliveryRecord{State: StatePending, History: []HistoryEntry{}})); err != nil {
+		if err := w.put(bDeliv, delivKey(num, to), pendingDelivery); err != nil {
 			return res, err
 		}
 		if err := w.outbox(outboxRecord{Kind: "edoc", Recipient: to, Doc: num, DocumentID: m.DocumentID,
@@ -196,6 +196,9 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 	}
 	return res, w.countAccepted(m.From, at)
 }
+
+// pendingDelivery is every new delivery record (encoded once).
+var pendingDelivery = mustJSON(deliveryRecord{State: StatePending, History: []HistoryEntry{}})
 
 // targetOf is the DocumentId a revision applies to ("" for a new package).
 func targetOf(m DocumentMeta) string {

@@ -30,8 +30,26 @@ func dayKey(t time.Time, loc *time.Location) []byte {
 	return []byte("d:" + t.In(loc).Format("2006-01-02"))
 }
 
+// count adds to a counter. The sums are written once per transaction (flushCounts):
+// every package bumps six counters, and a batch shares most of them.
 func (w *wtx) count(key []byte, delta uint64) error {
-	return w.put(bStats, key, u64(readU64(w.get(bStats, key))+delta))
+	w.dirty = true
+	if w.counts == nil {
+		w.counts = map[string]uint64{}
+	}
+	w.counts[string(key)] += delta
+	return nil
+}
+
+func (w *wtx) flushCounts() error {
+	for k, d := range w.counts {
+		key := []byte(k)
+		if err := w.put(bStats, key, u64(readU64(w.get(bStats, key))+d)); err != nil {
+			return err
+		}
+	}
+	w.counts = nil
+	return nil
 }
 
 func (w *wtx) countAccepted(from string, at time.Time) error {

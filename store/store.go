@@ -479,6 +479,7 @@ type wtx struct {
 
 	blobEnd     int64
 	blobPending [][]byte
+	counts      map[string]uint64 // counter deltas of this transaction (flushCounts)
 }
 
 func (s *Store) newWtx(tx *bolt.Tx) *wtx {
@@ -566,6 +567,9 @@ func (w *wtx) checkpoint() error {
 }
 
 func (w *wtx) finish() error {
+	if err := w.flushCounts(); err != nil {
+		return err
+	}
 	if w.chain.Seq == w.headSeq {
 		return nil
 	}
