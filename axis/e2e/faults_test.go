@@ -129,6 +129,39 @@ func waitReadyz(t *testing.T, u string) {
 	t.Fatalf("%s not ready after 60 s", u)
 }
 
+// outboxDepth reads the daemon's axis_outbox_depth gauge (deliveries accepted and not
+// yet acknowledged by Kafka); ok is false if /metrics did not answer.
+func outboxDepth(d *daemon) (float64, bool) {
+	resp, err := http.Get(d.url("/metrics"))
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "axis_outbox_depth "); ok {
+			var f float64
+			_, err := fmt.Sscan(v, &f)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
+// waitOutboxEmpty polls the outbox depth until it reads 0 and returns how long that took.
+func waitOutboxEmpty(t *testing.T, d *daemon, timeout time.Duration) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	for time.Since(t0) < timeout {
+		if n, ok := outboxDepth(d); ok && n == 0 {
+			return time.Since(t0)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("the outbox still held deliveries %v later", timeout)
+	return timeout
+}
+
 // stopDaemon sends SIGTERM and requires a clean exit.
 func stopDaemon(t *testing.T, d *daemon) {
 	t.Helper()
@@ -376,12 +409,14 @@ func TestFaultKill9Load(t *testing.T) {
 		t.Logf("kill -9 #%d after %d answers; ready again %v later", k, at, restarts[k-1])
 	}
 	<-loadDone
+	drained := waitOutboxEmpty(t, d, 3*time.Minute)
 	var first []time.Duration
 	for i := range firstAfter {
 		first = append(first, time.Duration(firstAfter[i].Load()).Round(100*time.Microsecond))
 	}
 	t.Logf("%d packages, %d workers, 5 kills: answers %v; restart (kill to ready) %v; first 202/200 after each restart %v",
 		n, workers, codes, restarts, first)
+	t.Logf("outbox empty (every delivery acknowledged by the broker) %v after the last answer", drained.Round(time.Millisecond))
 	if int(answered.Load()) != n {
 		t.Fatalf("%d of %d packages answered 202/200", answered.Load(), n)
 	}
@@ -441,6 +476,7 @@ func TestFaultBrokerOutage(t *testing.T) {
 	br = startBroker(t, brokerAddr, brokerDir, filepath.Join(dir, "broker.log"))
 	up.Store(time.Now().UnixNano())
 	backAt := time.Now()
+	drained := waitOutboxEmpty(t, d, 3*time.Minute)
 	<-loadDone
 	if d.exited() {
 		t.Fatalf("the daemon died during the outage: %v", d.proc.err)
@@ -449,9 +485,9 @@ func TestFaultBrokerOutage(t *testing.T) {
 	checkDelivered(t, seen, want)
 	p := percentiles(lat, 50, 99)
 	po := percentiles(latOutage, 50, 99)
-	t.Logf("broker down %v; %d submissions (%d during the outage), all 202; answer p50/p99 %v/%v outside the outage, %v/%v during; all %d delivered to %d inboxes %v after the broker came back",
+	t.Logf("broker down %v; %d submissions (%d during the outage), all 202; answer p50/p99 %v/%v outside the outage, %v/%v during; outbox empty (the outage's backlog acknowledged by the broker) %v after the broker came back; all %d read back from the %d inboxes %v after it came back",
 		time.Duration(up.Load()-down.Load()).Round(time.Millisecond), len(want), duringOutage, p[0], p[1], po[0], po[1],
-		len(want), len(recipients), time.Since(backAt).Round(time.Millisecond))
+		drained.Round(time.Millisecond), len(want), len(recipients), time.Since(backAt).Round(time.Millisecond))
 	if len(want) != n {
 		t.Fatalf("%d of %d submissions got 202", len(want), n)
 	}
