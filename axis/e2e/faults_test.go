@@ -357,6 +357,7 @@ func TestFaultKill9Load(t *testing.T) {
 	var lastReady atomic.Int64     // unix ns of the last restart's readiness
 	var kills atomic.Int32
 	loadDone := make(chan struct{})
+	loadStart := time.Now()
 	go func() {
 		defer close(loadDone)
 		drive(n, workers, 0, func(i int) {
@@ -409,13 +410,14 @@ func TestFaultKill9Load(t *testing.T) {
 		t.Logf("kill -9 #%d after %d answers; ready again %v later", k, at, restarts[k-1])
 	}
 	<-loadDone
+	loadTook := time.Since(loadStart)
 	drained := waitOutboxEmpty(t, d, 3*time.Minute)
 	var first []time.Duration
 	for i := range firstAfter {
 		first = append(first, time.Duration(firstAfter[i].Load()).Round(100*time.Microsecond))
 	}
-	t.Logf("%d packages, %d workers, 5 kills: answers %v; restart (kill to ready) %v; first 202/200 after each restart %v",
-		n, workers, codes, restarts, first)
+	t.Logf("%d packages, %d workers, 5 kills, load over in %v (%.0f/s, restarts included): answers %v; restart (kill to ready) %v; first 202/200 after each restart %v",
+		n, workers, loadTook.Round(time.Millisecond), float64(n)/loadTook.Seconds(), codes, restarts, first)
 	t.Logf("outbox empty (every delivery acknowledged by the broker) %v after the last answer", drained.Round(time.Millisecond))
 	if int(answered.Load()) != n {
 		t.Fatalf("%d of %d packages answered 202/200", answered.Load(), n)
