@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -1209,5 +1210,44 @@ func TestPoisonDeliveryDoesNotBlockOutbox(t *testing.T) {
 	}
 	if st := stateOf(h.document(id1), ngheAn); st != store.StatePending {
 		t.Errorf("the refused delivery is %s, want still pending", st)
+	}
+}
+
+// Publishing and marking run pipelined: under a burst every delivery goes out exactly
+// once, and the idle rescan from the start of the outbox (after a second) sends nothing
+// again.
+func TestDispatcherPipelineExactlyOnce(t *testing.T) {
+	h := startDaemon(t)
+	const n = 150
+	subs := make([][]byte, n)
+	for i := range subs {
+		subs[i], _ = pkg(t, 2000+i)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				h.mustAccept(subs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for _, org := range []string{police, ngheAn, tayNinh} {
+		h.waitInbox(org, n)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the idle rescan
+	for _, org := range []string{police, ngheAn, tayNinh} {
+		seen := map[string]int{}
+		for _, m := range h.inbox(org) {
+			seen[m.Header(HeaderSHA256)]++
+		}
+		if len(seen) != n || len(h.inbox(org)) != n {
+			t.Errorf("%s: %d messages for %d packages, want each once", org, len(h.inbox(org)), len(seen))
+		}
+	}
+	if depth := gaugeValue(t, h.d.m.outboxDepth); depth != 0 {
+		t.Errorf("axis_outbox_depth %v with everything sent", depth)
 	}
 }

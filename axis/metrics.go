@@ -33,7 +33,7 @@ func newMetrics() *metrics {
 		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "axis_kafka_publish_seconds",
 			Help: "Time for Kafka to acknowledge a publish batch, by stream.", Buckets: buckets}, []string{"stream"}),
 		outboxDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_outbox_depth",
-			Help: "Deliveries accepted but not yet acknowledged by Kafka (capped at one scan page)."}),
+			Help: "Deliveries (packages and statuses) accepted but not yet acknowledged by Kafka."}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "axis_published_total",
 			Help: "Messages acknowledged by Kafka, by kind (edoc, status, audit, dlq)."}, []string{"kind"}),
 		batchOps: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_store_batch_ops",

@@ -3,6 +3,7 @@ package axis
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,15 +71,22 @@ func (w wakeup) wake() {
 
 // wait returns when woken, after d, or when ctx is done (false).
 func (w wakeup) wait(ctx context.Context, d time.Duration) bool {
+	_, ok := w.waitWoken(ctx, d)
+	return ok
+}
+
+// waitWoken is wait that also tells whether it was woken (rather than timed out).
+func (w wakeup) waitWoken(ctx context.Context, d time.Duration) (woken, ok bool) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return false
+		return false, false
 	case <-w:
+		return true, true
 	case <-t.C:
+		return false, true
 	}
-	return true
 }
 
 // dispatcher moves the store's outbox to the inbox topics: it publishes the oldest
@@ -103,36 +111,194 @@ type dispatcher struct {
 // (the operator may have fixed the topic's configuration).
 const refusedRetry = time.Minute
 
-// run publishes until stop is done. A page in flight then still completes (it ends
-// only with work), so that the shutdown's final flush never runs beside it.
+// run publishes until stop is done. Publishing and marking are pipelined: while the
+// store records one page as published, the next is already on its way to Kafka (in
+// turn, each waited for the other: measured, the dispatcher then fell behind intake).
+// A page in flight still completes, and its marking too (both end only with work), so
+// that the shutdown's final flush never runs beside them.
 func (d *dispatcher) run(stop, work context.Context) {
+	mk := newMarker(d)
+	go mk.run(work)
+	defer mk.close()
 	var bo backoff
+	var cursor uint64 // entries up to here were handed to the marker
+	lastScan := time.Now()
 	for stop.Err() == nil {
-		n, err := d.once(work)
+		// Entries behind the cursor are only those Kafka refused: rescan from the start
+		// once in a while (and whenever idle), after the marker caught up, so that they
+		// are tried again and nothing handed over is sent twice.
+		if cursor != 0 && len(d.refused) > 0 && time.Since(lastScan) >= refusedRetry {
+			mk.wait()
+			cursor, lastScan = 0, time.Now()
+		}
+		n, last, err := d.publishPage(work, cursor, mk)
 		switch {
 		case stop.Err() != nil:
 			return
 		case err != nil:
+			mk.wait()
+			cursor, lastScan = 0, time.Now()
 			wait := bo.next()
 			d.log.Warn("publishing deliveries failed; retrying", zap.Error(err), zap.Duration("retry_in", wait))
 			if !sleep(stop, wait) {
 				return
 			}
-		case n == outboxPage:
-			bo.reset() // more is waiting
+		case n > 0:
+			bo.reset()
+			cursor = last
 		default:
 			bo.reset()
-			if !d.wake.wait(stop, time.Second) {
+			woken, ok := d.wake.waitWoken(stop, time.Second)
+			if !ok {
 				return
+			}
+			if !woken && cursor != 0 {
+				// Idle for a second: from the start again once the marker is done.
+				mk.wait()
+				cursor, lastScan = 0, time.Now()
 			}
 		}
 	}
 }
 
-// pending reads the first page of the outbox that holds entries to try, skipping the
-// ones Kafka refused recently.
-func (d *dispatcher) pending(ctx context.Context) ([]store.OutboxEntry, error) {
-	var after uint64
+// publishPage publishes the next page after cursor and hands what Kafka acknowledged to
+// the marker. It returns how many entries it read and the last one's id.
+func (d *dispatcher) publishPage(ctx context.Context, cursor uint64, mk *marker) (int, uint64, error) {
+	entries, err := d.pendingAfter(ctx, cursor)
+	if err != nil || len(entries) == 0 {
+		return 0, 0, err
+	}
+	entries = d.limitBytes(entries)
+	msgs := make([]bus.Message, len(entries))
+	for i, e := range entries {
+		msgs[i] = deliveryMessage(e)
+	}
+	start := time.Now()
+	ids, pubErr := d.publish(ctx, entries, msgs)
+	if len(ids) > 0 {
+		d.m.publish.WithLabelValues("deliveries").Observe(time.Since(start).Seconds())
+		mk.add(entries, ids)
+	}
+	return len(entries), entries[len(entries)-1].ID, pubErr
+}
+
+// limitBytes keeps a page's memory bounded with large packages.
+func (d *dispatcher) limitBytes(entries []store.OutboxEntry) []store.OutboxEntry {
+	size := 0
+	for i, e := range entries {
+		size += len(e.Value)
+		if size > outboxPageBytes && i > 0 {
+			d.wake.wake() // the rest is waiting: no pause before the next page
+			return entries[:i]
+		}
+	}
+	return entries
+}
+
+// marker records published pages in the store, coalescing those that queue up into one
+// write, and retries until the store takes them.
+type marker struct {
+	d        *dispatcher
+	pages    chan markPage
+	inflight sync.WaitGroup
+	done     chan struct{}
+}
+
+type markPage struct {
+	entries []store.OutboxEntry
+	ids     []uint64
+}
+
+func newMarker(d *dispatcher) *marker {
+	return &marker{d: d, pages: make(chan markPage, 8), done: make(chan struct{})}
+}
+
+func (mk *marker) add(entries []store.OutboxEntry, ids []uint64) {
+	mk.inflight.Add(1)
+	mk.pages <- markPage{entries, ids}
+}
+
+// wait returns once every page handed over is marked (or given up at shutdown).
+func (mk *marker) wait() { mk.inflight.Wait() }
+
+// close lets the marker finish what it was given, then stops it.
+func (mk *marker) close() {
+	close(mk.pages)
+	<-mk.done
+}
+
+func (mk *marker) run(work context.Context) {
+	defer close(mk.done)
+	d := mk.d
+	for p := range mk.pages {
+		batch := []markPage{p}
+	more:
+		for len(batch) < cap(mk.pages) {
+			select {
+			case q, ok := <-mk.pages:
+				if !ok {
+					break more
+				}
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		var ids []uint64
+		for _, q := range batch {
+			ids = append(ids, q.ids...)
+		}
+		var bo backoff
+		for {
+			start := time.Now()
+			err := d.store.MarkPublished(work, ids...)
+			if err == nil {
+				d.m.storeCommit.WithLabelValues("published").Observe(time.Since(start).Seconds())
+				break
+			}
+			if work.Err() != nil { // shutdown past its deadline: the next start sends these again
+				break
+			}
+			wait := bo.next()
+			d.log.Warn("recording published deliveries failed; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+			if !sleep(work, wait) {
+				break
+			}
+		}
+		d.noteDepth(work)
+		for _, q := range batch {
+			d.countSent(q.entries, q.ids)
+			mk.inflight.Done()
+		}
+		d.audit.wake()
+	}
+}
+
+// noteDepth sets the outbox depth gauge from the store's count.
+func (d *dispatcher) noteDepth(ctx context.Context) {
+	if n, err := d.store.OutboxDepth(ctx); err == nil {
+		d.m.outboxDepth.Set(float64(n))
+	}
+}
+
+// countSent updates the metrics and debug log for the ids of entries that were sent.
+func (d *dispatcher) countSent(entries []store.OutboxEntry, ids []uint64) {
+	sent := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		sent[id] = true
+	}
+	for _, e := range entries {
+		if sent[e.ID] {
+			d.m.published.WithLabelValues(e.Kind).Inc()
+			d.log.Debug("delivered", zap.String("document_id", e.DocumentID), zap.String("to", e.Recipient),
+				zap.String("kind", e.Kind), zap.String("code", e.Code))
+		}
+	}
+}
+
+// pendingAfter reads the first page of the outbox after the given id that holds entries
+// to try, skipping the ones Kafka refused recently.
+func (d *dispatcher) pendingAfter(ctx context.Context, after uint64) ([]store.OutboxEntry, error) {
 	for {
 		page, err := d.store.PendingDeliveries(ctx, after, outboxPage)
 		if err != nil || len(page) == 0 {
@@ -186,26 +352,14 @@ func (d *dispatcher) publish(ctx context.Context, entries []store.OutboxEntry, m
 	return ids, nil
 }
 
-// once publishes one page of the outbox and returns how many entries it read.
+// once publishes one page of the outbox and marks it, in turn (the shutdown's final
+// flush), and returns how many entries it read.
 func (d *dispatcher) once(ctx context.Context) (int, error) {
-	entries, err := d.pending(ctx)
-	if err != nil {
+	entries, err := d.pendingAfter(ctx, 0)
+	if err != nil || len(entries) == 0 {
 		return 0, err
 	}
-	depth := len(entries)
-	d.m.outboxDepth.Set(float64(depth))
-	if depth == 0 {
-		return 0, nil
-	}
-	size := 0
-	for i, e := range entries {
-		size += len(e.Value)
-		if size > outboxPageBytes && i > 0 {
-			entries = entries[:i]
-			d.wake.wake() // the rest is waiting: no pause before the next page
-			break
-		}
-	}
+	entries = d.limitBytes(entries)
 	msgs := make([]bus.Message, len(entries))
 	for i, e := range entries {
 		msgs[i] = deliveryMessage(e)
@@ -221,18 +375,8 @@ func (d *dispatcher) once(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	d.m.storeCommit.WithLabelValues("published").Observe(time.Since(start).Seconds())
-	d.m.outboxDepth.Set(float64(depth - len(ids))) // else it shows the sent page until the next scan
-	sent := make(map[uint64]bool, len(ids))
-	for _, id := range ids {
-		sent[id] = true
-	}
-	for _, e := range entries {
-		if sent[e.ID] {
-			d.m.published.WithLabelValues(e.Kind).Inc()
-			d.log.Debug("delivered", zap.String("document_id", e.DocumentID), zap.String("to", e.Recipient),
-				zap.String("kind", e.Kind), zap.String("code", e.Code))
-		}
-	}
+	d.noteDepth(ctx)
+	d.countSent(entries, ids)
 	d.audit.wake()
 	return len(entries), pubErr
 }

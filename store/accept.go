@@ -223,6 +223,9 @@ func (w *wtx) outbox(r outboxRecord) error {
 	if err != nil {
 		return err
 	}
+	if err := w.count(kOutbox, 1); err != nil {
+		return err
+	}
 	return w.put(bOutbox, u64(id), r.encode())
 }
 

@@ -20,7 +20,7 @@ const MaxPendingBytes = 128 << 20
 var pendingBytesCap int64 = MaxPendingBytes // tests lower it
 
 // PendingDeliveries returns up to limit outbox entries with ID > after, in order, with
-// their bytes (at most MaxPendingBytes in all, but at least one entry). Entries stay until
+// their bytes (shared between the entries of one package: read only) (at most MaxPendingBytes in all, but at least one entry). Entries stay until
 // MarkPublished, across restarts.
 func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) ([]OutboxEntry, error) {
 	if limit <= 0 {
@@ -49,10 +49,18 @@ func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) 
 	if err != nil {
 		return nil, err
 	}
-	for i := range out { // outside the read transaction: the log is append-only
-		if out[i].Value, err = s.readBlob(refs[i]); err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, "read outbox bytes")
+	// Outside the read transaction: the log is append-only. A package's entries (one per
+	// recipient) share its bytes, read once.
+	read := make(map[blobRef][]byte, len(out))
+	for i := range out {
+		b, ok := read[refs[i]]
+		if !ok {
+			if b, err = s.readBlob(refs[i]); err != nil {
+				return nil, errs.Wrap(errs.Unavailable, err, "read outbox bytes")
+			}
+			read[refs[i]] = b
 		}
+		out[i].Value = b
 	}
 	return out, nil
 }
@@ -81,6 +89,9 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...uint64) error {
 				return errs.Wrap(errs.Internal, err, "decode outbox entry")
 			}
 			if err := w.del(bOutbox, u64(id)); err != nil {
+				return err
+			}
+			if err := w.uncount(kOutbox, 1); err != nil {
 				return err
 			}
 			typ := audit.Published
@@ -133,6 +144,17 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...uint64) error {
 		}
 		return nil
 	})
+}
+
+// OutboxDepth is the number of deliveries (packages and statuses) not yet acknowledged
+// by Kafka.
+func (s *Store) OutboxDepth(ctx context.Context) (uint64, error) {
+	var n uint64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		n = readU64(tx.Bucket(bStats).Get(kOutbox))
+		return nil
+	})
+	return n, err
 }
 
 // AuditSince returns up to limit export lines with seq > after, in order.

@@ -16,12 +16,14 @@ import (
 //
 //	total            documents accepted, all time
 //	statuses         status messages recorded
+//	outbox           entries in the outbox (deliveries not yet acknowledged by Kafka)
 //	d:YYYY-MM-DD     documents accepted that day (Options.Location)
 //	ao:<agency>      documents an agency sent;  ai:<agency> documents it received
 //	h:<bucket(2)>    histogram of acceptance → first 01 (arrived) durations
 var (
 	kTotal    = []byte("total")
 	kStatuses = []byte("statuses")
+	kOutbox   = []byte("outbox")
 )
 
 func agencyInKey(a string) []byte  { return []byte("ai:" + a) }
@@ -40,6 +42,9 @@ func (w *wtx) count(key []byte, delta uint64) error {
 	w.counts[string(key)] += delta
 	return nil
 }
+
+// uncount subtracts from a counter (the sums wrap, so a negative delta adds up).
+func (w *wtx) uncount(key []byte, delta uint64) error { return w.count(key, -delta) }
 
 func (w *wtx) flushCounts() error {
 	for k, d := range w.counts {

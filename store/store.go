@@ -177,6 +177,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 					return err
 				}
 			}
+			// Stores from before the outbox counter: count the entries once.
+			if st := tx.Bucket(bStats); st.Get(kOutbox) == nil {
+				return st.Put(kOutbox, u64(uint64(tx.Bucket(bOutbox).Stats().KeyN)))
+			}
 			return nil
 		}); err != nil {
 			db.Close()

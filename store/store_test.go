@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"axis/axis/errs"
 	"axis/store/audit"
 	"axis/store/audit/audittest"
@@ -692,4 +694,32 @@ func TestReceiptSecondStep(t *testing.T) {
 		t.Fatalf("after the builder recovered: %+v", r3)
 	}
 	verifyLog(t, s)
+}
+
+// The outbox depth is a counter kept with the entries, recounted for stores that predate it.
+func TestOutboxDepth(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	depth := func(s *Store) uint64 { return must[uint64](t)(s.OutboxDepth(ctx)) }
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca, tn}, "a")))
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D2", vpcp, []string{bca, tn}, "b")))
+	if got := depth(s); got != 4 {
+		t.Fatalf("depth %d, want 4", got)
+	}
+	pend := must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 10))
+	if err := s.MarkPublished(ctx, pend[0].ID, pend[1].ID, pend[2].ID, pend[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := depth(s); got != 1 {
+		t.Fatalf("depth %d after 3 published (one twice), want 1", got)
+	}
+	// A store written before the counter existed.
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bStats).Delete(kOutbox) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, dir)
+	if got := depth(s); got != 1 {
+		t.Fatalf("recounted depth %d, want 1", got)
+	}
 }
