@@ -26,6 +26,22 @@ func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, er
 	if err != nil {
 		return AcceptResult{}, err
 	}
+	// The checks first, on a snapshot: bytes are written to the blob log only for a
+	// package the writer will (almost certainly) take; it checks again.
+	var existing bool
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		existing, _, err = j.check(tx)
+		return err
+	}); err != nil {
+		return AcceptResult{}, err
+	}
+	if !existing {
+		if j.blob, err = s.writeBlob(req.Bytes); err != nil {
+			return AcceptResult{}, err
+		}
+		j.written = true
+	}
 	var res AcceptResult
 	err = s.do(ctx, func(w *wtx) error {
 		var err error
@@ -42,12 +58,7 @@ func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, er
 	if err != nil {
 		return AcceptResult{}, errs.Wrap(errs.Internal, err, "the package is stored but its receipt could not be built")
 	}
-	var stored []byte
-	err = s.do(ctx, func(w *wtx) error {
-		var err error
-		stored, err = w.setReceipt(res.doc, rc)
-		return err
-	})
+	stored, err := s.storeReceipt(ctx, res.doc, rc)
 	if err != nil {
 		// The package itself is durable and will be routed: the answer stays a success.
 		// The receipt is rebuilt (and stored) by the next identical submission; the axis
@@ -60,17 +71,44 @@ func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, er
 	return res, nil
 }
 
-// setReceipt stores the receipt of a document unless one is stored already, and returns
-// the stored one (so that racing identical submissions all answer with the same).
-func (w *wtx) setReceipt(doc uint64, rc []byte) ([]byte, error) {
-	if v := w.get(bReceipts, u64(doc)); len(v) == 16 {
-		return w.readBlob(blobRef{Off: int64(binary.BigEndian.Uint64(v)), Len: int64(binary.BigEndian.Uint64(v[8:]))})
+// storeReceipt stores the receipt of a document unless one is stored already, and
+// returns the stored one (so that racing identical submissions all answer the same).
+func (s *Store) storeReceipt(ctx context.Context, doc uint64, rc []byte) ([]byte, error) {
+	var stored *blobRef
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bReceipts).Get(u64(doc)); len(v) == 16 {
+			r := getRef(v)
+			stored = &r
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	r := w.putBlob(rc)
-	v := make([]byte, 16)
-	binary.BigEndian.PutUint64(v, uint64(r.Off))
-	binary.BigEndian.PutUint64(v[8:], uint64(r.Len))
-	return rc, w.put(bReceipts, u64(doc), v)
+	if stored != nil {
+		return s.readBlob(*stored)
+	}
+	ref, err := s.writeBlob(rc)
+	if err != nil {
+		return nil, err
+	}
+	err = s.do(ctx, func(w *wtx) error {
+		if v := w.get(bReceipts, u64(doc)); len(v) == 16 {
+			r := getRef(v) // stored meanwhile by a racing submission: ours is dead space
+			stored = &r
+			return nil
+		}
+		w.useBlob(ref)
+		v := make([]byte, 16)
+		putRef(v, ref)
+		return w.put(bReceipts, u64(doc), v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if stored != nil {
+		return s.readBlob(*stored)
+	}
+	return rc, nil
 }
 
 // receiptRef is where a document's receipt is, if it has one: in the receipts bucket, or
@@ -80,7 +118,7 @@ func receiptRef(tx *bolt.Tx, d *docRecord) (blobRef, bool) {
 		return blobRef{Off: d.ReceiptOff, Len: d.ReceiptLen}, true
 	}
 	if v := tx.Bucket(bReceipts).Get(u64(d.Num)); len(v) == 16 {
-		return blobRef{Off: int64(binary.BigEndian.Uint64(v)), Len: int64(binary.BigEndian.Uint64(v[8:]))}, true
+		return getRef(v), true
 	}
 	return blobRef{}, false
 }
@@ -88,9 +126,11 @@ func receiptRef(tx *bolt.Tx, d *docRecord) (blobRef, bool) {
 // acceptJob is a validated, hashed submission: the costly work is done before it reaches
 // the writer goroutine.
 type acceptJob struct {
-	req    AcceptRequest
-	sum    [sha256.Size]byte
-	hexSum string
+	req     AcceptRequest
+	sum     [sha256.Size]byte
+	hexSum  string
+	blob    blobRef // the bytes in the blob log, when written
+	written bool
 }
 
 func prepareAccept(req AcceptRequest) (*acceptJob, error) {
@@ -113,36 +153,55 @@ func prepareAccept(req AcceptRequest) (*acceptJob, error) {
 	return j, nil
 }
 
+// check applies Accept's rules to a snapshot: identical bytes already stored
+// (existing), a duplicate DocumentId, a revision's unknown target. It returns the
+// revision's target.
+func (j *acceptJob) check(tx *bolt.Tx) (existing bool, target *docRecord, _ error) {
+	m := j.req.Meta
+	if rec, ok := decodeSHA(tx.Bucket(bSHA).Get(j.sum[:])); ok {
+		if rec.Kind != 'p' {
+			return false, nil, errs.E(errs.InvalidEnvelope, "these bytes were recorded as a status message")
+		}
+		return true, nil, nil
+	}
+	if m.BusinessType == 0 && len(docsUnder(tx, m.DocumentID, m.From)) > 0 {
+		return false, nil, errs.E(errs.DuplicateDocument, "document %s from %s already exists with other content", m.DocumentID, m.From)
+	}
+	if m.BusinessType != 0 {
+		tid := targetOf(m)
+		nums := docsUnder(tx, tid, m.From)
+		if len(nums) == 0 {
+			return false, nil, errs.E(errs.UnknownTarget, "%s never sent document %s", m.From, tid)
+		}
+		t, err := loadDoc(tx, nums[0]) // the original: revisions all link to it
+		if err != nil {
+			return false, nil, err
+		}
+		target = t
+	}
+	return false, target, nil
+}
+
 // run is the transactional part of Accept.
 func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
-	req, m, sum, hexSum := j.req, j.req.Meta, j.sum, j.hexSum
-	if rec, ok := decodeSHA(w.get(bSHA, sum[:])); ok {
-		if rec.Kind != 'p' {
-			return res, errs.E(errs.InvalidEnvelope, "these bytes were recorded as a status message")
-		}
+	m, sum, hexSum := j.req.Meta, j.sum, j.hexSum
+	existing, target, err := j.check(w.tx)
+	if err != nil {
+		return res, err
+	}
+	if existing {
+		rec, _ := decodeSHA(w.get(bSHA, sum[:]))
 		r, err := acceptResultOf(w, rec.Doc)
 		r.Existing = true
 		return r, err
 	}
-	if m.BusinessType == 0 && len(docsUnder(w.tx, m.DocumentID, m.From)) > 0 {
-		return res, errs.E(errs.DuplicateDocument, "document %s from %s already exists with other content", m.DocumentID, m.From)
-	}
-	var target *docRecord
-	if m.BusinessType != 0 {
-		tid := targetOf(m)
-		nums := docsUnder(w.tx, tid, m.From)
-		if len(nums) == 0 {
-			return res, errs.E(errs.UnknownTarget, "%s never sent document %s", m.From, tid)
-		}
-		t, err := loadDoc(w.tx, nums[0]) // the original: revisions all link to it
-		if err != nil {
-			return res, err
-		}
-		target = t
+	if !j.written { // the snapshot saw these bytes stored, and stored bytes never go away
+		return res, errs.E(errs.Internal, "package bytes not written")
 	}
 	// Every check is done: from here on everything is written.
 	at := w.now()
-	blob := w.putBlob(req.Bytes)
+	blob := j.blob
+	w.useBlob(blob)
 	num, err := w.next(bDocs)
 	if err != nil {
 		return res, err
@@ -288,7 +347,7 @@ func acceptResultOf(w *wtx, num uint64) (AcceptResult, error) {
 	}
 	r := AcceptResult{DocumentID: d.Meta.DocumentID, From: d.Meta.From, SHA256: d.SHA256, AcceptedAt: d.At, AuditSeq: d.Seq, doc: num}
 	if ref, ok := receiptRef(tx, d); ok {
-		if r.Receipt, err = w.readBlob(ref); err != nil {
+		if r.Receipt, err = w.s.readBlob(ref); err != nil {
 			return r, errs.Wrap(errs.Unavailable, err, "read receipt")
 		}
 	}

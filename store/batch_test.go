@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +29,10 @@ func TestBatchIsolation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if j.blob, err = s.writeBlob(req.Bytes); err != nil {
+			t.Fatal(err)
+		}
+		j.written = true
 		o := &op{done: make(chan error, 1)}
 		o.run = func(w *wtx) error {
 			r, err := j.run(w)
@@ -115,17 +121,25 @@ func FuzzAuditRecord(f *testing.F) {
 	})
 }
 
-// TestBlobLogAfterFailedCommit: the blob log was written and synced but the bbolt commit
-// failed. Those bytes are never referenced, the next batch overwrites them, and a reopen
-// cuts off any that remain.
+// TestBlobLogAfterFailedCommit: the package bytes were appended to the blob log but the
+// bbolt commit failed. Those bytes are never referenced (dead space), later bytes land
+// after them intact, and a reopen cuts off what lies past the recorded end.
 func TestBlobLogAfterFailedCommit(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
+	var fail atomic.Bool
+	s := openStore(t, dir, func(o *Options) {
+		o.FailWrites = func() error {
+			if fail.Load() {
+				return errors.New("disk full")
+			}
+			return nil
+		}
+	})
 	first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "first")))
-	s.afterBlobFlush = func() error { return errors.New("disk full") }
+	fail.Store(true)
 	_, err := s.Accept(ctx, pkg("D2", vpcp, []string{bca}, strings.Repeat("lost ", 100)))
 	wantCode(t, err, errs.Unavailable)
-	s.afterBlobFlush = nil
+	fail.Store(false)
 	second := must[AcceptResult](t)(s.Accept(ctx, pkg("D3", vpcp, []string{bca}, "second")))
 	for _, r := range []AcceptResult{first, second} {
 		b := must[[]byte](t)(s.Bytes(ctx, r.SHA256))
@@ -133,48 +147,100 @@ func TestBlobLogAfterFailedCommit(t *testing.T) {
 			t.Fatalf("bytes of %s damaged", r.DocumentID)
 		}
 	}
-	s.afterBlobFlush = func() error { return errors.New("disk full") }
+	fail.Store(true)
 	_, err = s.Accept(ctx, pkg("D4", vpcp, []string{bca}, strings.Repeat("tail ", 100)))
 	wantCode(t, err, errs.Unavailable)
-	s.afterBlobFlush = nil
+	fail.Store(false)
+	if fi, err := os.Stat(filepath.Join(dir, BlobFileName)); err != nil || fi.Size() <= s.blobEnd {
+		t.Fatalf("blob log %d bytes, committed %d: the failed package's bytes should be past the end (%v)", fi.Size(), s.blobEnd, err)
+	}
 	s.Close()
 	s = openStore(t, dir)
 	fi, err := os.Stat(filepath.Join(dir, BlobFileName))
 	if err != nil || fi.Size() != s.blobEnd {
 		t.Fatalf("blob log %d bytes, committed %d: %v", fi.Size(), s.blobEnd, err)
 	}
-	if _, err := s.Document(ctx, "D2"); !errs.Is(err, errs.NotFound) {
-		t.Fatal("failed commit left a document")
+	for _, id := range []string{"D2", "D4"} {
+		if _, err := s.Document(ctx, id); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("failed commit left document %s", id)
+		}
+	}
+	third := must[AcceptResult](t)(s.Accept(ctx, pkg("D5", vpcp, []string{bca}, "third")))
+	for _, r := range []AcceptResult{first, second, third} {
+		b := must[[]byte](t)(s.Bytes(ctx, r.SHA256))
+		if fmt.Sprintf("%x", sha256.Sum256(b)) != r.SHA256 {
+			t.Fatalf("bytes of %s damaged after reopen", r.DocumentID)
+		}
+		if d := must[Document](t)(s.Document(ctx, r.DocumentID)); len(d.Receipt) == 0 {
+			t.Fatalf("receipt of %s missing", r.DocumentID)
+		}
 	}
 	verifyLog(t, s)
 }
 
-// TestBlobCoalescing writes small and large blobs in one batch: every byte lands where
-// its reference says.
-func TestBlobCoalescing(t *testing.T) {
-	s := openStore(t, t.TempDir())
-	sizes := []int{100, 700 << 10, 200, 1500 << 10, 300 << 10, 300 << 10, 300 << 10, 50}
-	var ops []*op
-	var jobs []*acceptJob
+// TestBlobLogConcurrentAppends: appends from many goroutines, small and large, each
+// land where their reference says, share fsyncs, and a failed fsync stops the log.
+func TestBlobLogConcurrentAppends(t *testing.T) {
+	f := &countingFile{File: must[*os.File](t)(os.Create(filepath.Join(t.TempDir(), BlobFileName)))}
+	defer f.Close()
+	l := newBlobLog(f, 0)
+	sizes := []int{100, 700 << 10, 200, 1500 << 10, 300 << 10, 300 << 10, 5000, 50}
+	const rounds = 8
+	refs := make([][]blobRef, len(sizes))
+	var wg sync.WaitGroup
 	for i, n := range sizes {
-		b := bytes.Repeat([]byte{byte('a' + i)}, n)
-		j, err := prepareAccept(AcceptRequest{Meta: DocumentMeta{DocumentID: fmt.Sprint("C", i), From: vpcp, To: []string{bca}}, Bytes: b})
-		if err != nil {
-			t.Fatal(err)
-		}
-		jobs = append(jobs, j)
-		o := &op{done: make(chan error, 1)}
-		o.run = func(w *wtx) error { _, err := j.run(w); return err }
-		ops = append(ops, o)
+		refs[i] = make([]blobRef, rounds)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				ref, err := l.append(bytes.Repeat([]byte{byte('a' + i + r)}, n))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				refs[i][r] = ref
+			}
+		}()
 	}
-	s.commit(ops)
-	for i, o := range ops {
-		if err := <-o.done; err != nil {
-			t.Fatal(err)
-		}
-		b := must[[]byte](t)(s.Bytes(ctx, jobs[i].hexSum))
-		if fmt.Sprintf("%x", sha256.Sum256(b)) != jobs[i].hexSum {
-			t.Fatalf("blob %d: %d bytes", i, len(b))
+	wg.Wait()
+	var total int64
+	for i, n := range sizes {
+		for r, ref := range refs[i] {
+			b := make([]byte, ref.Len)
+			if _, err := f.ReadAt(b, ref.Off); err != nil || !bytes.Equal(b, bytes.Repeat([]byte{byte('a' + i + r)}, n)) {
+				t.Fatalf("append %d/%d at %d: bytes differ (%v)", i, r, ref.Off, err)
+			}
+			total += ref.Len
 		}
 	}
+	if l.end != total {
+		t.Fatalf("log end %d, appended %d: ranges overlap or have gaps", l.end, total)
+	}
+	t.Logf("%d appends, %d fsyncs", len(sizes)*rounds, f.syncs.Load())
+	if f.syncs.Load() > int64(len(sizes)*rounds) {
+		t.Fatalf("%d fsyncs for %d appends", f.syncs.Load(), len(sizes)*rounds)
+	}
+	f.fail.Store(true)
+	if _, err := l.append([]byte("x")); err == nil {
+		t.Fatal("append succeeded with a failing fsync")
+	}
+	f.fail.Store(false)
+	if _, err := l.append([]byte("y")); err == nil {
+		t.Fatal("the log accepted appends after a failed fsync (their durability is unknown)")
+	}
+}
+
+type countingFile struct {
+	*os.File
+	syncs atomic.Int64
+	fail  atomic.Bool
+}
+
+func (f *countingFile) Sync() error {
+	f.syncs.Add(1)
+	if f.fail.Load() {
+		return errors.New("EIO")
+	}
+	return f.File.Sync()
 }

@@ -34,6 +34,25 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 	}
 	sum := sha256.Sum256(req.Bytes)
 	hexSum := hex.EncodeToString(sum[:])
+	// The checks first, on a snapshot, so that refused statuses write no bytes.
+	var existing bool
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		if _, ok := decodeSHA(tx.Bucket(bSHA).Get(sum[:])); ok {
+			existing = true
+			return nil
+		}
+		_, err := statusTarget(tx, req)
+		return err
+	}); err != nil {
+		return StatusResult{}, err
+	}
+	var blob blobRef
+	if !existing {
+		var err error
+		if blob, err = s.writeBlob(req.Bytes); err != nil {
+			return StatusResult{}, err
+		}
+	}
 	var res StatusResult
 	err := s.do(ctx, func(w *wtx) error {
 		if rec, ok := decodeSHA(w.get(bSHA, sum[:])); ok {
@@ -51,8 +70,11 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 		if err != nil {
 			return err
 		}
+		if existing { // the snapshot saw these bytes stored, and stored bytes never go away
+			return errs.E(errs.Internal, "status bytes not written")
+		}
 		at := w.now()
-		blob := w.putBlob(req.Bytes)
+		w.useBlob(blob)
 		recall := req.Code == CodeRecallRequest || req.Code == CodeRecallAgreed || req.Code == CodeRecallRefused
 		var forwardTo []string
 		if req.Code == CodeRecallRequest {

@@ -90,12 +90,10 @@ type Store struct {
 	once    sync.Once
 	err     error
 
-	blobs          *os.File // the blob log (see blobs.go)
-	afterBlobFlush func() error
+	blobs *blobLog // see blobs.go; nil when read-only without a log
 
 	// Writer goroutine only.
-	blobBuf  []byte // flushBlobs' coalescing buffer
-	blobEnd  int64
+	blobEnd  int64 // the recorded end of the blob log
 	head     audit.Chain
 	lastCP   uint64
 	lastTime time.Time
@@ -203,7 +201,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil
 	})
 	if err == nil {
-		s.blobs, err = openBlobs(dataDir, opts.ReadOnly, s.blobEnd)
+		var f *os.File
+		if f, err = openBlobs(dataDir, opts.ReadOnly, s.blobEnd); f != nil {
+			s.blobs = newBlobLog(f, s.blobEnd)
+		}
 	}
 	if err != nil {
 		db.Close()
@@ -252,7 +253,7 @@ func (s *Store) Close() error {
 			s.err = errs.Wrap(errs.Unavailable, err, "close store")
 		}
 		if s.blobs != nil {
-			if err := s.blobs.Close(); err != nil && s.err == nil {
+			if err := s.blobs.f.Close(); err != nil && s.err == nil {
 				s.err = errs.Wrap(errs.Unavailable, err, "close blob log")
 			}
 		}
@@ -428,12 +429,6 @@ func (s *Store) commit(batch []*op) {
 					return err
 				}
 			}
-			if err := w.flushBlobs(); err != nil {
-				return err
-			}
-			if s.afterBlobFlush != nil { // tests: bbolt failing after the blob log was written
-				return s.afterBlobFlush()
-			}
 			return nil
 		})
 		if err == errRetry {
@@ -481,9 +476,8 @@ type wtx struct {
 	headSeq  uint64
 	b        map[string]*bolt.Bucket
 
-	blobEnd     int64
-	blobPending [][]byte
-	counts      map[string]uint64 // counter deltas of this transaction (flushCounts)
+	blobEnd int64
+	counts  map[string]uint64 // counter deltas of this transaction (flushCounts)
 }
 
 func (s *Store) newWtx(tx *bolt.Tx) *wtx {
@@ -572,6 +566,9 @@ func (w *wtx) checkpoint() error {
 
 func (w *wtx) finish() error {
 	if err := w.flushCounts(); err != nil {
+		return err
+	}
+	if err := w.finishBlobs(); err != nil {
 		return err
 	}
 	if w.chain.Seq == w.headSeq {
