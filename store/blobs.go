@@ -76,6 +76,12 @@ type blobFile interface {
 }
 
 // blobLog appends durably from any goroutine.
+//
+// The file is kept initialised (zeros written and synced) ahead of the appends, so that
+// an append overwrites allocated blocks and its fdatasync needs no filesystem journal
+// commit. With ext4 in ordered mode a journal commit also flushes every other file's
+// dirty data (the broker's segments, bbolt's new pages): measured, appends with a size
+// change each waited 25 ms under load.
 type blobLog struct {
 	f blobFile
 
@@ -86,10 +92,18 @@ type blobLog struct {
 	synced  uint64 // appends up to here are durable
 	syncing bool
 	broken  error // a failed fsync: the kernel may have dropped the bytes; no more appends
+
+	zeroed    int64 // the file is initialised up to here
+	extending bool  // zeros are being written from extFrom
+	extFrom   int64
 }
 
+// blobPrealloc is how far ahead of the appends the file is initialised (at most this
+// much, plus one package, past the data on disk).
+const blobPrealloc = 16 << 20
+
 func newBlobLog(f blobFile, end int64) *blobLog {
-	l := &blobLog{f: f, end: end}
+	l := &blobLog{f: f, end: end, zeroed: end}
 	l.cond = sync.NewCond(&l.mu)
 	return l
 }
@@ -97,12 +111,19 @@ func newBlobLog(f blobFile, end int64) *blobLog {
 // append writes b at the end of the log and returns once it is durable.
 func (l *blobLog) append(b []byte) (blobRef, error) {
 	l.mu.Lock()
+	for l.broken == nil && l.extending && l.end+int64(len(b)) > l.extFrom {
+		l.cond.Wait() // never write where zeros are being written
+	}
 	if l.broken != nil {
 		l.mu.Unlock()
 		return blobRef{}, l.broken
 	}
 	ref := blobRef{Off: l.end, Len: int64(len(b))}
 	l.end += ref.Len
+	if !l.extending && l.end+blobPrealloc/2 > l.zeroed {
+		l.extending, l.extFrom = true, max(l.zeroed, l.end)
+		go l.extend(l.extFrom, l.extFrom+blobPrealloc)
+	}
 	l.mu.Unlock()
 	if _, err := l.f.WriteAt(b, ref.Off); err != nil {
 		return blobRef{}, fmt.Errorf("write blob log: %w", err)
@@ -115,12 +136,12 @@ func (l *blobLog) append(b []byte) (blobRef, error) {
 		if l.broken != nil {
 			return blobRef{}, l.broken
 		}
-		if l.syncing { // the fsync running may have started before our write: wait for it, then maybe lead the next
+		if l.syncing { // the sync running may have started before our write: wait for it, then maybe lead the next
 			l.cond.Wait()
 			continue
 		}
 		l.syncing = true
-		covers := l.written // every write counted so far completed before this fsync starts
+		covers := l.written // every write counted so far completed before this sync starts
 		l.mu.Unlock()
 		err := l.f.Sync()
 		l.mu.Lock()
@@ -133,6 +154,38 @@ func (l *blobLog) append(b []byte) (blobRef, error) {
 		l.cond.Broadcast()
 	}
 	return ref, nil
+}
+
+// close waits for an extension in progress, then closes the file.
+func (l *blobLog) close() error {
+	l.mu.Lock()
+	for l.extending {
+		l.cond.Wait()
+	}
+	l.broken = errors.New("blob log closed")
+	l.mu.Unlock()
+	return l.f.Close()
+}
+
+// extend initialises [from, to) with zeros, durably.
+func (l *blobLog) extend(from, to int64) {
+	zeros := make([]byte, 1<<20)
+	var err error
+	for off := from; off < to && err == nil; off += int64(len(zeros)) {
+		_, err = l.f.WriteAt(zeros[:min(int64(len(zeros)), to-off)], off)
+	}
+	if err == nil {
+		err = l.f.Sync()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.extending = false
+	if err != nil {
+		l.broken = fmt.Errorf("extend blob log (restart the daemon to reopen it): %w", err)
+	} else {
+		l.zeroed = to
+	}
+	l.cond.Broadcast()
 }
 
 // writeBlob appends b durably, outside the writer (see blobLog).

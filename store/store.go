@@ -203,7 +203,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if err == nil {
 		var f *os.File
 		if f, err = openBlobs(dataDir, opts.ReadOnly, s.blobEnd); f != nil {
-			s.blobs = newBlobLog(f, s.blobEnd)
+			s.blobs = newBlobLog(dataSyncFile{f}, s.blobEnd)
 		}
 	}
 	if err != nil {
@@ -253,7 +253,7 @@ func (s *Store) Close() error {
 			s.err = errs.Wrap(errs.Unavailable, err, "close store")
 		}
 		if s.blobs != nil {
-			if err := s.blobs.f.Close(); err != nil && s.err == nil {
+			if err := s.blobs.close(); err != nil && s.err == nil {
 				s.err = errs.Wrap(errs.Unavailable, err, "close blob log")
 			}
 		}
