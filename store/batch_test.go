@@ -136,11 +136,13 @@ func TestBlobLogAfterFailedCommit(t *testing.T) {
 		}
 	})
 	first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "first")))
+	s.receipts.sync()
 	fail.Store(true)
 	_, err := s.Accept(ctx, pkg("D2", vpcp, []string{bca}, strings.Repeat("lost ", 100)))
 	wantCode(t, err, errs.Unavailable)
 	fail.Store(false)
 	second := must[AcceptResult](t)(s.Accept(ctx, pkg("D3", vpcp, []string{bca}, "second")))
+	s.receipts.sync()
 	for _, r := range []AcceptResult{first, second} {
 		b := must[[]byte](t)(s.Bytes(ctx, r.SHA256))
 		if fmt.Sprintf("%x", sha256.Sum256(b)) != r.SHA256 {

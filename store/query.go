@@ -135,6 +135,8 @@ func (s *Store) documentOf(tx *bolt.Tx, num uint64) (Document, error) {
 		if d.Receipt, err = s.readBlob(ref); err != nil {
 			return d, errs.Wrap(errs.Unavailable, err, "read receipt")
 		}
+	} else if rc, ok := s.receipts.lookup(num); ok {
+		d.Receipt = rc
 	}
 	return d, nil
 }

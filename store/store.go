@@ -90,7 +90,8 @@ type Store struct {
 	once    sync.Once
 	err     error
 
-	blobs *blobLog // see blobs.go; nil when read-only without a log
+	blobs    *blobLog      // see blobs.go; nil when read-only without a log
+	receipts *receiptQueue // see receipts.go
 
 	// Writer goroutine only.
 	blobEnd  int64 // the recorded end of the blob log
@@ -167,7 +168,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, errs.Wrap(errs.Unavailable, err, "open %s", path)
 	}
 	s := &Store{db: db, opts: opts, log: opts.Logger.Named("store"),
-		ops: make(chan *op, 4096), quit: make(chan struct{}), stopped: make(chan struct{})}
+		ops: make(chan *op, 4096), quit: make(chan struct{}), stopped: make(chan struct{}), receipts: newReceiptQueue()}
 	if !opts.ReadOnly {
 		if err := db.Update(func(tx *bolt.Tx) error {
 			for _, b := range allBuckets {
@@ -218,6 +219,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		s.log.Warn("no checkpoint signer: audit checkpoints are unsigned")
 	}
 	go s.writer()
+	go s.receiptWriter()
 	s.log.Info("store open", zap.String("path", path), zap.Uint64("audit_seq", s.head.Seq))
 	return s, nil
 }
@@ -243,6 +245,7 @@ func encodeHead(c audit.Chain, lastCP uint64) []byte {
 func (s *Store) Close() error {
 	s.once.Do(func() {
 		if !s.opts.ReadOnly {
+			s.receipts.close() // before the writer stops: it stores through it
 			s.mu.Lock()
 			s.closed = true
 			s.mu.Unlock()

@@ -674,6 +674,7 @@ func TestReceiptSecondStep(t *testing.T) {
 		return receipt(seq, at)
 	}
 	r2 := must[AcceptResult](t)(s.Accept(ctx, req2))
+	s.receipts.sync()
 	if len(r2.Receipt) == 0 || must[Document](t)(s.Document(ctx, "D2")).Receipt != nil {
 		t.Fatalf("answer %q; stored receipt should be missing", r2.Receipt)
 	}
@@ -721,5 +722,35 @@ func TestOutboxDepth(t *testing.T) {
 	s = openStore(t, dir)
 	if got := depth(s); got != 1 {
 		t.Fatalf("recounted depth %d, want 1", got)
+	}
+}
+
+// Receipts are stored in the background: served from memory meanwhile, all stored by
+// Close, equal to what each answer carried.
+func TestReceiptsStoredInBackground(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	const n = 200
+	answers := make([]AcceptResult, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = must[AcceptResult](t)(s.Accept(ctx, pkg(fmt.Sprint("R", i), vpcp, []string{bca}, "r")))
+		}()
+	}
+	wg.Wait()
+	for _, a := range answers[:20] { // stored or still queued: the same bytes either way
+		if d := must[Document](t)(s.Document(ctx, a.DocumentID)); !bytes.Equal(d.Receipt, a.Receipt) || len(a.Receipt) == 0 {
+			t.Fatalf("%s: receipt %q, answered %q", a.DocumentID, d.Receipt, a.Receipt)
+		}
+	}
+	s.Close()
+	s = openStore(t, dir)
+	for _, a := range answers {
+		if d := must[Document](t)(s.Document(ctx, a.DocumentID)); !bytes.Equal(d.Receipt, a.Receipt) {
+			t.Fatalf("%s: stored receipt %q, answered %q", a.DocumentID, d.Receipt, a.Receipt)
+		}
 	}
 }

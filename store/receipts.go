@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// Acceptance receipts are stored in the background, many per write: the answer to a
+// submission needs only its package durable, and the receipt is a deterministic
+// function of what is (the axis signs deterministically), so storing it inline cost a
+// second blob sync and a second trip through the writer per package for nothing a crash
+// could lose. Until stored, a receipt is served from memory; one lost in a crash is
+// rebuilt, byte for byte, by the next identical submission (Accept).
+type receiptQueue struct {
+	ch     chan queuedReceipt
+	done   chan struct{}
+	mu     sync.Mutex // guards closed against sends in flight
+	closed bool
+	held   sync.Map // doc num → receipt bytes, while queued
+}
+
+type queuedReceipt struct {
+	doc   uint64
+	rc    []byte
+	flush chan struct{} // a marker: closed once everything queued before it is stored
+}
+
+const receiptBatch = 512
+
+func newReceiptQueue() *receiptQueue {
+	return &receiptQueue{ch: make(chan queuedReceipt, 4*receiptBatch), done: make(chan struct{})}
+}
+
+// queue hands a receipt to the background writer; false when the store is closing.
+func (q *receiptQueue) queue(doc uint64, rc []byte) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	q.held.Store(doc, rc)
+	q.ch <- queuedReceipt{doc: doc, rc: rc}
+	return true
+}
+
+// lookup returns a receipt still queued.
+func (q *receiptQueue) lookup(doc uint64) ([]byte, bool) {
+	v, ok := q.held.Load(doc)
+	if !ok {
+		return nil, false
+	}
+	return v.([]byte), true
+}
+
+// sync waits until every receipt queued so far is stored (or its write failed).
+func (q *receiptQueue) sync() {
+	f := make(chan struct{})
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.ch <- queuedReceipt{flush: f}
+	q.mu.Unlock()
+	<-f
+}
+
+// close stores what is queued and stops the background writer.
+func (q *receiptQueue) close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
+	q.mu.Unlock()
+	<-q.done
+}
+
+// receiptWriter stores queued receipts: one blob append and one transaction per batch.
+func (s *Store) receiptWriter() {
+	q := s.receipts
+	defer close(q.done)
+	for first := range q.ch {
+		batch := []queuedReceipt{first}
+	more:
+		for len(batch) < receiptBatch {
+			select {
+			case r, ok := <-q.ch:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.storeReceipts(batch)
+		for _, r := range batch {
+			if r.flush != nil {
+				close(r.flush)
+			} else {
+				q.held.Delete(r.doc)
+			}
+		}
+	}
+}
+
+func (s *Store) storeReceipts(batch []queuedReceipt) {
+	var buf []byte
+	var n int
+	for _, r := range batch {
+		buf = append(buf, r.rc...)
+		if r.flush == nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	all, err := s.writeBlob(buf)
+	if err == nil {
+		err = s.do(context.Background(), func(w *wtx) error {
+			off := all.Off
+			for _, r := range batch {
+				ref := blobRef{Off: off, Len: int64(len(r.rc))}
+				off += ref.Len
+				if r.flush != nil || len(w.get(bReceipts, u64(r.doc))) == 16 {
+					continue // stored meanwhile by an identical submission
+				}
+				w.useBlob(ref)
+				v := make([]byte, 16)
+				putRef(v, ref)
+				if err := w.put(bReceipts, u64(r.doc), v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		s.log.Warn("acceptance receipts not stored; each is rebuilt by the next submission of its package",
+			zap.Int("receipts", n), zap.Error(err))
+	}
+}
