@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +51,11 @@ func serveCommand() *cli.Command {
 				return cli.Exit(err.Error(), 2)
 			}
 			defer log.Sync()
+			if os.Getenv("GOGC") == "" {
+				// The heap is small (tens of MB) and mostly short-lived request garbage:
+				// collecting half as often cost 5% of the CPU per package in the profile.
+				debug.SetGCPercent(200)
+			}
 			if addr := c.String("pprof"); addr != "" {
 				if err := servePprof(addr, log); err != nil {
 					return cli.Exit(err.Error(), 2)
