@@ -215,8 +215,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	routing.Add(2)
 	go afterTopics(disp.run)
 	go afterTopics(ap.run)
-	routing.Add(1)
+	routing.Add(2)
 	go func() { defer routing.Done(); d.checkpointLoop(loops) }()
+	go func() { defer routing.Done(); d.releaseLoop(loops) }()
 	consumers.Add(1)
 	go func() { defer consumers.Done(); sc.run(intakeCtx) }()
 	if d.drop != nil {
@@ -305,6 +306,27 @@ func (d *Daemon) checkpointLoop(ctx context.Context) {
 				continue
 			}
 			d.auditWake.wake()
+		}
+	}
+}
+
+// releaseInterval is how often the store's mapped pages leave the resident set.
+const releaseInterval = 30 * time.Second
+
+// releaseLoop keeps the daemon's RSS to its working set (store.ReleaseMapped): without
+// it the RSS grows by the store's size, all of it page cache, which container limits
+// and monitoring still count.
+func (d *Daemon) releaseLoop(ctx context.Context) {
+	t := time.NewTicker(releaseInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.store.ReleaseMapped(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("releasing the store's mapped pages failed", zap.Error(err))
+			}
 		}
 	}
 }

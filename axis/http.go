@@ -67,7 +67,15 @@ func (d *Daemon) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > d.cfg.MaxPackageBytes {
 		return nil, errs.E(errs.TooLarge, "body is %d bytes, limit is %d", r.ContentLength, d.cfg.MaxPackageBytes)
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, d.cfg.MaxPackageBytes))
+	body := http.MaxBytesReader(nil, r.Body, d.cfg.MaxPackageBytes)
+	var b []byte
+	var err error
+	if r.ContentLength > 0 { // the announced size (net/http holds the body to it): no regrowing
+		b = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, b)
+	} else {
+		b, err = io.ReadAll(body)
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, errs.E(errs.TooLarge, "body is over the limit of %d bytes", d.cfg.MaxPackageBytes)

@@ -60,7 +60,7 @@ status=0
 "${timer[@]}" "$BIN" loadgen --server "http://$HTTP" --pki "$TMP/pki" --registry "$REGISTRY" --brokers "$BROKER" \
   --n "${N:-20000}" --size "${SIZE:-5000}" --recipients "${RECIPIENTS:-3}" --rate "${RATE:-0}" \
   --concurrency "${CONCURRENCY:-64}" ${LOADGEN_ARGS:-} || status=$?
-echo "daemon: cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_secs)" 'BEGIN{printf "%.1f", b-a}') during the run, rss_mb=$(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$PID/status") hwm_mb=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$PID/status")" >&2
+echo "daemon: cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_secs)" 'BEGIN{printf "%.1f", b-a}') during the run, $(awk '/^(VmRSS|VmHWM|RssAnon|RssFile):/{sub(":","",$1); printf "%s_mb=%.0f ", $1, $2/1024}' "/proc/$PID/status")" >&2
 curl -fsS "http://$HTTP/metrics" 2>/dev/null | awk '
   /^axis_store_writer_busy_seconds_total/ {busy=$2}
   /^axis_store_batch_ops_count/ {n=$2} /^axis_store_batch_ops_sum/ {ops=$2}

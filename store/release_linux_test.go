@@ -1,0 +1,54 @@
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// After ReleaseMapped the store's mapped pages no longer count in the resident set, and
+// everything reads back as before.
+func TestReleaseMapped(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	const n = 3000
+	for i := range n {
+		must[AcceptResult](t)(s.Accept(ctx, pkg(fmt.Sprint("M", i), vpcp, []string{bca, tn}, strings.Repeat("x", 200))))
+	}
+	readAll := func() {
+		for i := 0; i < n; i += 7 {
+			must[Document](t)(s.Document(ctx, fmt.Sprint("M", i)))
+		}
+		verifyLog(t, s)
+	}
+	readAll()
+	before := rssFileKB(t)
+	if err := s.ReleaseMapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := rssFileKB(t)
+	t.Logf("RssFile %d kB before, %d kB after", before, after)
+	if after >= before {
+		t.Errorf("RssFile %d kB after release, %d kB before", after, before)
+	}
+	readAll()
+}
+
+func rssFileKB(t *testing.T) int {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "RssFile:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return kb
+		}
+	}
+	t.Skip("no RssFile in /proc/self/status")
+	return 0
+}
