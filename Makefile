@@ -6,10 +6,10 @@ FUZZTIME ?= 30s
 BENCHCOUNT ?= 1
 export CGO_ENABLED ?= 1
 
-.PHONY: help build run test test-faults fuzz bench bench-e2e lint clean
+.PHONY: help build run test test-faults fuzz bench bench-e2e bench-rss lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/axis
 	$(GO) build -o $(BIN) ./cmd/axis
@@ -34,6 +34,9 @@ bench: ## run the micro-benchmarks
 
 bench-e2e: ## daemon + embedded broker + axis loadgen on this machine (N, SIZE, RECIPIENTS, RATE, ECDSA, SERVE_ARGS)
 	GO=$(GO) BIN=$(BIN) ./scripts/bench-e2e.sh
+
+bench-rss: ## the daemon's memory over ROUNDS x N packages (default 10 x 20,000) through one daemon
+	GO=$(GO) BIN=$(BIN) ./scripts/bench-rss.sh
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

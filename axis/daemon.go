@@ -289,25 +289,32 @@ func (d *Daemon) createTopicsLater(ctx context.Context, ready chan<- struct{}) {
 	}
 }
 
-// checkpointLoop signs an audit checkpoint every CheckpointInterval (the store skips it
-// when nothing happened since the last one), so a live export is attested too.
-func (d *Daemon) checkpointLoop(ctx context.Context) {
-	t := time.NewTicker(d.cfg.CheckpointInterval)
+// every runs fn every interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := d.store.Checkpoint(ctx); err != nil {
-				if ctx.Err() == nil {
-					d.log.Warn("periodic audit checkpoint failed", zap.Error(err))
-				}
-				continue
-			}
-			d.auditWake.wake()
+			fn()
 		}
 	}
+}
+
+// checkpointLoop signs an audit checkpoint every CheckpointInterval (the store skips it
+// when nothing happened since the last one), so a live export is attested too.
+func (d *Daemon) checkpointLoop(ctx context.Context) {
+	every(ctx, d.cfg.CheckpointInterval, func() {
+		if _, err := d.store.Checkpoint(ctx); err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("periodic audit checkpoint failed", zap.Error(err))
+			}
+			return
+		}
+		d.auditWake.wake()
+	})
 }
 
 // releaseInterval is how often the store's mapped pages leave the resident set.
@@ -317,18 +324,11 @@ const releaseInterval = 30 * time.Second
 // it the RSS grows by the store's size, all of it page cache, which container limits
 // and monitoring still count.
 func (d *Daemon) releaseLoop(ctx context.Context) {
-	t := time.NewTicker(releaseInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := d.store.ReleaseMapped(ctx); err != nil && ctx.Err() == nil {
-				d.log.Warn("releasing the store's mapped pages failed", zap.Error(err))
-			}
+	every(ctx, releaseInterval, func() {
+		if err := d.store.ReleaseMapped(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("releasing the store's mapped pages failed", zap.Error(err))
 		}
-	}
+	})
 }
 
 // flush publishes what is pending (deliveries, then the audit log with a final

@@ -164,9 +164,23 @@ func (d *dispatcher) run(stop, work context.Context) {
 // publishPage publishes the next page after cursor and hands what Kafka acknowledged to
 // the marker. It returns how many entries it read and the last one's id.
 func (d *dispatcher) publishPage(ctx context.Context, cursor uint64, mk *marker) (int, uint64, error) {
+	entries, ids, start, pubErr := d.sendPage(ctx, cursor)
+	if len(entries) == 0 {
+		return 0, 0, pubErr
+	}
+	if len(ids) > 0 {
+		d.m.publish.WithLabelValues("deliveries").Observe(time.Since(start).Seconds())
+		mk.add(entries, ids)
+	}
+	return len(entries), entries[len(entries)-1].ID, pubErr
+}
+
+// sendPage publishes the next page of the outbox after cursor: the entries read, the ids
+// Kafka acknowledged, and when publishing started.
+func (d *dispatcher) sendPage(ctx context.Context, cursor uint64) ([]store.OutboxEntry, []uint64, time.Time, error) {
 	entries, err := d.pendingAfter(ctx, cursor)
 	if err != nil || len(entries) == 0 {
-		return 0, 0, err
+		return nil, nil, time.Time{}, err
 	}
 	entries = d.limitBytes(entries)
 	msgs := make([]bus.Message, len(entries))
@@ -174,12 +188,8 @@ func (d *dispatcher) publishPage(ctx context.Context, cursor uint64, mk *marker)
 		msgs[i] = deliveryMessage(e)
 	}
 	start := time.Now()
-	ids, pubErr := d.publish(ctx, entries, msgs)
-	if len(ids) > 0 {
-		d.m.publish.WithLabelValues("deliveries").Observe(time.Since(start).Seconds())
-		mk.add(entries, ids)
-	}
-	return len(entries), entries[len(entries)-1].ID, pubErr
+	ids, err := d.publish(ctx, entries, msgs)
+	return entries, ids, start, err
 }
 
 // limitBytes keeps a page's memory bounded with large packages.
@@ -355,17 +365,7 @@ func (d *dispatcher) publish(ctx context.Context, entries []store.OutboxEntry, m
 // once publishes one page of the outbox and marks it, in turn (the shutdown's final
 // flush), and returns how many entries it read.
 func (d *dispatcher) once(ctx context.Context) (int, error) {
-	entries, err := d.pendingAfter(ctx, 0)
-	if err != nil || len(entries) == 0 {
-		return 0, err
-	}
-	entries = d.limitBytes(entries)
-	msgs := make([]bus.Message, len(entries))
-	for i, e := range entries {
-		msgs[i] = deliveryMessage(e)
-	}
-	start := time.Now()
-	ids, pubErr := d.publish(ctx, entries, msgs)
+	entries, ids, start, pubErr := d.sendPage(ctx, 0)
 	if len(ids) == 0 {
 		return 0, pubErr
 	}

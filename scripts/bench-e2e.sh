@@ -23,31 +23,13 @@ HTTP=${HTTP:-127.0.0.1:18080}
 BROKER=${BROKER:-127.0.0.1:19092}
 
 "$GO" build -o "$BIN" ./cmd/axis
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/axis-bench-e2e.XXXXXX")
-PID=
-cleanup() {
-  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-  fi
-  if [ -n "${KEEP:-}" ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT INT TERM
-
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 pki_flags=()
 if [ -n "${ECDSA:-}" ]; then pki_flags=(--ecdsa); fi
-"$BIN" pki init --dir "$TMP/pki" --registry "$REGISTRY" "${pki_flags[@]}" >/dev/null
-
+bench_setup bench-e2e "${pki_flags[@]}"
 # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
-"$BIN" serve --data-dir "$TMP/data" --http "$HTTP" --embedded-broker "$BROKER" --registry "$REGISTRY" \
-  --trust "$TMP/pki/root.pem" --identity-key "$TMP/pki/axis.key" --identity-cert "$TMP/pki/axis.pem" \
-  --log-format json ${SERVE_ARGS:-} >"$TMP/serve.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 600); do
-  if curl -fsS "http://$HTTP/readyz" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$PID" 2>/dev/null; then echo "axis serve exited:" >&2; tail -n 20 "$TMP/serve.log" >&2; exit 1; fi
-  sleep 0.1
-done
+bench_serve ${SERVE_ARGS:-}
 echo "axis serve ${SERVE_ARGS:-} (pid $PID, $(nproc) cores, agency keys ${ECDSA:+ECDSA P-256}${ECDSA:-RSA-2048}, axis identity ECDSA P-256)" >&2
 
 cpu_secs() { # utime+stime of the daemon (broker included), in seconds
