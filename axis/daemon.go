@@ -318,7 +318,7 @@ func (d *Daemon) checkpointLoop(ctx context.Context) {
 }
 
 // releaseInterval is how often the store's mapped pages leave the resident set.
-const releaseInterval = 30 * time.Second
+const releaseInterval = 10 * time.Second
 
 // releaseLoop keeps the daemon's RSS to its working set (store.ReleaseMapped): without
 // it the RSS grows by the store's size, all of it page cache, which container limits

@@ -21,7 +21,7 @@ N=${N:-20000}
 . scripts/bench-lib.sh
 bench_setup bench-rss --ecdsa
 bench_serve --log-level warn
-mem() { awk '/^(VmRSS|RssAnon|RssFile):/{sub(":","",$1); printf "%s_mb=%.0f ", $1, $2/1024}' "/proc/$PID/status"; }
+mem() { awk '/^(VmRSS|VmHWM|RssAnon|RssFile):/{sub(":","",$1); printf "%s_mb=%.0f ", $1, $2/1024}' "/proc/$PID/status"; }
 echo "start: $(mem)"
 for i in $(seq 1 "$ROUNDS"); do
   "$BIN" loadgen --server "http://$HTTP" --pki "$TMP/pki" --registry "$REGISTRY" --brokers "$BROKER" \
