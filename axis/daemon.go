@@ -212,6 +212,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-loops.Done():
 		}
 	}
+	disp.noteDepth(ctx) // what the last run left, shown even before Kafka is reachable
 	routing.Add(2)
 	go afterTopics(disp.run)
 	go afterTopics(ap.run)

@@ -136,6 +136,7 @@ func (d *dispatcher) run(stop, work context.Context) {
 		case stop.Err() != nil:
 			return
 		case err != nil:
+			d.noteDepth(work) // growing while Kafka is away
 			mk.wait()
 			cursor, lastScan = 0, time.Now()
 			wait := bo.next()
@@ -148,6 +149,7 @@ func (d *dispatcher) run(stop, work context.Context) {
 			cursor = last
 		default:
 			bo.reset()
+			d.noteDepth(work)
 			woken, ok := d.wake.waitWoken(stop, time.Second)
 			if !ok {
 				return
