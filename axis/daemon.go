@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if cfg.DropDir != "" {
 		// Opened here so that a second daemon on the same directory fails at start.
 		d.drop, err = dropdir.Open(dropdir.Config{Dir: cfg.DropDir, MaxBytes: cfg.MaxPackageBytes, Logger: d.log.Named("drop"),
+			Refused: func(ctx context.Context, err error) { d.intake.Refused(ctx, err, SourceDrop) },
 			Submit: func(ctx context.Context, b []byte) (dropdir.Answer, error) {
 				a, err := d.intake.SubmitPackage(ctx, b, SourceDrop)
 				return dropdir.Answer{DocumentID: a.DocumentID, SHA256: a.SHA256, AuditSeq: a.AuditSeq, Existing: a.Existing}, err

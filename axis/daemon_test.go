@@ -1046,6 +1046,12 @@ func TestTooLargeChunked(t *testing.T) {
 	if req.ContentLength != 0 || r.Status != http.StatusRequestEntityTooLarge || r.errCode() != "too_large" {
 		t.Errorf("chunked oversize body: %d %s (content length %d)", r.Status, r.Body, req.ContentLength)
 	}
+	// Refused unread, it is still an audit step (SPEC §9).
+	a := h.do("GET", "/v1/audit?from=1", h.auditorToken(), nil)
+	rec, err := audit.ParseLine(bytes.TrimSpace(a.Body))
+	if err != nil || rec.Event.Type != audit.Rejected || rec.Event.Code != "too_large" || rec.Event.SHA256 != "" {
+		t.Errorf("audit after a too_large body: %s (%v)", a.Body, err)
+	}
 }
 
 // A status on axis.status that meets a failing store is not dead-lettered: it stays

@@ -107,6 +107,9 @@ func submit[A any](d *Daemon, w http.ResponseWriter, r *http.Request,
 		return errs.E(errs.Unavailable, "shutting down")
 	}
 	b, err := d.readBody(r)
+	if errs.Is(err, errs.TooLarge) {
+		d.intake.Refused(r.Context(), err, SourceHTTP)
+	}
 	if err != nil {
 		return err
 	}

@@ -212,6 +212,16 @@ func (in *Intake) check(ctx context.Context, b []byte, sum, source string, want 
 	return res, nil
 }
 
+// Refused records an input refused before it could be read whole (too large), from
+// the HTTP intake or the drop directory: a refusal is an audit step like any other
+// (SPEC §9), without a sha256 since the bytes were never all read.
+func (in *Intake) Refused(ctx context.Context, cause error, source string) {
+	in.m.intake.WithLabelValues(source, "unread", string(errs.CodeOf(cause))).Inc()
+	in.log.Info("submission refused unread", zap.String("source", source),
+		zap.String("code", string(errs.CodeOf(cause))), zap.Error(cause))
+	in.reject(ctx, "", "", "", cause, source)
+}
+
 // reject records a refused input in the audit log. The refusal stands even if the
 // store cannot record it (that is logged).
 func (in *Intake) reject(ctx context.Context, sum, docID, from string, cause error, source string) {

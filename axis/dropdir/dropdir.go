@@ -77,10 +77,13 @@ type SubmitFunc func(ctx context.Context, b []byte) (Answer, error)
 
 // Config configures a drop directory. Zero values take the defaults.
 type Config struct {
-	Dir      string     // required
-	Submit   SubmitFunc // required
-	MaxBytes int64      // larger files are rejected with too_large unread (default 64 MiB)
-	Workers  int        // files submitted at once (default 2)
+	Dir    string     // required
+	Submit SubmitFunc // required
+	// Refused, if set, is told about a file refused before it could be submitted (too
+	// large to read), so that the refusal is recorded like any other.
+	Refused  func(ctx context.Context, err error)
+	MaxBytes int64 // larger files are rejected with too_large unread (default 64 MiB)
+	Workers  int   // files submitted at once (default 2)
 	// Rescan is the period of the full listing of incoming/ that backs up the file
 	// system notifications (default 2 s).
 	Rescan time.Duration

@@ -89,6 +89,15 @@ type harness struct {
 	logs *observer.ObservedLogs
 	done chan error
 	stop context.CancelFunc
+
+	refusedMu sync.Mutex
+	refusedAt []error // Config.Refused calls
+}
+
+func (h *harness) refused() []error {
+	h.refusedMu.Lock()
+	defer h.refusedMu.Unlock()
+	return append([]error(nil), h.refusedAt...)
 }
 
 func start(t *testing.T, f *fake, setup func(dir string), tune func(*Config)) *harness {
@@ -101,8 +110,14 @@ func start(t *testing.T, f *fake, setup func(dir string), tune func(*Config)) *h
 		setup(dir)
 	}
 	core, logs := observer.New(zap.DebugLevel)
+	h := &harness{t: t, dir: dir, f: f, logs: logs, done: make(chan error, 1)}
 	cfg := Config{Dir: dir, Submit: f.submit, Rescan: 50 * time.Millisecond, MinBackoff: 5 * time.Millisecond,
-		MaxBackoff: 20 * time.Millisecond, Logger: zap.New(core)}
+		MaxBackoff: 20 * time.Millisecond, Logger: zap.New(core),
+		Refused: func(_ context.Context, err error) {
+			h.refusedMu.Lock()
+			defer h.refusedMu.Unlock()
+			h.refusedAt = append(h.refusedAt, err)
+		}}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -111,7 +126,7 @@ func start(t *testing.T, f *fake, setup func(dir string), tune func(*Config)) *h
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, dir: dir, f: f, logs: logs, done: make(chan error, 1), stop: cancel}
+	h.stop = cancel
 	go func() { h.done <- d.Run(ctx) }()
 	t.Cleanup(func() { h.shutdown() })
 	h.waitLog("drop directory watched")
@@ -245,6 +260,9 @@ func TestAcceptedAndRejected(t *testing.T) {
 	}
 	if n := len(h.f.allCalls()); n != 2 {
 		t.Errorf("%d submissions, want 2 (too large files are not submitted)", n)
+	}
+	if got := h.refused(); len(got) != 1 || !errs.Is(got[0], errs.TooLarge) {
+		t.Errorf("refused unread: %v, want the too_large file once", got)
 	}
 	if got := names(t, h.path(Incoming)); len(got) != 0 {
 		t.Errorf("incoming/ still holds %v", got)

@@ -60,6 +60,8 @@ func (d *Dir) process(ctx context.Context, name string, attempts int) outcome {
 		if testHookSubmitted != nil {
 			testHookSubmitted(name, err)
 		}
+	} else if d.cfg.Refused != nil {
+		d.cfg.Refused(ctx, err)
 	}
 	if err == nil {
 		if attempts > 0 {
