@@ -184,6 +184,17 @@ func TestResubmissionDuplicateAndRevision(t *testing.T) {
 	if r.Status != http.StatusUnprocessableEntity || r.errCode() != "unknown_target" {
 		t.Errorf("revision of an unknown document: %d %s, want 422 unknown_target", r.Status, r.Body)
 	}
+	// Both refusals are audit steps, with their codes and the package's identity.
+	var refused []string
+	for _, line := range bytes.Split(bytes.TrimSpace(h.do("GET", "/v1/audit?from=1", h.auditorToken(), nil).Body), []byte("\n")) {
+		if rec, err := audit.ParseLine(line); err == nil && rec.Event.Type == audit.Rejected && rec.Event.SHA256 != "" && rec.Event.DocumentID != "" {
+			refused = append(refused, rec.Event.Code)
+		}
+	}
+	if strings.Join(refused, ",") != "duplicate_document,unknown_target" {
+		t.Errorf("rejected audit events %v, want duplicate_document,unknown_target", refused)
+	}
+
 	// A revision of the one just sent: accepted and linked both ways.
 	rev, revID := revision(t, 4, "2", id)
 	ra := h.mustAccept(rev)

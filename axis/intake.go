@@ -127,6 +127,7 @@ func (in *Intake) SubmitPackage(ctx context.Context, b []byte, source string) (P
 			log.Error("package not accepted: store unavailable", zap.Error(err))
 		} else {
 			log.Info("package refused", zap.String("code", string(code)), zap.Error(err))
+			in.reject(ctx, sum, meta.DocumentID, meta.From, err, source)
 		}
 		return PackageAnswer{}, err
 	}
