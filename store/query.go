@@ -53,7 +53,37 @@ func (s *Store) DocumentsByID(ctx context.Context, id string) ([]Document, error
 	if err == nil && len(out) == 0 {
 		err = errs.E(errs.NotFound, "no document %s", id)
 	}
+	if err == nil {
+		for i := range out {
+			if err = s.lateReceipt(ctx, &out[i]); err != nil {
+				break
+			}
+		}
+	}
 	return out, err
+}
+
+// lateReceipt covers a receipt stored by the background writer after the read's snapshot
+// was taken and dropped from memory before it looked there: a new snapshot has it.
+func (s *Store) lateReceipt(ctx context.Context, d *Document) error {
+	if d.Receipt != nil {
+		return nil
+	}
+	var ref *blobRef
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bReceipts).Get(u64(d.num)); len(v) == 16 {
+			r := getRef(v)
+			ref = &r
+		}
+		return nil
+	}); err != nil || ref == nil {
+		return err
+	}
+	var err error
+	if d.Receipt, err = s.readBlob(*ref); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "read receipt")
+	}
+	return nil
 }
 
 // DocumentBySHA returns the package with these bytes; errs.NotFound if none.
@@ -71,6 +101,9 @@ func (s *Store) DocumentBySHA(ctx context.Context, sha string) (Document, error)
 		d, err = s.documentOf(tx, rec.Doc)
 		return err
 	})
+	if err == nil {
+		err = s.lateReceipt(ctx, &d)
+	}
 	return d, err
 }
 
@@ -108,7 +141,7 @@ func (s *Store) documentOf(tx *bolt.Tx, num uint64) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
-	d := Document{DocumentMeta: r.Meta, SHA256: r.SHA256, Size: r.Size, AcceptedAt: r.At, AuditSeq: r.Seq}
+	d := Document{DocumentMeta: r.Meta, SHA256: r.SHA256, Size: r.Size, AcceptedAt: r.At, AuditSeq: r.Seq, num: num}
 	for _, to := range r.Meta.To {
 		dl, err := loadDelivery(tx, num, to)
 		if err != nil {

@@ -194,6 +194,8 @@ type Document struct {
 	Revises    *Ref       `json:"revises,omitempty"`   // the package this revision applies to
 	Revisions  []Ref      `json:"revisions,omitempty"` // later packages revising this one
 	Receipt    []byte     `json:"-"`
+
+	num uint64 // the document record
 }
 
 // Rejection is a refused input, recorded as an audit step.
