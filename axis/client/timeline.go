@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"axis/axis/internal/textout"
 	"axis/envelope"
 )
 
@@ -45,26 +46,26 @@ func ParseReceipt(s string) (ReceiptSummary, error) {
 // current state and every step with its time, code and meaning, then revisions and the
 // receipt. Times are in Vietnam time, as edXML writes them.
 func WriteTimeline(w io.Writer, d Document) error {
-	ew := &errWriter{w: w}
-	ew.printf("%s\n", d.DocumentID)
-	ew.printf("  from       %s\n", d.From)
+	ew := textout.New(w)
+	ew.Printf("%s\n", d.DocumentID)
+	ew.Printf("  from       %s\n", d.From)
 	if d.Subject != "" {
-		ew.printf("  subject    %s\n", d.Subject)
+		ew.Printf("  subject    %s\n", d.Subject)
 	}
 	if d.CodeNumber != "" || d.CodeNotation != "" {
 		kind := ""
 		if d.DocTypeName != "" {
 			kind = " (" + d.DocTypeName + ")"
 		}
-		ew.printf("  code       %s/%s%s\n", d.CodeNumber, d.CodeNotation, kind)
+		ew.Printf("  code       %s/%s%s\n", d.CodeNumber, d.CodeNotation, kind)
 	}
 	switch d.BusinessType {
 	case 1, 2, 3:
-		ew.printf("  revision   %s of %s\n", [...]string{"", "revoke", "update", "replace"}[d.BusinessType], orDash(d.Target))
+		ew.Printf("  revision   %s of %s\n", [...]string{"", "revoke", "update", "replace"}[d.BusinessType], textout.OrDash(d.Target))
 	}
-	ew.printf("  accepted   %s (audit seq %d)\n", when(d.AcceptedAt), d.AuditSeq)
-	ew.printf("  sha256     %s (%d bytes)\n", d.SHA256, d.Size)
-	ew.printf("recipients (%d):\n", len(d.Recipients))
+	ew.Printf("  accepted   %s (audit seq %d)\n", when(d.AcceptedAt), d.AuditSeq)
+	ew.Printf("  sha256     %s (%d bytes)\n", d.SHA256, d.Size)
+	ew.Printf("recipients (%d):\n", len(d.Recipients))
 	for _, r := range d.Recipients {
 		extra := ""
 		if r.Recall != "" {
@@ -73,18 +74,18 @@ func WriteTimeline(w io.Writer, d Document) error {
 		if !r.ArrivedAt.IsZero() {
 			extra += ", arrived " + when(r.ArrivedAt)
 		}
-		ew.printf("  %-16s %s%s\n", r.OrganID, r.State, extra)
+		ew.Printf("  %-16s %s%s\n", r.OrganID, r.State, extra)
 		for _, h := range r.History {
-			ew.printf("    %s  %-40s seq %d\n", when(h.Time), step(h), h.AuditSeq)
+			ew.Printf("    %s  %-40s seq %d\n", when(h.Time), step(h), h.AuditSeq)
 		}
 	}
 	if d.Revises != nil {
-		ew.printf("revises %s from %s (sha256 %s, accepted %s)\n", d.Revises.DocumentID, d.Revises.From, short(d.Revises.SHA256), when(d.Revises.AcceptedAt))
+		ew.Printf("revises %s from %s (sha256 %s, accepted %s)\n", d.Revises.DocumentID, d.Revises.From, textout.Short(d.Revises.SHA256, "…"), when(d.Revises.AcceptedAt))
 	}
 	if len(d.Revisions) > 0 {
-		ew.printf("revisions (%d):\n", len(d.Revisions))
+		ew.Printf("revisions (%d):\n", len(d.Revisions))
 		for _, r := range d.Revisions {
-			ew.printf("  %s %s from %s (sha256 %s, accepted %s)\n", businessName(r.BusinessType), r.DocumentID, r.From, short(r.SHA256), when(r.AcceptedAt))
+			ew.Printf("  %s %s from %s (sha256 %s, accepted %s)\n", businessName(r.BusinessType), r.DocumentID, r.From, textout.Short(r.SHA256, "…"), when(r.AcceptedAt))
 		}
 	}
 	if d.Receipt != "" {
@@ -93,13 +94,13 @@ func WriteTimeline(w io.Writer, d Document) error {
 			if rs.Signed {
 				signed = "signed by the axis"
 			}
-			ew.printf("receipt    %s: %s accepted at %s, audit seq %s, sha256 %s, %d recipients\n", signed, rs.DocumentID,
-				rs.AcceptedAt, rs.AuditSeq, short(rs.SHA256), len(rs.Recipients))
+			ew.Printf("receipt    %s: %s accepted at %s, audit seq %s, sha256 %s, %d recipients\n", signed, rs.DocumentID,
+				rs.AcceptedAt, rs.AuditSeq, textout.Short(rs.SHA256, "…"), len(rs.Recipients))
 		} else {
-			ew.printf("receipt    unreadable: %v\n", err)
+			ew.Printf("receipt    unreadable: %v\n", err)
 		}
 	}
-	return ew.err
+	return ew.Err()
 }
 
 func step(h HistoryEntry) string {
@@ -137,29 +138,4 @@ func when(t time.Time) string {
 		return "-"
 	}
 	return t.In(envelope.Vietnam).Format("2006-01-02 15:04:05.000 -07")
-}
-
-func short(sum string) string {
-	if len(sum) > 12 {
-		return sum[:12] + "…"
-	}
-	return orDash(sum)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) printf(format string, args ...any) {
-	if e.err == nil {
-		_, e.err = fmt.Fprintf(e.w, format, args...)
-	}
 }

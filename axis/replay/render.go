@@ -5,13 +5,14 @@ import (
 	"io"
 	"time"
 
+	"axis/axis/internal/textout"
 	"axis/envelope"
 )
 
 // WriteText writes the history for people: one block per document, one line per
 // recipient with its state, one indented line per step, then the summary line.
 func WriteText(w io.Writer, h *History) error {
-	ew := &errWriter{w: w}
+	ew := textout.New(w)
 	for _, d := range h.Documents {
 		kind := ""
 		switch d.BusinessCode {
@@ -23,9 +24,9 @@ func WriteText(w io.Writer, h *History) error {
 			kind = " (replace)"
 		}
 		if d.Partial {
-			ew.printf("DOCUMENT %s from %s sha256 %s%s (accepted before the replayed range)\n", d.DocumentID, orDash(d.From), short(d.SHA256), kind)
+			ew.Printf("DOCUMENT %s from %s sha256 %s%s (accepted before the replayed range)\n", d.DocumentID, textout.OrDash(d.From), textout.Short(d.SHA256, ""), kind)
 		} else {
-			ew.printf("DOCUMENT %s from %s sha256 %s%s accepted seq %d at %s\n", d.DocumentID, d.From, short(d.SHA256), kind,
+			ew.Printf("DOCUMENT %s from %s sha256 %s%s accepted seq %d at %s\n", d.DocumentID, d.From, textout.Short(d.SHA256, ""), kind,
 				d.Accepted.Seq, stamp(d.Accepted.Time))
 		}
 		for _, rc := range d.Recipients {
@@ -33,26 +34,26 @@ func WriteText(w io.Writer, h *History) error {
 			if rc.Recall != "" {
 				recall = ", recall " + string(rc.Recall)
 			}
-			ew.printf("  %s: %s%s\n", rc.OrganID, rc.State, recall)
+			ew.Printf("  %s: %s%s\n", rc.OrganID, rc.State, recall)
 			for _, s := range rc.Steps {
-				ew.printf("    seq %-6d %s  %s\n", s.Seq, stamp(s.Time), describe(s))
+				ew.Printf("    seq %-6d %s  %s\n", s.Seq, stamp(s.Time), describe(s))
 			}
 		}
 		for _, s := range d.Statuses {
-			ew.printf("  sender: seq %d %s  %s\n", s.Seq, stamp(s.Time), describe(s))
+			ew.Printf("  sender: seq %d %s  %s\n", s.Seq, stamp(s.Time), describe(s))
 		}
 		for _, s := range d.Forwarded {
-			ew.printf("  forwarded: seq %d %s  status %s from %s -> %s\n", s.Seq, stamp(s.Time), s.Code, s.From, s.To)
+			ew.Printf("  forwarded: seq %d %s  status %s from %s -> %s\n", s.Seq, stamp(s.Time), s.Code, s.From, s.To)
 		}
 	}
 	for _, s := range h.Rejected {
-		ew.printf("REJECTED seq %d %s %s %s: %s\n", s.Seq, stamp(s.Time), s.Code, orDash(s.SHA256), s.Detail)
+		ew.Printf("REJECTED seq %d %s %s %s: %s\n", s.Seq, stamp(s.Time), s.Code, textout.OrDash(s.SHA256), s.Detail)
 	}
 	if h.Skipped > 0 {
-		ew.printf("note: %d events before the requested seq were skipped\n", h.Skipped)
+		ew.Printf("note: %d events before the requested seq were skipped\n", h.Skipped)
 	}
-	ew.printf("%s\n", h.Summary())
-	return ew.err
+	ew.Printf("%s\n", h.Summary())
+	return ew.Err()
 }
 
 func describe(s Step) string {
@@ -67,28 +68,3 @@ func describe(s Step) string {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-func short(sum string) string {
-	if len(sum) > 12 {
-		return sum[:12]
-	}
-	return orDash(sum)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) printf(format string, args ...any) {
-	if e.err == nil {
-		_, e.err = fmt.Fprintf(e.w, format, args...)
-	}
-}
