@@ -319,15 +319,22 @@ func (d *Daemon) checkpointLoop(ctx context.Context) {
 	})
 }
 
-// releaseInterval is how often the store's mapped pages leave the resident set.
-const releaseInterval = 10 * time.Second
+// releaseCycle is how long the daemon takes to drop the store's whole mapping from its
+// resident set, a slice every second.
+const releaseCycle = 10 * time.Second
 
 // releaseLoop keeps the daemon's RSS to its working set (store.ReleaseMapped): without
 // it the RSS grows by the store's size, all of it page cache, which container limits
 // and monitoring still count.
 func (d *Daemon) releaseLoop(ctx context.Context) {
-	every(ctx, releaseInterval, func() {
-		if err := d.store.ReleaseMapped(ctx); err != nil && ctx.Err() == nil {
+	var from int64
+	every(ctx, time.Second, func() {
+		size, err := d.store.MappedSize(ctx)
+		if err != nil || size == 0 {
+			return
+		}
+		slice := max(size/int64(releaseCycle/time.Second), 1<<20)
+		if from, err = d.store.ReleaseMapped(ctx, from, slice); err != nil && ctx.Err() == nil {
 			d.log.Warn("releasing the store's mapped pages failed", zap.Error(err))
 		}
 	})

@@ -26,7 +26,7 @@ const (
 )
 
 const (
-	outboxPage      = 256
+	outboxPage      = 1024
 	outboxPageBytes = 16 << 20 // keeps one batch's memory bounded with large packages
 	auditPage       = 1000
 	retryMin        = 100 * time.Millisecond

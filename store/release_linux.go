@@ -7,21 +7,43 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// ReleaseMapped drops the store file's pages from this process's resident set. bbolt
-// reads through a shared read-only mapping of the whole file, so every page ever read
-// stays counted in the process's RSS (measured: 3 KB per package, 600 MB after 200,000
-// packages, against a flat ~70 MB of heap). The pages stay in the kernel's page cache:
-// the next read maps them again with a minor fault, no disk access. It runs inside a read
-// transaction, which holds bbolt's mapping in place (a remap waits for it).
-func (s *Store) ReleaseMapped(ctx context.Context) error {
-	return s.view(ctx, func(tx *bolt.Tx) error {
-		size := uintptr(tx.Size())
-		if size == 0 {
+// ReleaseMapped drops the store file's pages in [from, from+n) from this process's
+// resident set and returns where the next call should start (0 after the end), so that a
+// caller can walk the file a slice at a time: dropping all of it at once made every hot
+// page fault back in together (measured: p99 latency ×4 at 500 packages/s).
+//
+// bbolt reads through a shared read-only mapping of the whole file, so every page ever
+// read stays counted in the process's RSS (measured: 3 KB per package, 600 MB after
+// 200,000 packages, against a flat ~70 MB of heap). The pages stay in the kernel's page
+// cache: the next read maps them again with a minor fault, no disk access. It runs inside
+// a read transaction, which holds bbolt's mapping in place (a remap waits for it).
+func (s *Store) ReleaseMapped(ctx context.Context, from, n int64) (next int64, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		size := tx.Size()
+		page := int64(tx.DB().Info().PageSize)
+		from -= from % page
+		if from >= size {
+			from = 0
+		}
+		end := min(from+n, size)
+		if end <= from {
 			return nil
 		}
-		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, tx.DB().Info().Data, size, syscall.MADV_DONTNEED); e != 0 {
+		next = end % size
+		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, tx.DB().Info().Data+uintptr(from), uintptr(end-from), syscall.MADV_DONTNEED); e != 0 {
 			return e
 		}
 		return nil
 	})
+	return next, err
+}
+
+// MappedSize is the part of the store file bbolt uses.
+func (s *Store) MappedSize(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n, err
 }

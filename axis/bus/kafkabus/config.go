@@ -46,7 +46,7 @@ type Config struct {
 	// BatchTimeout is how long the writer waits to fill a batch (default 2 ms; kafka-go's
 	// own default of 1 s would delay every lone message by a second).
 	BatchTimeout time.Duration
-	BatchSize    int // messages per batch and partition (default 100)
+	BatchSize    int // messages per batch and partition (default 1000)
 
 	// PublishTimeout bounds one Publish call, retries included (default 10 s), plus
 	// one second per MiB the call carries, so that a 64 MiB package over a slow link
