@@ -75,39 +75,30 @@ func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, er
 // storeReceipt stores the receipt of a document unless one is stored already, and
 // returns the stored one (so that racing identical submissions all answer the same).
 func (s *Store) storeReceipt(ctx context.Context, doc uint64, rc []byte) ([]byte, error) {
-	var stored *blobRef
+	var had bool
+	var ref blobRef
 	if err := s.view(ctx, func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bReceipts).Get(u64(doc)); len(v) == 16 {
-			r := getRef(v)
-			stored = &r
-		}
+		ref, had = storedReceipt(tx, doc)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	if stored != nil {
-		return s.readBlob(*stored)
+	if had {
+		return s.readBlob(ref)
 	}
-	ref, err := s.writeBlob(rc)
+	mine, err := s.writeBlob(rc)
 	if err != nil {
 		return nil, err
 	}
-	err = s.do(ctx, func(w *wtx) error {
-		if v := w.get(bReceipts, u64(doc)); len(v) == 16 {
-			r := getRef(v) // stored meanwhile by a racing submission: ours is dead space
-			stored = &r
-			return nil
-		}
-		w.useBlob(ref)
-		v := make([]byte, 16)
-		putRef(v, ref)
-		return w.put(bReceipts, u64(doc), v)
-	})
-	if err != nil {
+	if err := s.do(ctx, func(w *wtx) error {
+		var err error
+		ref, err = w.putReceipt(doc, mine)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	if stored != nil {
-		return s.readBlob(*stored)
+	if ref != mine {
+		return s.readBlob(ref)
 	}
 	return rc, nil
 }
@@ -118,10 +109,7 @@ func receiptRef(tx *bolt.Tx, d *docRecord) (blobRef, bool) {
 	if d.ReceiptLen > 0 {
 		return blobRef{Off: d.ReceiptOff, Len: d.ReceiptLen}, true
 	}
-	if v := tx.Bucket(bReceipts).Get(u64(d.Num)); len(v) == 16 {
-		return getRef(v), true
-	}
-	return blobRef{}, false
+	return storedReceipt(tx, d.Num)
 }
 
 // acceptJob is a validated, hashed submission: the costly work is done before it reaches

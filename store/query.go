@@ -69,18 +69,16 @@ func (s *Store) lateReceipt(ctx context.Context, d *Document) error {
 	if d.Receipt != nil {
 		return nil
 	}
-	var ref *blobRef
+	var ref blobRef
+	var ok bool
 	if err := s.view(ctx, func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bReceipts).Get(u64(d.num)); len(v) == 16 {
-			r := getRef(v)
-			ref = &r
-		}
+		ref, ok = storedReceipt(tx, d.num)
 		return nil
-	}); err != nil || ref == nil {
+	}); err != nil || !ok {
 		return err
 	}
 	var err error
-	if d.Receipt, err = s.readBlob(*ref); err != nil {
+	if d.Receipt, err = s.readBlob(ref); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "read receipt")
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 )
 
@@ -126,13 +127,10 @@ func (s *Store) storeReceipts(batch []queuedReceipt) {
 			for _, r := range batch {
 				ref := blobRef{Off: off, Len: int64(len(r.rc))}
 				off += ref.Len
-				if r.flush != nil || len(w.get(bReceipts, u64(r.doc))) == 16 {
-					continue // stored meanwhile by an identical submission
+				if r.flush != nil {
+					continue
 				}
-				w.useBlob(ref)
-				v := make([]byte, 16)
-				putRef(v, ref)
-				if err := w.put(bReceipts, u64(r.doc), v); err != nil {
+				if _, err := w.putReceipt(r.doc, ref); err != nil {
 					return err
 				}
 			}
@@ -143,4 +141,24 @@ func (s *Store) storeReceipts(batch []queuedReceipt) {
 		s.log.Warn("acceptance receipts not stored; each is rebuilt by the next submission of its package",
 			zap.Int("receipts", n), zap.Error(err))
 	}
+}
+
+// storedReceipt is where the receipt of document doc is, if stored.
+func storedReceipt(tx *bolt.Tx, doc uint64) (blobRef, bool) {
+	if v := tx.Bucket(bReceipts).Get(u64(doc)); len(v) == 16 {
+		return getRef(v), true
+	}
+	return blobRef{}, false
+}
+
+// putReceipt records ref as the receipt of doc unless one is stored already (an identical
+// submission stored it meanwhile: ref is then dead space), and returns the one in force.
+func (w *wtx) putReceipt(doc uint64, ref blobRef) (blobRef, error) {
+	if had, ok := storedReceipt(w.tx, doc); ok {
+		return had, nil
+	}
+	w.useBlob(ref)
+	v := make([]byte, 16)
+	putRef(v, ref)
+	return ref, w.put(bReceipts, u64(doc), v)
 }
