@@ -93,6 +93,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 		OnBatch: func(b store.BatchStats) {
 			d.m.batchOps.Observe(float64(b.Ops))
 			d.m.writerBusy.Add(b.Busy.Seconds())
+			d.m.writerRun.Add(b.Run.Seconds())
 		}}
 	if opts.StoreHooks != nil {
 		opts.StoreHooks(&sopts)

@@ -17,6 +17,7 @@ type metrics struct {
 	published   *prometheus.CounterVec // kind
 	batchOps    prometheus.Histogram
 	writerBusy  prometheus.Counter // seconds
+	writerRun   prometheus.Counter // seconds
 }
 
 func newMetrics() *metrics {
@@ -40,8 +41,10 @@ func newMetrics() *metrics {
 			Help: "Operations per store transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		writerBusy: prometheus.NewCounter(prometheus.CounterOpts{Name: "axis_store_writer_busy_seconds_total",
 			Help: "Time the store's single writer spent committing; its rate near 1 means the store is the bottleneck."}),
+		writerRun: prometheus.NewCounter(prometheus.CounterOpts{Name: "axis_store_writer_run_seconds_total",
+			Help: "Part of the writer's busy time spent running operations (the rest is writing and fsync)."}),
 	}
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy,
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

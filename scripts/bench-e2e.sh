@@ -44,7 +44,10 @@ status=0
   --concurrency "${CONCURRENCY:-64}" ${LOADGEN_ARGS:-} || status=$?
 echo "daemon: cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_secs)" 'BEGIN{printf "%.1f", b-a}') during the run, $(awk '/^(VmRSS|VmHWM|RssAnon|RssFile):/{sub(":","",$1); printf "%s_mb=%.0f ", $1, $2/1024}' "/proc/$PID/status")" >&2
 curl -fsS "http://$HTTP/metrics" 2>/dev/null | awk '
-  /^axis_store_writer_busy_seconds_total/ {busy=$2}
+  /^axis_store_writer_busy_seconds_total/ {busy=$2} /^axis_store_writer_run_seconds_total/ {run=$2}
+  /^axis_verify_seconds_sum/ {vs=$2} /^axis_verify_seconds_count/ {vn=$2}
+  /^axis_store_commit_seconds_sum\{op="accept"\}/ {as=$2} /^axis_store_commit_seconds_count\{op="accept"\}/ {an=$2}
   /^axis_store_batch_ops_count/ {n=$2} /^axis_store_batch_ops_sum/ {ops=$2}
-  END {if (n) printf "store writer: busy_s=%.1f batches=%d ops_per_batch=%.1f\n", busy, n, ops/n}' >&2 || true
+  END {if (n) printf "store writer: busy_s=%.1f run_s=%.1f batches=%d ops_per_batch=%.1f\n", busy, run, n, ops/n
+       if (vn && an) printf "intake: verify_ms=%.2f accept_ms=%.2f (means)\n", 1000*vs/vn, 1000*as/an}' >&2 || true
 exit $status
