@@ -64,17 +64,29 @@ func (s *Signer) algorithm() (string, crypto.Hash, error) {
 // with etree's defaults a CR in text, or a TAB/LF/CR in an attribute value, is written
 // literally and normalised away by the next parser, which breaks the signature.
 func (s *Signer) Sign(doc *etree.Document) error {
-	alg, sigHash, err := s.algorithm()
+	p, err := s.params()
 	if err != nil {
 		return err
 	}
-	return s.sign(doc, signParams{
+	return s.sign(doc, p)
+}
+
+// defaultTransforms is the Reference's transform chain of every signature Sign makes.
+var defaultTransforms = []string{AlgEnveloped, AlgExcC14N}
+
+// params are the algorithms of the signatures Sign (and AppendEnvelopedSignature) make.
+func (s *Signer) params() (signParams, error) {
+	alg, sigHash, err := s.algorithm()
+	if err != nil {
+		return signParams{}, err
+	}
+	return signParams{
 		sigMethod: alg, sigHash: sigHash,
 		digestMethod: AlgSHA256, digestHash: crypto.SHA256,
 		siC14N:     AlgExcC14N,
-		transforms: []string{AlgEnveloped, AlgExcC14N},
+		transforms: defaultTransforms,
 		keyInfo:    true,
-	})
+	}, nil
 }
 
 // signParams lets tests produce the signatures other tools make (SHA-1, inclusive
@@ -162,17 +174,25 @@ func (s *Signer) sign(doc *etree.Document, p signParams) error {
 	if err := canonicalizeSubtree(sh, si, siMethod); err != nil {
 		return fail(c14nError(err))
 	}
-	value, err := s.Key.Sign(randomFor(s.Key), sh.Sum(nil), p.sigHash)
+	value, err := s.signatureValue(sh.Sum(nil), p)
 	if err != nil {
-		return fail(fmt.Errorf("signing: %w", err))
-	}
-	if pub, ok := s.Key.Public().(*ecdsa.PublicKey); ok && !p.ecdsaDER {
-		if value, err = derToRS(value, (pub.Curve.Params().BitSize+7)/8); err != nil {
-			return fail(err)
-		}
+		return fail(err)
 	}
 	sv.SetText(base64.StdEncoding.EncodeToString(value))
 	return nil
+}
+
+// signatureValue signs the hash of the canonical SignedInfo: r||s for ECDSA (unless
+// p.ecdsaDER), PKCS #1 v1.5 for RSA.
+func (s *Signer) signatureValue(hashed []byte, p signParams) ([]byte, error) {
+	value, err := s.Key.Sign(randomFor(s.Key), hashed, p.sigHash)
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	if pub, ok := s.Key.Public().(*ecdsa.PublicKey); ok && !p.ecdsaDER {
+		return derToRS(value, (pub.Curve.Params().BitSize+7)/8)
+	}
+	return value, nil
 }
 
 // randomFor makes software ECDSA keys sign deterministically (RFC 6979): the same

@@ -31,8 +31,19 @@ type Signer interface {
 	Sign(doc *etree.Document) error
 }
 
-// Build returns the signed receipt bytes.
+// Build returns the signed receipt bytes. A signer that can sign bytes the caller writes
+// (signing.Signer) gets the receipt written straight as bytes (see fast.go), byte for
+// byte what the etree path below produces; any other signer gets the etree path.
 func Build(r Receipt, s Signer) ([]byte, error) {
+	if bs, ok := s.(bytesSigner); ok {
+		return buildFast(r, bs)
+	}
+	return buildSlow(r, s)
+}
+
+// buildSlow builds the receipt as an etree document and signs it: the reference the
+// fast path is proven equal to (fast_test.go).
+func buildSlow(r Receipt, s Signer) ([]byte, error) {
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	root := doc.CreateElement("AcceptanceReceipt")
