@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 
 	"github.com/beevik/etree"
 
@@ -324,16 +323,66 @@ func findSignatures(el *etree.Element, sigs *[]*etree.Element) error {
 	return nil
 }
 
-// derToRS converts an ASN.1 ECDSA signature to the fixed-width r||s of XML-DSig.
+// derToRS converts an ASN.1 ECDSA signature to the fixed-width r||s of XML-DSig. The
+// DER is read by hand: encoding/asn1 into big.Ints cost a few allocations and more time
+// than the rest of writing a receipt.
 func derToRS(der []byte, n int) ([]byte, error) {
-	var v struct{ R, S *big.Int }
-	if rest, err := asn1.Unmarshal(der, &v); err != nil || len(rest) != 0 {
-		return nil, errors.New("signing: malformed ECDSA signature")
+	bad := errors.New("signing: malformed ECDSA signature")
+	seq, rest, ok := derTLV(der, 0x30)
+	if !ok || len(rest) != 0 {
+		return nil, bad
+	}
+	r, seq, ok1 := derTLV(seq, 0x02)
+	sv, rest, ok2 := derTLV(seq, 0x02)
+	if !ok1 || !ok2 || len(rest) != 0 {
+		return nil, bad
 	}
 	out := make([]byte, 2*n)
-	v.R.FillBytes(out[:n])
-	v.S.FillBytes(out[n:])
+	if !putUint(out[:n], r) || !putUint(out[n:], sv) {
+		return nil, bad
+	}
 	return out, nil
+}
+
+// derTLV reads one DER element with the given tag (definite length, at most 2 length
+// bytes: ECDSA signatures up to P-521 need 1).
+func derTLV(b []byte, tag byte) (content, rest []byte, ok bool) {
+	if len(b) < 2 || b[0] != tag {
+		return nil, nil, false
+	}
+	l := int(b[1])
+	b = b[2:]
+	if l >= 0x80 {
+		k := l & 0x7f
+		if k == 0 || k > 2 || len(b) < k {
+			return nil, nil, false
+		}
+		l = 0
+		for _, c := range b[:k] {
+			l = l<<8 | int(c)
+		}
+		b = b[k:]
+	}
+	if l > len(b) {
+		return nil, nil, false
+	}
+	return b[:l], b[l:], true
+}
+
+// putUint writes a non-negative DER INTEGER right-aligned into dst, false if it is
+// negative, empty or does not fit.
+func putUint(dst, v []byte) bool {
+	if len(v) == 0 || v[0]&0x80 != 0 {
+		return false
+	}
+	for len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+	}
+	if len(v) > len(dst) {
+		return false
+	}
+	copy(dst[len(dst)-len(v):], v)
+	return true
 }
 
 // CheckSender binds the signer to the From agency (SPEC §3): the signer fingerprint must

@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -125,8 +126,15 @@ func appendBase64Element(dst []byte, name string, b []byte) []byte {
 // range and invalid UTF-8 as U+FFFD, TAB/LF/CR literally). The algorithm URIs have
 // nothing to escape; this keeps the two paths equal whatever they hold.
 func appendAttrValue(dst []byte, v string, canonical bool) []byte {
+	i := 0
+	for i < len(v) && plainAttr[v[i]] {
+		i++
+	}
+	if i == len(v) { // the algorithm URIs: nothing to escape in either form
+		return append(dst, v...)
+	}
 	last := 0
-	for i := 0; i < len(v); {
+	for i < len(v) {
 		r, w := rune(v[i]), 1
 		if r >= utf8.RuneSelf {
 			r, w = utf8.DecodeRuneInString(v[i:])
@@ -164,6 +172,14 @@ func appendAttrValue(dst []byte, v string, canonical bool) []byte {
 	}
 	return append(dst, v[last:]...)
 }
+
+// plainAttr: the bytes written as they are in attribute values in both forms.
+var plainAttr = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = !strings.ContainsRune(`&<>'"`, rune(b))
+	}
+	return t
+}()
 
 // inXMLRange is XML 1.0's Char production (etree's isInCharacterRange).
 func inXMLRange(r rune) bool {

@@ -2,6 +2,7 @@ package receipt
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,26 +133,25 @@ func appendText(dst []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
 		ch := s[i]
+		if plainText[ch] {
+			i++
+			continue
+		}
 		var esc string
 		w := 1
 		switch {
-		case ch >= 0x20 && ch < utf8.RuneSelf:
-			switch ch {
-			case '&':
-				esc = "&amp;"
-			case '<':
-				esc = "&lt;"
-			case '>':
-				esc = "&gt;"
-			case '\'':
-				esc = "&apos;"
-			case '"':
-				esc = "&quot;"
-			}
-		case ch < 0x20:
-			if ch != '\t' && ch != '\n' && ch != '\r' {
-				esc = "\uFFFD"
-			}
+		case ch == '&':
+			esc = "&amp;"
+		case ch == '<':
+			esc = "&lt;"
+		case ch == '>':
+			esc = "&gt;"
+		case ch == '\'':
+			esc = "&apos;"
+		case ch == '"':
+			esc = "&quot;"
+		case ch < utf8.RuneSelf: // control characters but TAB, LF, CR; DEL is plain
+			esc = "\uFFFD"
 		default:
 			var r rune
 			r, w = utf8.DecodeRuneInString(s[i:])
@@ -168,6 +168,15 @@ func appendText(dst []byte, s string) []byte {
 	}
 	return append(dst, s[last:]...)
 }
+
+// plainText: the ASCII bytes etree writes as they are in text.
+var plainText = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = !strings.ContainsRune(`&<>'"`, rune(b))
+	}
+	t['\t'], t['\n'], t['\r'] = true, true, true
+	return t
+}()
 
 // inXMLRange is XML 1.0's Char production (etree's isInCharacterRange).
 func inXMLRange(r rune) bool {
