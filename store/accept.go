@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -204,11 +203,11 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 	if target != nil {
 		doc.Target = target.Num
 		target.Revisions = append(target.Revisions, num)
-		if err := w.put(bDocs, u64(target.Num), mustJSON(target)); err != nil {
+		if err := w.put(bDocs, u64(target.Num), target.encode()); err != nil {
 			return res, err
 		}
 	}
-	if err := w.put(bDocs, u64(num), mustJSON(doc)); err != nil {
+	if err := w.put(bDocs, u64(num), doc.encode()); err != nil {
 		return res, err
 	}
 	if err := w.put(bSHA, sum[:], shaRecord{Kind: 'p', Doc: num, Blob: blob}.encode()); err != nil {
@@ -246,7 +245,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 }
 
 // pendingDelivery is every new delivery record (encoded once).
-var pendingDelivery = mustJSON(deliveryRecord{State: StatePending, History: []HistoryEntry{}})
+var pendingDelivery = (&deliveryRecord{State: StatePending, History: []HistoryEntry{}}).encode()
 
 // targetOf is the DocumentId a revision applies to ("" for a new package).
 func targetOf(m DocumentMeta) string {
@@ -309,8 +308,8 @@ func loadDoc(tx *bolt.Tx, num uint64) (*docRecord, error) {
 	if v == nil {
 		return nil, errs.E(errs.Internal, "document %d missing", num)
 	}
-	var d docRecord
-	if err := json.Unmarshal(v, &d); err != nil {
+	d, err := decodeDoc(v)
+	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "decode document %d", num)
 	}
 	return &d, nil
@@ -321,8 +320,8 @@ func loadDelivery(tx *bolt.Tx, num uint64, organ string) (*deliveryRecord, error
 	if v == nil {
 		return nil, errs.E(errs.Internal, "delivery %d/%s missing", num, organ)
 	}
-	var d deliveryRecord
-	if err := json.Unmarshal(v, &d); err != nil {
+	d, err := decodeDelivery(v)
+	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "decode delivery")
 	}
 	return &d, nil

@@ -38,8 +38,12 @@ func encodeAuditRecord(e *audit.Event, hash string) []byte {
 	for _, s := range []string{e.DocumentID, e.From, e.To, e.Code, e.Detail} {
 		b = appendStr(b, s)
 	}
-	if raw, err := hex.DecodeString(e.SHA256); err == nil && len(raw) == 32 && hex.EncodeToString(raw) == e.SHA256 {
-		return append(append(b, 1), raw...)
+	if isLowerHex64(e.SHA256) {
+		b = append(b, 1)
+		n := len(b)
+		b = append(b, make([]byte, 32)...)
+		hex.Decode(b[n:], []byte(e.SHA256))
+		return b
 	}
 	return appendStr(append(b, 0), e.SHA256)
 }
@@ -118,4 +122,18 @@ func (s *Store) auditLines(tx *bolt.Tx, from uint64, fn func(seq uint64, line []
 		prev = hash
 	}
 	return nil
+}
+
+// isLowerHex64 reports whether s is a sha256 in lowercase hex (stored as 32 raw bytes,
+// exported back exactly).
+func isLowerHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -116,7 +116,7 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...uint64) error {
 			if moved {
 				d.State = StatePublished
 			}
-			if err := w.put(bDeliv, delivKey(r.Doc, r.Recipient), mustJSON(d)); err != nil {
+			if err := w.put(bDeliv, delivKey(r.Doc, r.Recipient), d.encode()); err != nil {
 				return err
 			}
 			if !moved {

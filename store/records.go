@@ -132,6 +132,12 @@ func readStr(v []byte) ([]byte, []byte, error) {
 
 // recipients calls fn for each (recipient, state byte) until it returns true.
 func (sv *summaryView) recipients(fn func(to []byte, st byte) bool) error {
+	return sv.recipientsAt(func(to []byte, st byte, _ int) bool { return fn(to, st) })
+}
+
+// recipientsAt is recipients with the position of each state byte, counted from the end
+// of the entry (the entry's length minus the byte's offset), for patching it in a copy.
+func (sv *summaryView) recipientsAt(fn func(to []byte, st byte, fromEnd int) bool) error {
 	cnt, n := binary.Uvarint(sv.rcp)
 	if n <= 0 {
 		return errSummary
@@ -142,7 +148,7 @@ func (sv *summaryView) recipients(fn func(to []byte, st byte) bool) error {
 		if err != nil || len(rest) == 0 {
 			return errSummary
 		}
-		if fn(to, rest[0]) {
+		if fn(to, rest[0], len(rest)) {
 			return nil
 		}
 		v = rest[1:]

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -183,7 +184,7 @@ func (w *wtx) applyStatus(doc *docRecord, organ string, e HistoryEntry) error {
 			return err
 		}
 	}
-	if err := w.put(bDeliv, delivKey(doc.Num, organ), mustJSON(d)); err != nil {
+	if err := w.put(bDeliv, delivKey(doc.Num, organ), d.encode()); err != nil {
 		return err
 	}
 	if changed {
@@ -201,23 +202,26 @@ func (w *wtx) updateIndexes(doc *docRecord, organ string, st State) error {
 	return w.setIndexStates(bIdxOut, doc.Meta.From, doc.At, doc.Num, ch)
 }
 
-// setIndexStates rewrites one list index entry with new states for some recipients.
+// setIndexStates rewrites one list index entry with new states for some recipients. Only
+// the state bytes change: they are patched in a copy, without decoding the entry.
 func (w *wtx) setIndexStates(bucket []byte, agency string, at time.Time, num uint64, states map[string]State) error {
 	k := idxKey(agency, at, num)
-	sv, err := viewSummary(w.get(bucket, k))
+	v := w.get(bucket, k)
+	sv, err := viewSummary(v)
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "index entry of document %d", num)
 	}
-	sm, err := sv.decode()
-	if err != nil {
-		return errs.Wrap(errs.Internal, err, "index entry of document %d", num)
-	}
-	for i, to := range sm.To {
-		if st, ok := states[to]; ok {
-			sm.States[i] = st
+	out := bytes.Clone(v) // bbolt's value is read-only and must stay valid
+	err = sv.recipientsAt(func(to []byte, _ byte, fromEnd int) bool {
+		if st, ok := states[string(to)]; ok {
+			out[len(v)-fromEnd] = stateByte[st]
 		}
+		return false
+	})
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "index entry of document %d", num)
 	}
-	return w.put(bucket, k, sm.encode())
+	return w.put(bucket, k, out)
 }
 
 // RecordRejected records a refused input as an audit event and returns its seq.

@@ -73,8 +73,9 @@ type Event struct {
 func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendUint(dst, e.Seq, 10)
-	dst = append(dst, `,"time":`...)
-	dst = appendString(dst, FormatTime(e.Time))
+	dst = append(dst, `,"time":"`...)
+	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano) // no character of it needs escaping
+	dst = append(dst, '"')
 	dst = append(dst, `,"type":`...)
 	dst = appendString(dst, string(e.Type))
 	dst = append(dst, `,"document_id":`...)
@@ -162,7 +163,13 @@ const hexdigits = "0123456789abcdef"
 
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	for i := 0; i < len(s); {
+	// Identifiers and hex digests need no escaping: copy them whole.
+	plain := 0
+	for plain < len(s) && s[plain] >= 0x20 && s[plain] < utf8.RuneSelf && s[plain] != '"' && s[plain] != '\\' {
+		plain++
+	}
+	dst = append(dst, s[:plain]...)
+	for i := plain; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
