@@ -3,6 +3,7 @@ package envelope
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -38,6 +39,9 @@ import (
 // target can prove the parser equal to readEtree rule for rule.
 func parseXML(b []byte, maxDepth int, strict bool) (doc *etree.Document, strictFail bool, err error) {
 	p := xmlParser{b: b, strict: strict, maxDepth: maxDepth}
+	sc := scratchPool.Get().(*parseScratch)
+	p.open, p.pending, p.scope, p.attrs = sc.open[:0], sc.pending[:0], sc.scope[:0], sc.attrs[:0]
+	defer p.release(sc)
 	// Elements are about half the '<'; '<' in comments or CDATA only make this high,
 	// so the first chunks are capped and later ones grow by doubling.
 	first := min(256, 8+bytes.Count(b, []byte{'<'})/2)
@@ -69,7 +73,81 @@ type xmlParser struct {
 	cds      []etree.CharData
 	toks     []etree.Token
 	attrSlab []etree.Attr
+	strs     strArena
 	roots    int
+}
+
+// parseScratch is the working memory of one parse that the tree never references once
+// the parse is over: pooled, so a parse does not regrow it from nothing.
+type parseScratch struct {
+	open    []openElem
+	pending []etree.Token
+	scope   []nsBinding
+	attrs   []rawAttr
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &parseScratch{
+		open:    make([]openElem, 0, 16),
+		pending: make([]etree.Token, 0, 64),
+		scope:   make([]nsBinding, 0, 8),
+		attrs:   make([]rawAttr, 0, 8),
+	}
+}}
+
+// maxPooled bounds the scratch a pathological document (100 000 siblings, thousands of
+// declarations) can leave in the pool.
+const maxPooled = 1 << 12
+
+// release clears the scratch of references into the tree (and so into the input's
+// strings) and returns it to the pool.
+func (p *xmlParser) release(sc *parseScratch) {
+	if cap(p.open) > maxPooled || cap(p.pending) > maxPooled || cap(p.scope) > maxPooled || cap(p.attrs) > maxPooled {
+		return
+	}
+	sc.open, sc.pending, sc.scope, sc.attrs = p.open[:0], p.pending[:0], p.scope[:0], p.attrs[:0]
+	clear(sc.open[:cap(sc.open)])
+	clear(sc.pending[:cap(sc.pending)])
+	clear(sc.scope[:cap(sc.scope)])
+	clear(sc.attrs[:cap(sc.attrs)])
+	scratchPool.Put(sc)
+}
+
+// strArena holds the names, values and text of the tree: small strings are copied into
+// shared chunks, one allocation per chunk instead of one per tag and text node. A string
+// keeps its whole chunk alive, so chunks stay small (a kept field pins at most
+// arenaChunk bytes) and strings longer than arenaMax get an allocation of their own.
+//
+// The chunks are strings.Builder buffers: a Builder only ever appends, so the bytes of a
+// string it has returned never change.
+type strArena struct {
+	sb strings.Builder
+}
+
+const (
+	arenaChunk = 4 << 10
+	arenaMax   = 512
+)
+
+// room makes room for n more bytes; left bounds what the rest of the parse can need
+// (every string comes from the input bytes not yet read, and decoding never lengthens).
+func (a *strArena) room(n, left int) {
+	if a.sb.Cap()-a.sb.Len() >= n {
+		return
+	}
+	a.sb = strings.Builder{}
+	a.sb.Grow(max(n, min(arenaChunk, left)))
+}
+
+// copy returns b as a string.
+func (a *strArena) copy(b []byte, left int) string {
+	if len(b) > arenaMax {
+		return string(b)
+	}
+	a.room(len(b), left)
+	n := a.sb.Len()
+	a.sb.Write(b)
+	return a.sb.String()[n:]
 }
 
 type openElem struct {
@@ -137,13 +215,14 @@ func (p *xmlParser) attrSlice(n int) []etree.Attr {
 }
 
 // Indentation is most of the text of a pretty-printed document: "\n" and up to 64
-// spaces or tabs are served from two constants instead of one allocation each.
+// spaces or tabs are served from two constants instead of taking arena room; "" when t
+// is not such a run.
 var (
 	indentSpaces = "\n" + strings.Repeat(" ", 64)
 	indentTabs   = "\n" + strings.Repeat("\t", 64)
 )
 
-func textString(t []byte) string {
+func indentString(t []byte) string {
 	if len(t) > 0 && len(t) <= len(indentSpaces) && t[0] == '\n' {
 		switch {
 		case string(t) == indentSpaces[:len(t)]:
@@ -152,7 +231,7 @@ func textString(t []byte) string {
 			return indentTabs[:len(t)]
 		}
 	}
-	return string(t)
+	return ""
 }
 
 // strictErr marks err as the verdict of a rule stricter than readEtree.
@@ -266,11 +345,28 @@ var charClass = func() (t [256]uint8) {
 // quote, validating every character, and reports whether it holds '&' or '\r'.
 func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 	b := p.b
+	run := 0 // plain bytes in a row
 	for i < len(b) {
 		c := b[i]
 		switch charClass[c] {
 		case cPlain:
 			i++
+			// Base64 and long ASCII text are long runs of plain bytes (class 0): once
+			// a run reaches 8, take eight at a time with one branch. Short text nodes and
+			// Vietnamese (a multi-byte letter every few bytes) never try.
+			if run++; run < 8 {
+				continue
+			}
+			for i+8 <= len(b) {
+				w := b[i : i+8 : i+8]
+				if charClass[w[0]]|charClass[w[1]]|charClass[w[2]]|charClass[w[3]]|
+					charClass[w[4]]|charClass[w[5]]|charClass[w[6]]|charClass[w[7]] != cPlain {
+					break
+				}
+				i += 8
+			}
+			run = 0
+			continue
 		case cLT:
 			if quote != 0 {
 				return 0, false, p.syntaxf(i, "unescaped < inside quoted string")
@@ -279,16 +375,19 @@ func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 		case cAmp, cCR:
 			special = true
 			i++
+			run = 0
 		case cBracket:
 			if quote == 0 && i+2 < len(b) && b[i+1] == ']' && b[i+2] == '>' {
 				return 0, false, p.syntaxf(i, "unescaped ]]> not in CDATA section")
 			}
 			i++
+			run = 0
 		case cQuote:
 			if c == quote {
 				return i, special, nil
 			}
 			i++
+			run = 0
 		case cBad:
 			return 0, false, p.syntax(i, "illegal character code %U", rune(c))
 		default:
@@ -300,6 +399,7 @@ func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 				return 0, false, p.syntax(i, "illegal character code %U", r)
 			}
 			i += size
+			run = 0
 		}
 	}
 	if quote != 0 {
@@ -313,8 +413,14 @@ func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 // never longer than the input, so one allocation of len(b[s:e]) holds it.
 func (p *xmlParser) decode(s, e int) (string, error) {
 	b := p.b
-	var out strings.Builder
-	out.Grow(e - s)
+	out, start := &p.strs.sb, 0
+	if e-s <= arenaMax {
+		p.strs.room(e-s, len(b)-s)
+		start = out.Len()
+	} else {
+		out = &strings.Builder{}
+		out.Grow(e - s)
+	}
 	for i := s; i < e; {
 		switch b[i] {
 		case '\r':
@@ -339,7 +445,7 @@ func (p *xmlParser) decode(s, e int) (string, error) {
 			i = j
 		}
 	}
-	return out.String(), nil
+	return out.String()[start:], nil
 }
 
 var predefined = [...]struct {
@@ -416,8 +522,8 @@ func (p *xmlParser) text(i int) (int, error) {
 		if s, err = p.decode(i, end); err != nil {
 			return 0, err
 		}
-	} else {
-		s = textString(p.b[i:end])
+	} else if s = indentString(p.b[i:end]); s == "" {
+		s = p.strs.copy(p.b[i:end], len(p.b)-i)
 	}
 	if len(p.open) == 0 {
 		if !isXMLSpace(s) {
@@ -434,10 +540,10 @@ func (p *xmlParser) text(i int) (int, error) {
 // Name bytes: encoding/xml delimits a name by any ASCII byte that is not a name byte and
 // takes every non-ASCII byte, then validates the whole name against its tables.
 const (
-	nNone  = iota
-	nStart // ASCII NameStartChar
-	nChar  // ASCII NameChar, not a start
-	nHigh  // non-ASCII: validated with the tables
+	nNone  = 0
+	nStart = 1 << iota // ASCII NameStartChar
+	nChar              // ASCII NameChar, not a start
+	nHigh              // non-ASCII: validated with the tables
 )
 
 var nameClass = func() (t [256]uint8) {
@@ -460,15 +566,16 @@ func isNameByte(c byte) bool { return nameClass[c] == nStart || nameClass[c] == 
 // with "invalid XML name" when the bytes do not form a name.
 func (p *xmlParser) name(i int) (end int, err error) {
 	b := p.b
-	j, high := i, false
+	j, seen := i, uint8(0)
 	for j < len(b) {
 		k := nameClass[b[j]]
 		if k == nNone {
 			break
 		}
-		high = high || k == nHigh
+		seen |= k
 		j++
 	}
+	high := seen&nHigh != 0
 	if j == i {
 		return i, nil
 	}
@@ -602,8 +709,8 @@ func (p *xmlParser) startTag(start int) (int, error) {
 		return 0, malformed("more than one root element")
 	}
 
-	// One string for the whole tag; names and plain values are slices of it.
-	tag := string(b[start:i])
+	// One arena string for the whole tag; names and plain values are slices of it.
+	tag := p.strs.copy(b[start:i], len(b)-start)
 	sub := func(s, e int) string { return tag[s-start : e-start] }
 	e := p.newElement()
 	e.Space, e.Tag = p.names(sub, start+1, colon, nameEnd)
@@ -811,6 +918,16 @@ func (p *xmlParser) checkAttrs(e *etree.Element) error {
 func (p *xmlParser) endTag(start int) (int, error) {
 	b := p.b
 	i := start + 2
+	if n := len(p.open); n > 0 {
+		// Nearly always the end tag names the open element: those bytes were checked as a
+		// name at its start tag, so when they are followed by a byte that cannot continue
+		// a name, name and split would find exactly them.
+		if e := p.open[n-1].e; true {
+			if end, ok := p.matchOpen(e, i); ok {
+				return p.closeTag(end, b[end-len(e.Tag):end])
+			}
+		}
+	}
 	end, err := p.name(i)
 	if err != nil {
 		return 0, err
@@ -836,6 +953,39 @@ func (p *xmlParser) endTag(start int) (int, error) {
 	if n == 0 || p.open[n-1].e.Tag != string(local) || p.open[n-1].e.Space != string(space) {
 		return 0, malformed("unbalanced or mismatched tags")
 	}
+	return p.closeTag(end, local)
+}
+
+// matchOpen reports whether b[i:] starts with the qualified name of e followed by a
+// byte that is not a name byte, and where that name ends.
+func (p *xmlParser) matchOpen(e *etree.Element, i int) (int, bool) {
+	b := p.b
+	j := i
+	if e.Space != "" {
+		k := j + len(e.Space)
+		if k >= len(b) || string(b[j:k]) != e.Space || b[k] != ':' {
+			return 0, false
+		}
+		j = k + 1
+	}
+	k := j + len(e.Tag)
+	if k >= len(b) || string(b[j:k]) != e.Tag || nameClass[b[k]] != nNone {
+		return 0, false
+	}
+	return k, true
+}
+
+// closeTag ends the innermost open element, its name ending at end and matched.
+func (p *xmlParser) closeTag(end int, local []byte) (int, error) {
+	b := p.b
+	j := p.space(end)
+	if j >= len(b) {
+		return 0, p.eof(j)
+	}
+	if b[j] != '>' {
+		return 0, p.syntax(j, "invalid characters between </%s and >", local)
+	}
+	n := len(p.open)
 	o := p.open[n-1]
 	p.open = p.open[:n-1]
 	p.attach(o.e, p.pending[o.children:])
@@ -854,7 +1004,7 @@ func (p *xmlParser) procInst(start int) (int, error) {
 	if te == i {
 		return 0, p.syntaxf(i, "expected target name after <?")
 	}
-	target := string(b[i:te])
+	target := p.strs.copy(b[i:te], len(b)-i)
 	if p.strict && !isSpaceByte(b[te]) && !bytes.HasPrefix(b[te:], []byte("?>")) {
 		return 0, p.strictErr("line %d: no whitespace after processing instruction target %q", 1+bytes.Count(b[:te], []byte{'\n'}), target)
 	}
@@ -879,7 +1029,7 @@ func (p *xmlParser) procInst(start int) (int, error) {
 			return 0, err
 		}
 	}
-	p.pending = append(p.pending, &etree.ProcInst{Target: target, Inst: string(inst)})
+	p.pending = append(p.pending, &etree.ProcInst{Target: target, Inst: p.strs.copy(inst, len(b)-j)})
 	return j + k + 2, nil
 }
 
@@ -1010,7 +1160,7 @@ func (p *xmlParser) bang(start int) (int, error) {
 		if err := checkChars(data, "comment"); err != nil {
 			return 0, err
 		}
-		p.pending = append(p.pending, &etree.Comment{Data: string(data)})
+		p.pending = append(p.pending, &etree.Comment{Data: p.strs.copy(data, len(b)-s)})
 		return s + k + 3, nil
 	case '[':
 		const cdata = "CDATA["
@@ -1035,7 +1185,7 @@ func (p *xmlParser) bang(start int) (int, error) {
 		if bytes.IndexByte(raw, '\r') >= 0 {
 			data = normalizeCR(raw)
 		} else {
-			data = string(raw)
+			data = p.strs.copy(raw, len(b)-s)
 		}
 		if len(p.open) == 0 {
 			if !isXMLSpace(data) {
