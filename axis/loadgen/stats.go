@@ -41,6 +41,11 @@ type Result struct {
 	// last copy (when the axis published it, by the daemon's clock, which is this
 	// machine's in make bench-e2e). The rest is the loadgen's fetch from the broker.
 	PubP50, PubP95, PubP99 time.Duration
+	// CPUPerPkg is this process's own CPU time (user+system, all goroutines: submitting,
+	// decoding answers, reading the inboxes) from the first submission until every
+	// delivery was seen or given up on, per package of the corpus. On the machine that
+	// also runs the axis, it is what the loadgen took from it. 0 where not measurable.
+	CPUPerPkg time.Duration
 }
 
 // Ratio is e2e/verify: how much of the raw verification capacity survives end to end.

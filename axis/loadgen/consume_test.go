@@ -1,0 +1,101 @@
+package loadgen
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"axis/axis"
+	"axis/axis/agency"
+)
+
+// The inbox consumer reads every partition of every recipient's inbox from where it
+// ended at start: copies published before are not this run's, copies without the
+// digest header are not the axis's, and a copy that never comes stays missing (lost).
+func TestConsumersReadFromTheEnd(t *testing.T) {
+	r1, r2 := axis.InboxTopic("r1"), axis.InboxTopic("r2")
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, r1, r2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	publish := func(topic string, partition int32, sha string) {
+		t.Helper()
+		rec := &kgo.Record{Topic: topic, Partition: partition, Value: []byte("<edXML/>"), Timestamp: time.Now()}
+		if sha != "" {
+			rec.Headers = []kgo.RecordHeader{{Key: "other", Value: []byte("x")}, {Key: axis.HeaderSHA256, Value: []byte(sha)}}
+		}
+		if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items := []Item{
+		{DocumentID: "a", SHA256: "sa", To: []string{"r1", "r2"}},
+		{DocumentID: "b", SHA256: "sb", To: []string{"r2"}},
+		{DocumentID: "c", SHA256: "sc", To: []string{"r1"}}, // never delivered: lost
+	}
+	tr := newTracker(items)
+	for i := range items {
+		tr.submitted(i, time.Now())
+		tr.answered(i, true)
+	}
+	publish(r1, 0, "sc") // before the run: must not count for c
+	publish(r2, 2, "sb")
+
+	cons, err := startConsumers(ctx, agency.KafkaConfig{Brokers: cluster.ListenAddrs()}, []string{"r1", "r2"}, tr, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(r1, 1, "sa")
+	publish(r2, 0, "")   // no digest: ignored
+	publish(r2, 2, "sa") // a complete
+	publish(r1, 2, "sa") // duplicate copy
+	publish(r2, 1, "sb") // b complete
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		tr.mu.Lock()
+		n, dups := tr.delivered, tr.dups
+		tr.mu.Unlock()
+		if n == 2 && dups == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d duplicates %d after 20 s, want 2 and 1", n, dups)
+		}
+	}
+	if err := cons.stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := tr.tally()
+	if got.accepted != 3 || got.delivered != 2 || got.lost != 1 || got.dups != 1 || len(got.latencies) != 2 {
+		t.Fatalf("tally %+v, want 3 accepted, 2 delivered, 1 lost (c: its copy predates the run), 1 duplicate", got)
+	}
+	for i, p := range got.published {
+		if p < 0 || p > got.latencies[i] {
+			t.Fatalf("published %v not within latency %v", p, got.latencies[i])
+		}
+	}
+}
+
+func TestConsumersRefuseBadKafkaConfig(t *testing.T) {
+	tr := newTracker(nil)
+	for _, kc := range []agency.KafkaConfig{
+		{},
+		{Brokers: []string{"127.0.0.1:1"}, SASLMechanism: "kerberos"},
+		{Brokers: []string{"127.0.0.1:1"}, TLSCAFile: "/nonexistent/ca.pem"},
+	} {
+		if _, err := startConsumers(context.Background(), kc, []string{"r1"}, tr, zap.NewNop()); err == nil {
+			t.Errorf("%+v: no error", kc)
+		}
+	}
+}
