@@ -81,8 +81,8 @@ func Header(root *etree.Element) *etree.Element {
 }
 
 func firstEd(e *etree.Element, local string) *etree.Element {
-	for _, c := range e.ChildElements() {
-		if isEd(c, local) {
+	for _, t := range e.Child {
+		if c, ok := t.(*etree.Element); ok && isEd(c, local) {
 			return c
 		}
 	}
@@ -100,8 +100,9 @@ func skeleton(root *etree.Element) (env, header, mh *etree.Element, err error) {
 	}
 	one := func(parent *etree.Element, local, path string) (*etree.Element, error) {
 		var found *etree.Element
-		for _, c := range parent.ChildElements() {
-			if !isEd(c, local) {
+		for _, t := range parent.Child {
+			c, ok := t.(*etree.Element)
+			if !ok || !isEd(c, local) {
 				continue
 			}
 			if found != nil {
@@ -162,6 +163,8 @@ func (d *decoder) once(s *onceSet, local, parent string) bool {
 
 // each calls fn for every edXML child element of e, with its path.
 func (d *decoder) each(e *etree.Element, path string, fn func(local, parent string, c *etree.Element)) {
+	var eURI string // e's namespace, looked up once: most children share e's prefix
+	eURIKnown := false
 	for _, t := range e.Child {
 		c, ok := t.(*etree.Element)
 		if !ok {
@@ -170,11 +173,32 @@ func (d *decoder) each(e *etree.Element, path string, fn func(local, parent stri
 		if d.err != nil {
 			return
 		}
-		if c.NamespaceURI() != NS {
+		var uri string
+		if c.Space == e.Space && !declares(c, c.Space) {
+			// etree resolves c's prefix on c, then on its parent e, exactly as for e.
+			if !eURIKnown {
+				eURI, eURIKnown = e.NamespaceURI(), true
+			}
+			uri = eURI
+		} else {
+			uri = c.NamespaceURI()
+		}
+		if uri != NS {
 			continue // foreign elements (ds:Signature, extensions) are not ours to read
 		}
 		fn(c.Tag, path, c)
 	}
+}
+
+// declares reports whether el itself binds prefix ("" for the default namespace), the
+// test etree's NamespaceURI makes on each element on the way up.
+func declares(el *etree.Element, prefix string) bool {
+	for _, a := range el.Attr {
+		if prefix == "" && a.Space == "" && a.Key == "xmlns" || prefix != "" && a.Space == "xmlns" && a.Key == prefix {
+			return true
+		}
+	}
+	return false
 }
 
 // text reads a leaf: all its character data (CDATA included, comments skipped), trimmed

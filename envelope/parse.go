@@ -44,9 +44,12 @@ func parseXML(b []byte, maxDepth int, strict bool) (doc *etree.Document, strictF
 	defer p.release(sc)
 	// Elements are about half the '<'; '<' in comments or CDATA only make this high,
 	// so the first chunks are capped and later ones grow by doubling.
-	first := min(256, 8+bytes.Count(b, []byte{'<'})/2)
-	// Text nodes (indentation included) are about one per '<', tokens the sum of both.
-	p.elsN, p.cdsN, p.toksN, p.attrN = first, 2*first, 3*first, first/2
+	lt := bytes.Count(b, []byte{'<'})
+	first := min(256, 8+lt/2)
+	// Text nodes (indentation included) are at most one per '<' (0.87 per '<' in the
+	// field samples), tokens about the sum of both. edXML has a handful of attributes
+	// whatever the size of the document.
+	p.elsN, p.cdsN, p.toksN, p.attrN = first, min(512, 8+lt), min(768, 8+3*lt/2), 16
 	doc, err = p.parse()
 	if err != nil {
 		return nil, p.strictFail, err
