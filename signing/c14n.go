@@ -71,6 +71,7 @@ type canonicalizer struct {
 	// scratch buffers reused across elements
 	decls []nsDecl
 	attrs []sortAttr
+	chain []*etree.Element // ancestors of a subtree's apex
 	err   error
 }
 
@@ -123,10 +124,11 @@ var errDirective = errors.New("DOCTYPE or other directive present")
 func canonicalizeSubtree(w io.Writer, el *etree.Element, m c14nMethod) error {
 	c := getCanonicalizer(w, m)
 	defer putCanonicalizer(c)
-	var chain []*etree.Element
+	chain := c.chain[:0]
 	for p := el.Parent(); p != nil; p = p.Parent() {
 		chain = append(chain, p)
 	}
+	c.chain = chain
 	for i := len(chain) - 1; i >= 0; i-- {
 		for _, a := range chain[i].Attr {
 			if d, ok := declOf(&a); ok && d.prefix != "xml" && d.prefix != "xmlns" {
@@ -158,6 +160,8 @@ func putCanonicalizer(c *canonicalizer) {
 	clear(c.scope[:cap(c.scope)])
 	clear(c.rendered[:cap(c.rendered)])
 	clear(c.attrs[:cap(c.attrs)])
+	clear(c.chain[:cap(c.chain)])
+	c.chain = c.chain[:0]
 	c.scope, c.rendered = c.scope[:0], c.rendered[:0]
 	c.decls, c.attrs = c.decls[:0], c.attrs[:0]
 	canonPool.Put(c)
@@ -455,6 +459,14 @@ func (b *bufWriter) flush() error {
 }
 
 func (b *bufWriter) str(s string) {
+	if len(s) <= cap(b.buf)-len(b.buf) { // small enough to inline: most writes are a few bytes
+		b.buf = append(b.buf, s...)
+		return
+	}
+	b.strSlow(s)
+}
+
+func (b *bufWriter) strSlow(s string) {
 	// Large text (attachments) goes through the buffer in chunks: handing the hash a
 	// []byte(s) would copy the whole string.
 	for len(b.buf)+len(s) > cap(b.buf) {
@@ -476,6 +488,9 @@ func (b *bufWriter) text(s string) {
 	}
 	last := 0
 	for i := 0; i < len(s); i++ {
+		if !textEscaped[s[i]] {
+			continue
+		}
 		var esc string
 		switch s[i] {
 		case '&':
@@ -486,8 +501,6 @@ func (b *bufWriter) text(s string) {
 			esc = "&gt;"
 		case '\r':
 			esc = "&#xD;"
-		default:
-			continue
 		}
 		b.str(s[last:i])
 		b.str(esc)
@@ -496,9 +509,23 @@ func (b *bufWriter) text(s string) {
 	b.str(s[last:])
 }
 
+// The bytes text and attrValue escape: one table load per byte instead of a switch.
+var textEscaped, attrEscaped = func() (t, a [256]bool) {
+	for _, c := range "&<>\r" {
+		t[c] = true
+	}
+	for _, c := range "&<\"\t\n\r" {
+		a[c] = true
+	}
+	return
+}()
+
 func (b *bufWriter) attrValue(s string) {
 	last := 0
 	for i := 0; i < len(s); i++ {
+		if !attrEscaped[s[i]] {
+			continue
+		}
 		var esc string
 		switch s[i] {
 		case '&':
@@ -513,8 +540,6 @@ func (b *bufWriter) attrValue(s string) {
 			esc = "&#xA;"
 		case '\r':
 			esc = "&#xD;"
-		default:
-			continue
 		}
 		b.str(s[last:i])
 		b.str(esc)

@@ -6,13 +6,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -92,10 +95,12 @@ func (v *Verifier) Verify(doc *etree.Document) (*Verified, error) {
 		}
 	}
 	root := doc.Root()
-	var sigs []*etree.Element
-	if err := normalise(root, &sigs); err != nil {
+	sc := getScratch()
+	defer putScratch(sc)
+	if err := normalise(root, &sc.sigs); err != nil {
 		return nil, err
 	}
+	sigs := sc.sigs
 	switch len(sigs) {
 	case 0:
 		return nil, errs.E(errs.SignatureMissing, "no XML-DSig Signature element")
@@ -107,8 +112,8 @@ func (v *Verifier) Verify(doc *etree.Document) (*Verified, error) {
 	if !placedRight(root, sigEl) {
 		return nil, errs.E(errs.SignatureInvalid, "Signature must be a direct child of edXMLHeader or of the root element")
 	}
-	ps, err := parseSignature(sigEl)
-	if err != nil {
+	ps := &sc.ps
+	if err := parseSignature(sigEl, sc); err != nil {
 		return nil, err
 	}
 	legacy, err := v.checkAlgorithms(ps)
@@ -125,19 +130,26 @@ func (v *Verifier) Verify(doc *etree.Document) (*Verified, error) {
 	}
 
 	// Reference digest over the whole document minus the Signature.
-	h := ps.digest.New()
-	if err := canonicalizeDocument(h, doc, sigEl, ps.refMethod); err != nil {
+	var sum [sha512.Size]byte
+	h := getHash(ps.digest)
+	err = canonicalizeDocument(h, doc, sigEl, ps.refMethod)
+	digest := h.Sum(sum[:0])
+	putHash(ps.digest, h)
+	if err != nil {
 		return nil, c14nError(err)
 	}
-	if subtle.ConstantTimeCompare(h.Sum(nil), ps.digestValue) != 1 {
+	if subtle.ConstantTimeCompare(digest, ps.digestValue) != 1 {
 		return nil, errs.E(errs.SignatureInvalid, "digest mismatch: the document is not what was signed")
 	}
 	// SignedInfo signature.
-	h = ps.alg.hash.New()
-	if err := canonicalizeSubtree(h, ps.signedInfo, ps.siMethod); err != nil {
+	h = getHash(ps.alg.hash)
+	err = canonicalizeSubtree(h, ps.signedInfo, ps.siMethod)
+	hashed := h.Sum(sum[:0])
+	putHash(ps.alg.hash, h)
+	if err != nil {
 		return nil, c14nError(err)
 	}
-	if err := checkSignatureValue(entry.chain[0].PublicKey, ps.alg, h.Sum(nil), ps.sigValue); err != nil {
+	if err := checkSignatureValue(entry.chain[0].PublicKey, ps.alg, hashed, ps.sigValue); err != nil {
 		return nil, errs.Wrap(errs.SignatureInvalid, err, "signature value does not verify")
 	}
 
@@ -281,78 +293,80 @@ func noChildren(el *etree.Element) error {
 // parseSignature checks the shape of the Signature (XML-DSig core schema, with the
 // restrictions of SPEC §3) and extracts what verification needs. Algorithms are
 // collected here and judged by checkAlgorithms.
-func parseSignature(sig *etree.Element) (*parsedSig, error) {
-	kids := sig.ChildElements()
+func parseSignature(sig *etree.Element, sc *verifyScratch) error {
+	ps := &sc.ps
+	var buf [8]*etree.Element
+	kids := childElements(buf[:0], sig)
 	if len(kids) < 2 || !isDS(kids[0], "SignedInfo") || !isDS(kids[1], "SignatureValue") {
-		return nil, invalid("Signature must start with SignedInfo and SignatureValue")
+		return invalid("Signature must start with SignedInfo and SignatureValue")
 	}
-	ps := &parsedSig{signedInfo: kids[0]}
+	ps.signedInfo = kids[0]
 	rest := kids[2:]
 	if len(rest) > 0 && isDS(rest[0], "KeyInfo") {
-		certs, err := keyInfoCerts(rest[0])
-		if err != nil {
-			return nil, err
+		if err := keyInfoCerts(rest[0], sc); err != nil {
+			return err
 		}
-		ps.certs = certs
 		rest = rest[1:]
 	}
 	for _, o := range rest {
 		// ds:Object is never digested here (URI="" only) and is detached with the Signature.
 		if !isDS(o, "Object") {
-			return nil, invalid("unexpected element %s in Signature", o.Tag)
+			return invalid("unexpected element %s in Signature", o.Tag)
 		}
 	}
 	if len(ps.certs) == 0 {
-		return nil, invalid("KeyInfo with an X509Certificate is required")
+		return invalid("KeyInfo with an X509Certificate is required")
 	}
 	if err := noChildren(kids[1]); err != nil {
-		return nil, err
+		return err
 	}
-	sv, err := decodeBase64(kids[1].Text())
+	sv, err := sc.decodeBase64(kids[1].Text())
 	if err != nil || len(sv) == 0 {
-		return nil, invalid("SignatureValue is not base64")
+		return invalid("SignatureValue is not base64")
 	}
 	ps.sigValue = sv
 
-	si := ps.signedInfo.ChildElements()
+	var sibuf, rkbuf [4]*etree.Element
+	si := childElements(sibuf[:0], ps.signedInfo)
 	if len(si) != 3 || !isDS(si[0], "CanonicalizationMethod") || !isDS(si[1], "SignatureMethod") || !isDS(si[2], "Reference") {
-		return nil, invalid("SignedInfo must hold CanonicalizationMethod, SignatureMethod and exactly one Reference")
+		return invalid("SignedInfo must hold CanonicalizationMethod, SignatureMethod and exactly one Reference")
 	}
 	var ok bool
 	if ps.siC14N, ok = attr(si[0], "Algorithm"); !ok {
-		return nil, invalid("CanonicalizationMethod without Algorithm")
+		return invalid("CanonicalizationMethod without Algorithm")
 	}
 	prefixes, err := inclusivePrefixes(si[0])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ps.siMethod.inclusive = prefixes
 	if ps.sigMethod, ok = attr(si[1], "Algorithm"); !ok {
-		return nil, invalid("SignatureMethod without Algorithm")
+		return invalid("SignatureMethod without Algorithm")
 	}
 	if err := noChildren(si[1]); err != nil {
-		return nil, err
+		return err
 	}
 
 	ref := si[2]
 	if uri, ok := attr(ref, "URI"); !ok || uri != "" {
-		return nil, invalid(`Reference must have URI="" (the whole document)`)
+		return invalid(`Reference must have URI="" (the whole document)`)
 	}
-	rk := ref.ChildElements()
+	rk := childElements(rkbuf[:0], ref)
 	if len(rk) != 3 || !isDS(rk[0], "Transforms") || !isDS(rk[1], "DigestMethod") || !isDS(rk[2], "DigestValue") {
-		return nil, invalid("Reference must hold Transforms, DigestMethod and DigestValue")
+		return invalid("Reference must hold Transforms, DigestMethod and DigestValue")
 	}
-	for _, tr := range rk[0].ChildElements() {
+	var trbuf [4]*etree.Element
+	for _, tr := range childElements(trbuf[:0], rk[0]) {
 		if !isDS(tr, "Transform") {
-			return nil, invalid("unexpected element %s in Transforms", tr.Tag)
+			return invalid("unexpected element %s in Transforms", tr.Tag)
 		}
 		alg, ok := attr(tr, "Algorithm")
 		if !ok {
-			return nil, invalid("Transform without Algorithm")
+			return invalid("Transform without Algorithm")
 		}
 		p, err := inclusivePrefixes(tr)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if alg == AlgExcC14N || alg == AlgExcC14NComments {
 			ps.refMethod.inclusive = p
@@ -360,18 +374,18 @@ func parseSignature(sig *etree.Element) (*parsedSig, error) {
 		ps.transforms = append(ps.transforms, alg)
 	}
 	if ps.digestAlg, ok = attr(rk[1], "Algorithm"); !ok {
-		return nil, invalid("DigestMethod without Algorithm")
+		return invalid("DigestMethod without Algorithm")
 	}
 	if err := noChildren(rk[1]); err != nil {
-		return nil, err
+		return err
 	}
 	if err := noChildren(rk[2]); err != nil {
-		return nil, err
+		return err
 	}
-	if ps.digestValue, err = decodeBase64(rk[2].Text()); err != nil {
-		return nil, invalid("DigestValue is not base64")
+	if ps.digestValue, err = sc.decodeBase64(rk[2].Text()); err != nil {
+		return invalid("DigestValue is not base64")
 	}
-	return ps, nil
+	return nil
 }
 
 // inclusivePrefixes reads the optional ec:InclusiveNamespaces child of an exclusive
@@ -388,31 +402,123 @@ func inclusivePrefixes(el *etree.Element) ([]string, error) {
 	return out, nil
 }
 
-func keyInfoCerts(ki *etree.Element) ([][]byte, error) {
-	var certs [][]byte
-	for _, xd := range ki.ChildElements() {
-		if !isDS(xd, "X509Data") {
+// keyInfoCerts decodes the X509Certificates into sc (pooled memory: chain copies what it
+// keeps).
+func keyInfoCerts(ki *etree.Element, sc *verifyScratch) error {
+	for _, xd := range ki.Child {
+		xd, ok := xd.(*etree.Element)
+		if !ok || !isDS(xd, "X509Data") {
 			continue // KeyName, KeyValue...: the certificate alone names the key
 		}
-		for _, c := range xd.ChildElements() {
-			if !isDS(c, "X509Certificate") {
+		for _, c := range xd.Child {
+			c, ok := c.(*etree.Element)
+			if !ok || !isDS(c, "X509Certificate") {
 				continue
 			}
-			der, err := decodeBase64(c.Text())
+			der, err := sc.decodeBase64(c.Text())
 			if err != nil || len(der) == 0 {
-				return nil, invalid("X509Certificate is not base64")
+				return invalid("X509Certificate is not base64")
 			}
-			certs = append(certs, der)
+			sc.ps.certs = append(sc.ps.certs, der)
 		}
 	}
-	return certs, nil
+	return nil
 }
 
-func decodeBase64(s string) ([]byte, error) {
-	if strings.ContainsAny(s, " \t") {
+// childElements appends the child elements of el to dst (ChildElements without its
+// allocation when dst has room).
+func childElements(dst []*etree.Element, el *etree.Element) []*etree.Element {
+	for _, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// decodeBase64 decodes s into sc's buffer, which later decodes never overwrite (they
+// append past it, or move to a new buffer). Like base64.StdEncoding.DecodeString it
+// ignores \r and \n; spaces and tabs, which signing tools also wrap with, are dropped too.
+func (sc *verifyScratch) decodeBase64(s string) ([]byte, error) {
+	if strings.IndexByte(s, ' ') >= 0 || strings.IndexByte(s, '\t') >= 0 {
 		s = strings.NewReplacer(" ", "", "\t", "").Replace(s)
 	}
-	return base64.StdEncoding.DecodeString(s) // ignores \r and \n
+	n := base64.StdEncoding.DecodedLen(len(s))
+	if cap(sc.b64)-len(sc.b64) < n {
+		// A new buffer: the slices already handed out keep the old one.
+		sc.b64 = make([]byte, 0, max(n, 2*cap(sc.b64), 4096))
+	}
+	dst := sc.b64[len(sc.b64) : len(sc.b64)+n : len(sc.b64)+n]
+	m, err := base64.StdEncoding.Decode(dst, []byte(s))
+	if err != nil {
+		return nil, err
+	}
+	sc.b64 = sc.b64[:len(sc.b64)+m]
+	return dst[:m:m], nil
+}
+
+// verifyScratch is the working memory of one Verify: the parsed Signature and the bytes
+// it decodes (signature value, digest, certificates). Pooled; nothing in it outlives
+// the Verify call (chain copies the certificates it keeps).
+type verifyScratch struct {
+	ps   parsedSig
+	b64  []byte
+	sigs []*etree.Element
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(verifyScratch) }}
+
+// maxPooledB64 keeps a Signature carrying huge certificates from pinning the memory.
+const (
+	maxPooledB64   = 64 << 10
+	maxPooledSlice = 64
+)
+
+func getScratch() *verifyScratch { return scratchPool.Get().(*verifyScratch) }
+
+func putScratch(sc *verifyScratch) {
+	certs := sc.ps.certs[:0]
+	clear(sc.ps.certs[:cap(sc.ps.certs)])
+	transforms := sc.ps.transforms[:0]
+	clear(sc.ps.transforms[:cap(sc.ps.transforms)])
+	sc.ps = parsedSig{certs: certs, transforms: transforms}
+	clear(sc.sigs[:cap(sc.sigs)])
+	sc.sigs = sc.sigs[:0]
+	// A document with thousands of Signatures, certificates or transforms is refused,
+	// but must not leave its slices in the pool.
+	if cap(sc.sigs) > maxPooledSlice {
+		sc.sigs = nil
+	}
+	if cap(sc.ps.certs) > maxPooledSlice {
+		sc.ps.certs = nil
+	}
+	if cap(sc.ps.transforms) > maxPooledSlice {
+		sc.ps.transforms = nil
+	}
+	if cap(sc.b64) > maxPooledB64 {
+		return
+	}
+	sc.b64 = sc.b64[:0]
+	scratchPool.Put(sc)
+}
+
+// Hashes are pooled per algorithm: Verify needs two per document.
+var hashPools [crypto.BLAKE2b_512 + 1]sync.Pool
+
+func getHash(h crypto.Hash) hash.Hash {
+	if int(h) < len(hashPools) {
+		if x, ok := hashPools[h].Get().(hash.Hash); ok {
+			x.Reset()
+			return x
+		}
+	}
+	return h.New()
+}
+
+func putHash(h crypto.Hash, x hash.Hash) {
+	if int(h) < len(hashPools) {
+		hashPools[h].Put(x)
+	}
 }
 
 // checkAlgorithms applies the allow-list and the transform rules.
@@ -505,7 +611,13 @@ func (v *Verifier) chain(certs [][]byte) (*chainEntry, error) {
 	if e := v.cache.get(key, now); e != nil {
 		return e, nil
 	}
-	e, err := v.buildChain(certs, now)
+	// certs is pooled scratch; the parsed certificates keep their DER (Raw), so they get
+	// their own copy.
+	owned := make([][]byte, len(certs))
+	for i, c := range certs {
+		owned[i] = bytes.Clone(c)
+	}
+	e, err := v.buildChain(owned, now)
 	if err != nil {
 		v.log.Debug("signer certificate rejected", zap.Error(err))
 		return nil, err
