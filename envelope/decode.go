@@ -37,8 +37,8 @@ func KindOf(root *etree.Element) (Kind, error) {
 	if err != nil {
 		return KindUnknown, err
 	}
-	for _, c := range mh.ChildElements() {
-		if c.Tag == "StatusCode" && c.NamespaceURI() == NS {
+	for _, t := range mh.Child {
+		if c, ok := t.(*etree.Element); ok && c.Tag == "StatusCode" && c.NamespaceURI() == NS {
 			return KindStatus, nil
 		}
 	}

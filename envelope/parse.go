@@ -1017,11 +1017,12 @@ func (p *xmlParser) procInst(start int) (int, error) {
 		return 0, p.eof(len(b))
 	}
 	inst := b[j : j+k]
+	instStr := p.strs.copy(inst, len(b)-j)
 	if strings.EqualFold(target, "xml") {
 		if target != "xml" || start != 0 {
 			return 0, malformed("XML declaration not at the start of the document")
 		}
-		if err := p.xmlDecl(string(inst)); err != nil {
+		if err := p.xmlDecl(instStr); err != nil {
 			return 0, err
 		}
 	} else {
@@ -1032,17 +1033,17 @@ func (p *xmlParser) procInst(start int) (int, error) {
 			return 0, err
 		}
 	}
-	p.pending = append(p.pending, &etree.ProcInst{Target: target, Inst: p.strs.copy(inst, len(b)-j)})
+	p.pending = append(p.pending, &etree.ProcInst{Target: target, Inst: instStr})
 	return j + k + 2, nil
 }
 
 // xmlDecl checks the XML declaration as encoding/xml + readEtree did, then (strict) its
 // grammar: XMLDecl ::= '<?xml' VersionInfo EncodingDecl? SDDecl? S? '?>'.
 func (p *xmlParser) xmlDecl(content string) error {
-	if v := procInst("version", content); v != "" && v != "1.0" {
+	if v := procInst("version=", content); v != "" && v != "1.0" {
 		return malformed("unsupported version %q; only version 1.0 is supported", v)
 	}
-	if enc := procInst("encoding", content); enc != "" && !isUTF8Name(enc) {
+	if enc := procInst("encoding=", content); enc != "" && !isUTF8Name(enc) {
 		return errs.E(errs.MalformedXML, "only UTF-8 documents are accepted")
 	}
 	if !strings.HasPrefix(strings.TrimLeft(content, " \t\r\n"), "version") {
@@ -1060,9 +1061,9 @@ func isUTF8Name(enc string) bool {
 	return strings.EqualFold(enc, "utf-8") || strings.EqualFold(enc, "utf8")
 }
 
-// procInst is encoding/xml's reading of a pseudo-attribute of the XML declaration.
+// procInst is encoding/xml's reading of a pseudo-attribute of the XML declaration;
+// param ends with "=" (encoding/xml appends it on every call).
 func procInst(param, s string) string {
-	param += "="
 	lenp := len(param)
 	i := 0
 	var sep byte
