@@ -315,7 +315,8 @@ func (p *xmlParser) attach(e *etree.Element, kids []etree.Token) {
 	for _, k := range kids {
 		e.AddChild(k) // sets the unexported parent and index as etree's reader does
 	}
-	clear(kids)
+	// kids stay in the pending scratch until overwritten (release clears it): clearing
+	// them here would cost a write barrier per token while the GC is marking.
 }
 
 // Character classes of the ASCII bytes in text and attribute values.
