@@ -433,10 +433,13 @@ func inheritedXMLAttrs(el *etree.Element, v11 bool) []etree.Attr {
 	return out
 }
 
-// bufWriter batches small writes before they reach the hash.
+// bufWriter batches small writes before they reach the hash. buf keeps its full length
+// and n counts the bytes in use: a write only moves n, never stores a slice header,
+// which would cost a GC write barrier per write while the collector is marking.
 type bufWriter struct {
 	w   io.Writer
-	buf []byte
+	buf *[bufSize]byte
+	n   int
 	err error
 }
 
@@ -445,37 +448,37 @@ const bufSize = 32 << 10
 func (b *bufWriter) reset(w io.Writer) {
 	b.w = w
 	if b.buf == nil {
-		b.buf = make([]byte, 0, bufSize)
+		b.buf = new([bufSize]byte)
 	}
-	b.buf = b.buf[:0]
+	b.n = 0
 }
 
 func (b *bufWriter) flush() error {
-	if b.err == nil && len(b.buf) > 0 {
-		_, b.err = b.w.Write(b.buf)
+	if b.err == nil && b.n > 0 {
+		_, b.err = b.w.Write(b.buf[:b.n])
 	}
-	b.buf = b.buf[:0]
+	b.n = 0
 	return b.err
 }
 
 func (b *bufWriter) str(s string) {
-	if len(s) <= cap(b.buf)-len(b.buf) { // small enough to inline: most writes are a few bytes
-		b.buf = append(b.buf, s...)
+	if b.n+len(s) > len(b.buf) {
+		b.strSlow(s)
 		return
 	}
-	b.strSlow(s)
+	b.n += copy(b.buf[b.n:], s) // small enough to inline: most writes are a few bytes
 }
 
 func (b *bufWriter) strSlow(s string) {
 	// Large text (attachments) goes through the buffer in chunks: handing the hash a
 	// []byte(s) would copy the whole string.
-	for len(b.buf)+len(s) > cap(b.buf) {
-		n := copy(b.buf[len(b.buf):cap(b.buf)], s)
-		b.buf = b.buf[:len(b.buf)+n]
+	for len(s) > len(b.buf)-b.n {
+		n := copy(b.buf[b.n:], s)
+		b.n += n
 		s = s[n:]
 		b.flush()
 	}
-	b.buf = append(b.buf, s...)
+	b.n += copy(b.buf[b.n:], s)
 }
 
 func (b *bufWriter) text(s string) {
