@@ -228,7 +228,19 @@ func (d *decoder) text(c *etree.Element, parent, local string) string {
 	if b != nil {
 		s = b.String()
 	}
-	return strings.Trim(s, xmlSpace)
+	return trimXMLSpace(s)
+}
+
+// trimXMLSpace is strings.Trim(s, xmlSpace) without building the cutset on every call.
+func trimXMLSpace(s string) string {
+	i, j := 0, len(s)
+	for i < j && isSpaceByte(s[i]) {
+		i++
+	}
+	for j > i && isSpaceByte(s[j-1]) {
+		j--
+	}
+	return s[i:j]
 }
 
 const xmlSpace = " \t\r\n"

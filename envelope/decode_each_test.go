@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/beevik/etree"
@@ -45,6 +46,14 @@ func TestEachMatchesNamespaceURI(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("%s: children of %s: each gave %d elements, NamespaceURI %d", src, e.FullTag(), len(got), len(want))
 			}
+		}
+	}
+}
+
+func TestTrimXMLSpace(t *testing.T) {
+	for _, s := range []string{"", " ", "\t\r\n ", "a", " a ", "\n\ta b\r\n", "\u00a0a\u00a0", " \v a\f ", "é \t", "\r\n\r\nx\r\n\r\n"} {
+		if got, want := trimXMLSpace(s), strings.Trim(s, xmlSpace); got != want {
+			t.Errorf("trimXMLSpace(%q) = %q, want %q", s, got, want)
 		}
 	}
 }
