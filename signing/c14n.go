@@ -219,7 +219,9 @@ func (c *canonicalizer) element(el *etree.Element, apex bool) {
 	if c.err != nil {
 		return
 	}
-	slices.SortFunc(decls, func(a, b nsDecl) int { return strings.Compare(a.prefix, b.prefix) })
+	if len(decls) > 1 {
+		slices.SortFunc(decls, func(a, b nsDecl) int { return strings.Compare(a.prefix, b.prefix) })
+	}
 
 	attrs := c.attrs[:0]
 	for i := range el.Attr {
@@ -249,12 +251,14 @@ func (c *canonicalizer) element(el *etree.Element, apex bool) {
 			attrs = append(attrs, sortAttr{uri: nsXML, a: &inherited[i], name: inherited[i].Key})
 		}
 	}
-	slices.SortFunc(attrs, func(a, b sortAttr) int {
-		if r := strings.Compare(a.uri, b.uri); r != 0 {
-			return r
-		}
-		return strings.Compare(a.name, b.name)
-	})
+	if len(attrs) > 1 {
+		slices.SortFunc(attrs, func(a, b sortAttr) int {
+			if r := strings.Compare(a.uri, b.uri); r != 0 {
+				return r
+			}
+			return strings.Compare(a.name, b.name)
+		})
+	}
 
 	w := &c.w
 	w.str("<")
@@ -278,8 +282,14 @@ func (c *canonicalizer) element(el *etree.Element, apex bool) {
 		w.str(`"`)
 	}
 	w.str(">")
-	// The scratch buffers are free again once written; children reuse them.
-	c.decls, c.attrs = decls[:0], attrs[:0]
+	// The scratch buffers are free again once written; children reuse them. Stored only
+	// when append moved them: a slice store costs a GC write barrier.
+	if cap(decls) != cap(c.decls) {
+		c.decls = decls[:0]
+	}
+	if cap(attrs) != cap(c.attrs) {
+		c.attrs = attrs[:0]
+	}
 
 	for _, t := range el.Child {
 		switch t := t.(type) {
