@@ -3,6 +3,7 @@ package envelope
 import (
 	"strings"
 	"time"
+	"unicode"
 
 	"axis/axis/errs"
 )
@@ -26,6 +27,12 @@ func (d DocumentID) String() string {
 func ParseDocumentID(s string) (DocumentID, error) {
 	bad := func(format string, args ...any) (DocumentID, error) {
 		return DocumentID{}, errs.E(errs.InvalidEnvelope, "DocumentId %q: "+format, append([]any{s}, args...)...)
+	}
+	// A control character (a CR or TAB sent as a character reference) has no place in
+	// an identifier, and would make the axis's signed receipt unverifiable: XML
+	// serialisation does not carry a literal CR through a parse.
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return bad("control character")
 	}
 	organ, rest, ok := strings.Cut(s, ",")
 	if !ok {
