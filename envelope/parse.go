@@ -15,8 +15,10 @@ import (
 // parseXML is a strict, non-validating XML 1.0 + Namespaces parser over b (BOM already
 // removed). It builds the same *etree.Document that etree.ReadFromBytes builds (with the
 // ReadSettings of ReadDocument) and rejects, with errs.MalformedXML, everything readEtree
-// rejects. It reads b in place: one string conversion per start tag and per text node,
-// no per-byte calls, elements and text nodes allocated in chunks.
+// rejects. It reads b in place: start tags and text copied into a string arena (names
+// and values are slices of their tag), no per-byte calls, elements, text nodes, child
+// slices and attributes allocated in chunks, working slices pooled: a 5 KB package
+// costs about ten allocations.
 //
 // With strict set it also rejects what XML forbids but encoding/xml let through
 // (strictFail reports that such a rule, and only such a rule, fired):
@@ -414,7 +416,7 @@ func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 
 // decode returns b[s:e] with references replaced and line ends normalised the way
 // encoding/xml does (\r\n and lone \r become \n; tabs and newlines stay). The result is
-// never longer than the input, so one allocation of len(b[s:e]) holds it.
+// never longer than the input, so arena room (or one allocation) of len(b[s:e]) holds it.
 func (p *xmlParser) decode(s, e int) (string, error) {
 	b := p.b
 	out, start := &p.strs.sb, 0
