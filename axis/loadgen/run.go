@@ -111,7 +111,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for _, id := range ids {
 		names[id] = cfg.Registry.Name(id)
 	}
-
 	if _, err := client.New(cfg.Server); err != nil { // before signing: the real one is sized to the corpus
 		return Result{}, err
 	}
@@ -194,6 +193,8 @@ wait:
 	}
 	if cpu := processCPU() - cpu0; cpu0 >= 0 && cpu >= 0 {
 		res.CPUPerPkg = cpu / time.Duration(len(items))
+		log.Info("loadgen CPU while submitting and reading the inboxes",
+			zap.Float64("cpu_ms_per_pkg", float64(res.CPUPerPkg)/float64(time.Millisecond)), zap.Duration("cpu", cpu))
 	}
 	if err := cons.stop(); err != nil {
 		log.Warn("an inbox reader failed; its deliveries count as lost", zap.Error(err))
