@@ -96,7 +96,7 @@ func (s *Store) storeReceipt(ctx context.Context, doc uint64, rc []byte) ([]byte
 	}); err != nil {
 		return nil, err
 	}
-	if ref != mine {
+	if ref.Off != mine.Off {
 		return s.readBlob(ref)
 	}
 	return rc, nil

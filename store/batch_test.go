@@ -224,8 +224,8 @@ func TestBlobLogConcurrentAppends(t *testing.T) {
 		t.Fatalf("%d fsyncs for %d appends", f.syncs.Load(), len(sizes)*rounds)
 	}
 	f.fail.Store(true)
-	if _, err := l.append([]byte("x")); err == nil {
-		t.Fatal("append succeeded with a failing fsync")
+	if ref, err := l.append([]byte("x")); err != nil || l.waitSynced(ref.sync) == nil {
+		t.Fatalf("append made durable with a failing fsync (%v)", err)
 	}
 	f.fail.Store(false)
 	if _, err := l.append([]byte("y")); err == nil {
@@ -245,4 +245,69 @@ func (f *countingFile) Sync() error {
 		return errors.New("EIO")
 	}
 	return f.File.Sync()
+}
+
+// syncFailingFile is the blob log's file with fsyncs that fail while fail is set.
+type syncFailingFile struct {
+	blobFile
+	fail atomic.Bool
+}
+
+func (f *syncFailingFile) Sync() error {
+	if f.fail.Load() {
+		return errors.New("EIO")
+	}
+	return f.blobFile.Sync()
+}
+
+// Appends do not wait for their fsync; the transaction that references the bytes does,
+// before it commits. Every path that records new bytes (package, status, receipt stored
+// before answering, receipts stored in the background) must therefore fail, writing
+// nothing, when that fsync fails: a record must never be durable before its bytes.
+func TestNoCommitBeforeItsBytesAreDurable(t *testing.T) {
+	for _, path := range []string{"package", "status", "receipt", "background receipts"} {
+		t.Run(path, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+			s.receipts.sync()
+			f := &syncFailingFile{blobFile: s.blobs.f}
+			s.blobs.f = f
+			before := head(t, s)
+			f.fail.Store(true)
+			var err error
+			switch path {
+			case "package":
+				_, err = s.Accept(ctx, pkg("D2", vpcp, []string{bca}, "b"))
+			case "status":
+				_, err = s.RecordStatus(ctx, status("D1", bca, CodeArrived))
+			case "receipt":
+				_, err = s.storeReceipt(ctx, first.doc+1000, []byte("<Receipt/>"))
+			case "background receipts": // the failure is logged; the receipt is rebuilt later
+				s.storeReceipts([]queuedReceipt{{doc: first.doc + 1000, rc: []byte("<Receipt/>")}})
+			}
+			if path != "background receipts" {
+				wantCode(t, err, errs.Unavailable)
+			}
+			s.Close()
+			s = openStore(t, dir)
+			for _, typ := range eventsAfter(t, s, before) {
+				if typ != audit.Checkpoint { // Close writes one
+					t.Fatalf("a %s event was committed although its bytes' fsync failed", typ)
+				}
+			}
+			if err := s.view(ctx, func(tx *bolt.Tx) error {
+				if _, ok := storedReceipt(tx, first.doc+1000); ok {
+					return errors.New("a receipt was recorded before its bytes were durable")
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if d := stateOf(t, s, "D1", bca); d.State != StatePending {
+				t.Fatalf("status recorded before its bytes were durable: %+v", d)
+			}
+			verifyLog(t, s)
+		})
+	}
 }

@@ -125,7 +125,7 @@ func (s *Store) storeReceipts(batch []queuedReceipt) {
 		err = s.do(context.Background(), func(w *wtx) error {
 			off := all.Off
 			for _, r := range batch {
-				ref := blobRef{Off: off, Len: int64(len(r.rc))}
+				ref := blobRef{Off: off, Len: int64(len(r.rc)), sync: all.sync}
 				off += ref.Len
 				if r.flush != nil {
 					continue

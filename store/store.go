@@ -479,8 +479,9 @@ type wtx struct {
 	headSeq  uint64
 	b        map[string]*bolt.Bucket
 
-	blobEnd int64
-	counts  map[string]uint64 // counter deltas of this transaction (flushCounts)
+	blobEnd  int64
+	blobSync uint64            // the blob log must be durable up to this append before commit
+	counts   map[string]uint64 // counter deltas of this transaction (flushCounts)
 }
 
 func (s *Store) newWtx(tx *bolt.Tx) *wtx {
