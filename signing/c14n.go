@@ -504,22 +504,37 @@ func (b *bufWriter) text(s string) {
 		if !textEscaped[s[i]] {
 			continue
 		}
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#xD;"
-		}
 		b.str(s[last:i])
-		b.str(esc)
+		b.str(textEscape(s[i]))
 		last = i + 1
 	}
 	b.str(s[last:])
+}
+
+// textEscape is the C14N reference of a byte textEscaped marks.
+func textEscape(c byte) string {
+	switch c {
+	case '&':
+		return "&amp;"
+	case '<':
+		return "&lt;"
+	case '>':
+		return "&gt;"
+	}
+	return "&#xD;"
+}
+
+// AppendCanonicalText appends s escaped as C14N escapes text (& < > and CR as
+// references), for a caller writing a document's canonical form itself (the receipt).
+func AppendCanonicalText(dst []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if textEscaped[s[i]] {
+			dst = append(append(dst, s[last:i]...), textEscape(s[i])...)
+			last = i + 1
+		}
+	}
+	return append(dst, s[last:]...)
 }
 
 // The bytes text and attrValue escape: one table load per byte instead of a switch.

@@ -121,6 +121,10 @@ func appendBase64Element(dst []byte, name string, b []byte) []byte {
 	return append(dst, '>')
 }
 
+// AppendEtreeText appends s escaped as etree's default WriteSettings escape text and
+// attribute values alike, for a caller writing etree's bytes itself (the receipt).
+func AppendEtreeText(dst []byte, s string) []byte { return appendAttrValue(dst, s, false) }
+
 // appendAttrValue escapes an attribute value as the canonicalizer does (canonical) or
 // as etree's default WriteSettings do (& < > ' " as entities, characters outside XML's
 // range and invalid UTF-8 as U+FFFD, TAB/LF/CR literally). The algorithm URIs have

@@ -2,11 +2,11 @@ package receipt
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+
+	"axis/signing"
 )
 
 // The fast path writes the receipt's bytes directly: its canonical form (what the
@@ -99,9 +99,9 @@ func textElement(out, c []byte, name, v string) ([]byte, []byte) {
 		out = append(out, "/>"...)
 	} else {
 		out = append(out, '>')
-		out = appendText(out, v)
+		out = signing.AppendEtreeText(out, v)
 		out = appendEnd(out, name)
-		c = appendCanonicalText(c, v)
+		c = signing.AppendCanonicalText(c, v)
 	}
 	return out, appendEnd(c, name)
 }
@@ -123,90 +123,4 @@ func appendEnd(b []byte, name string) []byte {
 	b = append(b, "</"...)
 	b = append(b, name...)
 	return append(b, '>')
-}
-
-// appendText escapes text as etree's default WriteSettings do: & < > ' " as entities,
-// characters outside XML's range and invalid UTF-8 bytes as U+FFFD, TAB/LF/CR
-// literally. (A literal CR does not survive a parser's line-end normalisation; the
-// etree path has always written it so, and the bytes must not change.)
-func appendText(dst []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); {
-		ch := s[i]
-		if plainText[ch] {
-			i++
-			continue
-		}
-		var esc string
-		w := 1
-		switch {
-		case ch == '&':
-			esc = "&amp;"
-		case ch == '<':
-			esc = "&lt;"
-		case ch == '>':
-			esc = "&gt;"
-		case ch == '\'':
-			esc = "&apos;"
-		case ch == '"':
-			esc = "&quot;"
-		case ch < utf8.RuneSelf: // control characters but TAB, LF, CR; DEL is plain
-			esc = "\uFFFD"
-		default:
-			var r rune
-			r, w = utf8.DecodeRuneInString(s[i:])
-			if !inXMLRange(r) || (r == utf8.RuneError && w == 1) {
-				esc = "\uFFFD"
-			}
-		}
-		if esc != "" {
-			dst = append(dst, s[last:i]...)
-			dst = append(dst, esc...)
-			last = i + w
-		}
-		i += w
-	}
-	return append(dst, s[last:]...)
-}
-
-// plainText: the ASCII bytes etree writes as they are in text.
-var plainText = func() (t [256]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = !strings.ContainsRune(`&<>'"`, rune(b))
-	}
-	t['\t'], t['\n'], t['\r'] = true, true, true
-	return t
-}()
-
-// inXMLRange is XML 1.0's Char production (etree's isInCharacterRange).
-func inXMLRange(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= 0x10FFFF
-}
-
-// appendCanonicalText escapes text as C14N does (signing's canonicalizer): & < > and CR
-// as references, every other byte as it is.
-func appendCanonicalText(dst []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
-		}
-		dst = append(dst, s[last:i]...)
-		dst = append(dst, esc...)
-		last = i + 1
-	}
-	return append(dst, s[last:]...)
 }
