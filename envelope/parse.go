@@ -948,15 +948,12 @@ func (p *xmlParser) endTag(start int) (int, error) {
 	} else {
 		space, local = b[i:colon], b[colon+1:end]
 	}
-	j := p.space(end)
-	if j >= len(b) {
-		return 0, p.eof(j)
-	}
-	if b[j] != '>' {
-		return 0, p.syntax(j, "invalid characters between </%s and >", local)
-	}
 	n := len(p.open)
 	if n == 0 || p.open[n-1].e.Tag != string(local) || p.open[n-1].e.Space != string(space) {
+		// A tag that is also cut short or followed by junk reports that first.
+		if _, err := p.closeTagEnd(end, local); err != nil {
+			return 0, err
+		}
 		return 0, malformed("unbalanced or mismatched tags")
 	}
 	return p.closeTag(end, local)
@@ -983,13 +980,9 @@ func (p *xmlParser) matchOpen(e *etree.Element, i int) (int, bool) {
 
 // closeTag ends the innermost open element, its name ending at end and matched.
 func (p *xmlParser) closeTag(end int, local []byte) (int, error) {
-	b := p.b
-	j := p.space(end)
-	if j >= len(b) {
-		return 0, p.eof(j)
-	}
-	if b[j] != '>' {
-		return 0, p.syntax(j, "invalid characters between </%s and >", local)
+	j, err := p.closeTagEnd(end, local)
+	if err != nil {
+		return 0, err
 	}
 	n := len(p.open)
 	o := p.open[n-1]
@@ -998,6 +991,18 @@ func (p *xmlParser) closeTag(end int, local []byte) (int, error) {
 	p.pending = p.pending[:o.children]
 	p.unscope(o.scope)
 	return j + 1, nil
+}
+
+// closeTagEnd finds the '>' of an end tag whose name ends at end.
+func (p *xmlParser) closeTagEnd(end int, local []byte) (int, error) {
+	j := p.space(end)
+	if j >= len(p.b) {
+		return 0, p.eof(j)
+	}
+	if p.b[j] != '>' {
+		return 0, p.syntax(j, "invalid characters between </%s and >", local)
+	}
+	return j, nil
 }
 
 func (p *xmlParser) procInst(start int) (int, error) {
