@@ -124,15 +124,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Packages: len(items), SignPerSec: float64(len(items)) / time.Since(signStart).Seconds(), Offered: cfg.Rate}
-	total := 0
+	total, maxBody := 0, 0
 	for _, it := range items {
 		total += len(it.Bytes)
-	}
-	res.AvgBytes = total / len(items)
-	maxBody := 0
-	for _, it := range items {
 		maxBody = max(maxBody, len(it.Bytes))
 	}
+	res.AvgBytes = total / len(items)
 	cl, err := client.New(cfg.Server, client.WithHTTPClient(httpClient(cfg.Concurrency, maxBody)))
 	if err != nil {
 		return Result{}, err
@@ -193,8 +190,6 @@ wait:
 	}
 	if cpu := processCPU() - cpu0; cpu0 >= 0 && cpu >= 0 {
 		res.CPUPerPkg = cpu / time.Duration(len(items))
-		log.Info("loadgen CPU while submitting and reading the inboxes",
-			zap.Float64("cpu_ms_per_pkg", float64(res.CPUPerPkg)/float64(time.Millisecond)), zap.Duration("cpu", cpu))
 	}
 	if err := cons.stop(); err != nil {
 		log.Warn("an inbox reader failed; its deliveries count as lost", zap.Error(err))
