@@ -15,7 +15,8 @@
 //
 // Every write runs through one writer goroutine that groups concurrent operations into one
 // bbolt transaction (group commit): one durable commit per batch (bbolt's two fdatasyncs,
-// plus one of the blob log when the batch adds bytes), and a caller learns its result only
+// after the blob log's fsync of the bytes the batch references, usually done by then: see
+// blobs.go), and a caller learns its result only
 // after the batch is durable. An operation that fails after writing is rolled back
 // and the rest of its batch retried without it, so one bad operation never fails others.
 package store
