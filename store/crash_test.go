@@ -173,12 +173,7 @@ func TestCrashRecovery(t *testing.T) {
 		if round%2 == 1 {
 			s.Close() // a clean shutdown now and then: final checkpoint, then crash again
 		} else {
-			s.db.Close() // leave without checkpoint, like a crash of the parent
-			s.mu.Lock()
-			s.closed = true
-			s.mu.Unlock()
-			close(s.quit)
-			<-s.stopped
+			s.crashForTest() // leave without checkpoint, like a crash of the parent
 		}
 	}
 	if len(accepted) < rounds || len(rejected) == 0 {

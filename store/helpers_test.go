@@ -116,3 +116,19 @@ func eventsAfter(t testing.TB, s *Store, seq uint64) []audit.Type {
 	}
 	return out
 }
+
+// crashForTest stops the store as a crash would: no final checkpoint, no clean record in
+// the write-ahead log, queued writes dropped; the files are released for the next Open.
+func (s *Store) crashForTest() {
+	s.crashed.Store(true)
+	s.receipts.close()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.stopped
+	s.db.Close()
+	s.blobs.close()
+	s.dbFile.Close()
+	unlock(s.lock)
+}

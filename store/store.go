@@ -34,7 +34,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 	"go.uber.org/zap"
 
 	"axis/axis/errs"
@@ -75,13 +74,32 @@ type Options struct {
 	// FailWrites is a fault hook for tests: called before each commit; an error aborts
 	// the whole batch (every caller gets errs.Unavailable, nothing is written).
 	FailWrites func() error
+	// SyncEvery is the interval of checkpoints, which sync bbolt's file in the background
+	// (default 1 s; see checkpoint.go). Commits are durable through the write-ahead log.
+	SyncEvery time.Duration
+
+	// Test hooks.
+	testCheckpointed func()       // after each background checkpoint is durable
+	testWALFail      func() error // before each write-ahead append
+	testMapSize      int          // pretend bbolt's mapping is this big
 }
 
 // Store is the durable store. Its methods are safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	opts Options
-	log  *zap.Logger
+	db     *bolt.DB
+	dbFile *os.File // bbolt's file, read-only: meta pages for checkpoints
+	lock   *os.File // the data directory's lock (lockDir)
+	opts   Options
+	log    *zap.Logger
+
+	wal     *wal                  // see wal.go; nil when read-only
+	ck      checkpointer          // see checkpoint.go
+	mapSize int                   // what bbolt was asked to map
+	synced  bool                  // writer: bbolt syncs its commits itself (checkpoint.go)
+	muts    mutLog                // writer: the changes of the transaction in progress
+	broken  atomic.Pointer[error] // a durable write failed: nothing more is written
+	crashed atomic.Bool           // tests: stop as a crash would (crashForTest)
+	ckNow   atomic.Bool           // tests: checkpoint after the next commit
 
 	ops     chan *op
 	mu      sync.RWMutex // guards closed against sends in flight
@@ -102,18 +120,26 @@ type Store struct {
 }
 
 var (
-	bMeta      = []byte("meta")
-	bSHA       = []byte("sha")      // sha256 (32) → what those bytes are
-	bDocs      = []byte("docs")     // doc num → docRecord
-	bKeys      = []byte("keys")     // DocumentId \0 From \0 docnum → ""
-	bDeliv     = []byte("deliv")    // docnum OrganId → deliveryRecord
-	bOutbox    = []byte("outbox")   // id → outboxRecord
-	bAudit     = []byte("audit")    // seq → audit record (see auditrec.go)
-	bIdxIn     = []byte("idx_in")   // recipient \0 at docnum → summary
-	bIdxOut    = []byte("idx_out")  // sender \0 at docnum → summary
-	bStats     = []byte("stats")    // counter name → uint64
-	bReceipts  = []byte("receipts") // doc num → receipt blob offset(8) length(8)
-	allBuckets = [][]byte{bMeta, bSHA, bDocs, bKeys, bDeliv, bOutbox, bAudit, bIdxIn, bIdxOut, bStats, bReceipts}
+	bMeta     = []byte("meta")
+	bSHA      = []byte("sha")      // sha256 (32) → what those bytes are
+	bDocs     = []byte("docs")     // doc num → docRecord
+	bKeys     = []byte("keys")     // DocumentId \0 From \0 docnum → ""
+	bDeliv    = []byte("deliv")    // docnum OrganId → deliveryRecord
+	bOutbox   = []byte("outbox")   // id → outboxRecord
+	bAudit    = []byte("audit")    // seq → audit record (see auditrec.go)
+	bIdxIn    = []byte("idx_in")   // recipient \0 at docnum → summary
+	bIdxOut   = []byte("idx_out")  // sender \0 at docnum → summary
+	bStats    = []byte("stats")    // counter name → uint64
+	bReceipts = []byte("receipts") // doc num → receipt blob offset(8) length(8)
+	// allBuckets: a bucket's index here names it in write-ahead records: append only.
+	allBuckets  = [][]byte{bMeta, bSHA, bDocs, bKeys, bDeliv, bOutbox, bAudit, bIdxIn, bIdxOut, bStats, bReceipts}
+	bucketIndex = func() map[string]byte {
+		m := make(map[string]byte, len(allBuckets))
+		for i, b := range allBuckets {
+			m[string(b)] = byte(i)
+		}
+		return m
+	}()
 
 	kHead     = []byte("audit_head")      // seq(8) hash(32) lastCheckpoint(8)
 	kAuditPub = []byte("audit_published") // seq(8)
@@ -148,6 +174,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SyncEvery <= 0 {
+		opts.SyncEvery = time.Second
+	}
 	path := Path(dataDir)
 	if opts.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
@@ -156,21 +185,35 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "create data dir %s", dataDir)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         opts.LockTimeout,
-		ReadOnly:        opts.ReadOnly,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 1 << 30,
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, errs.Wrap(errs.Unavailable, err, "%s is locked by another process (is the daemon running?)", path)
+	lock, err := lockDir(dataDir, opts.ReadOnly, opts.LockTimeout)
+	if errors.Is(err, errLocked) {
+		return nil, errs.Wrap(errs.Unavailable, err, "%s is locked by another process (is the daemon running?)", dataDir)
 	}
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "open %s", path)
+		return nil, errs.Wrap(errs.Unavailable, err, "lock %s", dataDir)
 	}
-	s := &Store{db: db, opts: opts, log: opts.Logger.Named("store"),
+	db, plan, mapSize, err := openBolt(dataDir, opts)
+	if err != nil {
+		unlock(lock)
+		return nil, err
+	}
+	s := &Store{db: db, lock: lock, mapSize: mapSize, opts: opts, log: opts.Logger.Named("store"),
 		ops: make(chan *op, 4096), quit: make(chan struct{}), stopped: make(chan struct{}), receipts: newReceiptQueue()}
+	fail := func(err error, format string, args ...any) (*Store, error) {
+		db.Close()
+		unlock(lock)
+		return nil, errs.Wrap(errs.Unavailable, err, format, args...)
+	}
 	if !opts.ReadOnly {
+		// Before anything else commits: the records carry the transaction ids they made.
+		n, err := s.replay(plan)
+		if err != nil {
+			return fail(err, "recover %s from its write-ahead log", path)
+		}
+		if !plan.clean() {
+			s.log.Warn("store recovered after an unclean stop", zap.Int("batches_replayed", n),
+				zap.Uint64("from_transaction", plan.cp.Txid))
+		}
 		if err := db.Update(func(tx *bolt.Tx) error {
 			for _, b := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -183,8 +226,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 			}
 			return nil
 		}); err != nil {
-			db.Close()
-			return nil, errs.Wrap(errs.Unavailable, err, "initialise %s", path)
+			return fail(err, "initialise %s", path)
 		}
 	}
 	err = db.View(func(tx *bolt.Tx) error {
@@ -209,12 +251,18 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		}
 	}
 	if err != nil {
-		db.Close()
-		return nil, errs.Wrap(errs.Unavailable, err, "read %s", path)
+		if s.blobs != nil {
+			s.blobs.close()
+		}
+		return fail(err, "read %s", path)
 	}
 	if opts.ReadOnly {
 		close(s.stopped)
 		return s, nil
+	}
+	if err := s.startWAL(dataDir); err != nil {
+		s.blobs.close()
+		return fail(err, "start the write-ahead log in %s", dataDir)
 	}
 	if opts.Checkpoints == nil {
 		s.log.Warn("no checkpoint signer: audit checkpoints are unsigned")
@@ -256,6 +304,10 @@ func (s *Store) Close() error {
 		if err := s.db.Close(); err != nil {
 			s.err = errs.Wrap(errs.Unavailable, err, "close store")
 		}
+		if s.dbFile != nil {
+			s.dbFile.Close()
+		}
+		unlock(s.lock)
 		if s.blobs != nil {
 			if err := s.blobs.close(); err != nil && s.err == nil {
 				s.err = errs.Wrap(errs.Unavailable, err, "close blob log")
@@ -271,6 +323,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	defer s.mu.RUnlock()
 	if s.closed || s.opts.ReadOnly {
 		return errs.E(errs.Unavailable, "store is not accepting writes")
+	}
+	if err := s.failed(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
@@ -289,6 +344,9 @@ type op struct {
 func (s *Store) do(ctx context.Context, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil { // select below picks at random when both are ready
 		return errs.Wrap(errs.Unavailable, err, "store write not started")
+	}
+	if err := s.failed(); err != nil {
+		return err
 	}
 	o := &op{run: fn, done: make(chan error, 1)}
 	s.mu.RLock()
@@ -323,6 +381,12 @@ func (s *Store) writer() {
 		case o := <-s.ops:
 			batch = append(batch[:0], o)
 		case <-s.quit:
+			if s.crashed.Load() { // a test's crash: no drain, no final checkpoint
+				s.waitCheckpoint()
+				s.releasePins()
+				s.wal.close()
+				return
+			}
 			// No sender can be in flight (Close holds the lock): drain, then checkpoint.
 			for {
 				batch = batch[:0]
@@ -341,6 +405,7 @@ func (s *Store) writer() {
 				s.commit(batch)
 			}
 			s.closingCheckpoint()
+			s.closeWAL()
 			return
 		}
 	more:
@@ -370,6 +435,22 @@ func (s *Store) writer() {
 		}
 		last = len(batch)
 		s.commit(batch)
+		s.maybeCheckpoint(time.Now())
+	}
+}
+
+// closeWAL ends the log at a clean close: the file is synced and the last record says so.
+func (s *Store) closeWAL() {
+	if s.failed() == nil {
+		if err := s.trustFile(true); err != nil {
+			s.log.Error("final checkpoint failed: the next start recovers from the log", zap.Error(err))
+		}
+	} else {
+		s.waitCheckpoint()
+	}
+	s.releasePins()
+	if err := s.wal.close(); err != nil {
+		s.log.Warn("close write-ahead log", zap.Error(err))
 	}
 }
 
@@ -408,9 +489,16 @@ func (s *Store) commit(batch []*op) {
 			live = append(live, o)
 		}
 	}
+	if err := s.failed(); err != nil {
+		for _, o := range live {
+			o.done <- err
+		}
+		return
+	}
 	for len(live) > 0 {
 		results := make([]error, len(live))
 		failed := -1
+		logged := false
 		var w *wtx
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			w = s.newWtx(tx)
@@ -433,8 +521,16 @@ func (s *Store) commit(batch []*op) {
 					return err
 				}
 			}
+			if err := s.logBatch(w); err != nil {
+				s.fail(err)
+				return err
+			}
+			logged = true
 			return nil
 		})
+		if err != nil && logged {
+			s.fail(fmt.Errorf("commit after its write-ahead record: %w", err))
+		}
 		if err == errRetry {
 			live[failed].done <- asPublic(results[failed])
 			live = append(live[:failed:failed], live[failed+1:]...)
@@ -483,11 +579,36 @@ type wtx struct {
 	blobEnd  int64
 	blobSync uint64            // the blob log must be durable up to this append before commit
 	counts   map[string]uint64 // counter deltas of this transaction (flushCounts)
+	muts     *mutLog           // every change, for the write-ahead log
+}
+
+// logBatch makes the transaction durable before bbolt commits it without fsync: its
+// changes as one write-ahead record, synced. In synced mode bbolt's commit does it.
+func (s *Store) logBatch(w *wtx) error {
+	if s.synced {
+		return nil
+	}
+	if size := w.tx.Size(); size+mapHeadroom >= int64(s.mapSize) {
+		return s.enterSyncedMode(size)
+	}
+	if s.opts.testWALFail != nil {
+		if err := s.opts.testWALFail(); err != nil {
+			return err
+		}
+	}
+	if err := s.wal.append(w.muts.b); err != nil {
+		return fmt.Errorf("write-ahead log: %w", err)
+	}
+	if err := s.wal.sync(); err != nil {
+		return fmt.Errorf("write-ahead log: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) newWtx(tx *bolt.Tx) *wtx {
+	s.muts.reset(uint64(tx.ID()))
 	w := &wtx{s: s, tx: tx, chain: s.head, lastCP: s.lastCP, lastTime: s.lastTime, headSeq: s.head.Seq, blobEnd: s.blobEnd,
-		b: make(map[string]*bolt.Bucket, len(allBuckets))}
+		b: make(map[string]*bolt.Bucket, len(allBuckets)), muts: &s.muts}
 	for _, name := range allBuckets {
 		b := tx.Bucket(name)
 		switch string(name) {
@@ -516,17 +637,30 @@ func (w *wtx) bucket(name []byte) *bolt.Bucket { return w.b[string(name)] }
 
 func (w *wtx) put(name, k, v []byte) error {
 	w.dirty = true
-	return w.bucket(name).Put(k, v)
+	if err := w.bucket(name).Put(k, v); err != nil {
+		return err
+	}
+	w.muts.put(bucketIndex[string(name)], k, v)
+	return nil
 }
 
 func (w *wtx) del(name, k []byte) error {
 	w.dirty = true
-	return w.bucket(name).Delete(k)
+	if err := w.bucket(name).Delete(k); err != nil {
+		return err
+	}
+	w.muts.del(bucketIndex[string(name)], k)
+	return nil
 }
 
 func (w *wtx) next(name []byte) (uint64, error) {
 	w.dirty = true
-	return w.bucket(name).NextSequence()
+	n, err := w.bucket(name).NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	w.muts.seq(bucketIndex[string(name)], n)
+	return n, nil
 }
 
 func (w *wtx) get(name, k []byte) []byte { return w.bucket(name).Get(k) }

@@ -1,0 +1,391 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// The write-ahead log makes a batch durable with one sequential append and one fdatasync,
+// instead of bbolt's page writes and two fdatasyncs per commit (measured on this VM: 9.4 ms
+// of the writer's 12 ms per batch at 1,000 packages/s went to bbolt's synced commits, about
+// 100 random pages each; a 64 KB append and its fdatasync take 1.1 ms). bbolt then commits
+// without syncing, and a checkpoint (checkpoint.go) syncs it in the background about once a
+// second. A batch record lists the batch's key/value changes; replaying the records after
+// the last checkpoint onto the checkpoint's state gives exactly the acknowledged state.
+//
+// The log is a series of segment files axis.wal.<16 hex digits>. A record is
+//
+//	length uint32 | crc32c(length, payload) uint32 | payload (length bytes)
+//
+// and its payload starts with its type: 'B' (a batch) or 'C' (a checkpoint). A torn
+// record can only be the last one of the last segment: the writer syncs a segment before
+// it starts the next.
+
+const (
+	walPrefix      = "axis.wal."
+	walSegmentSize = 64 << 20 // a checkpoint starts a new segment once the current one is this big
+	walMaxRecord   = 1 << 30
+
+	recBatch      = 'B'
+	recCheckpoint = 'C'
+
+	mutPut = 'p'
+	mutDel = 'd'
+	mutSeq = 's'
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// walPos is a place in the log: a segment and an offset in it.
+type walPos struct {
+	Seg uint64
+	Off int64
+}
+
+func (p walPos) String() string { return fmt.Sprintf("%s%016x@%d", walPrefix, p.Seg, p.Off) }
+
+func walName(dir string, seg uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%s%016x", walPrefix, seg))
+}
+
+// walSegments lists the log's segment numbers in order.
+func walSegments(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []uint64
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, walPrefix) || len(name) != len(walPrefix)+16 {
+			continue
+		}
+		n, err := strconv.ParseUint(name[len(walPrefix):], 16, 64)
+		if err != nil {
+			continue
+		}
+		segs = append(segs, n)
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i] < segs[j] })
+	return segs, nil
+}
+
+// wal is the log being appended to. Appends are serialised by mu; syncs are not (the
+// writer's and the checkpointer's may overlap).
+type wal struct {
+	dir string
+
+	mu  sync.Mutex
+	f   *os.File
+	seg uint64
+	off int64
+	buf []byte // the record being framed
+}
+
+// createWAL starts a new, empty segment numbered seg and makes its name durable.
+func createWAL(dir string, seg uint64) (*wal, error) {
+	f, err := os.OpenFile(walName(dir, seg), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syncDir(dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &wal{dir: dir, f: f, seg: seg}, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// pos is where the next record goes.
+func (l *wal) pos() walPos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return walPos{l.seg, l.off}
+}
+
+// append frames and writes one record (not synced: see sync).
+func (l *wal) append(payload []byte) error {
+	if len(payload) > walMaxRecord {
+		return fmt.Errorf("write-ahead record of %d bytes is too large", len(payload))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = appendFrame(l.buf[:0], payload)
+	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
+		return err
+	}
+	l.off += int64(len(l.buf))
+	if cap(l.buf) > 4<<20 {
+		l.buf = nil
+	}
+	return nil
+}
+
+// appendFrame appends payload framed as a record.
+func appendFrame(b, payload []byte) []byte {
+	at := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = append(b, payload...)
+	binary.BigEndian.PutUint32(b[at:], uint32(len(payload)))
+	crc := crc32.Update(0, crcTable, b[at:at+4])
+	binary.BigEndian.PutUint32(b[at+4:], crc32.Update(crc, crcTable, payload))
+	return b
+}
+
+// sync makes every record appended so far durable.
+func (l *wal) sync() error {
+	l.mu.Lock()
+	f := l.f
+	l.mu.Unlock()
+	return dataSyncFile{f}.Sync()
+}
+
+// rotate starts a new segment if the current one holds at least min bytes, and returns
+// where the next record goes. The current segment must be synced (the writer calls it
+// between batches, after the last batch's sync).
+func (l *wal) rotate(min int64) (walPos, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.off < min {
+		return walPos{l.seg, l.off}, nil
+	}
+	next, err := createWAL(l.dir, l.seg+1)
+	if err != nil {
+		return walPos{}, err
+	}
+	l.f.Close()
+	l.f, l.seg, l.off = next.f, next.seg, 0
+	return walPos{l.seg, 0}, nil
+}
+
+// removeBefore deletes the segments before seg (a durable checkpoint made them useless).
+func (l *wal) removeBefore(seg uint64) error {
+	segs, err := walSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range segs {
+		if s >= seg {
+			break
+		}
+		if err := os.Remove(walName(l.dir, s)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *wal) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}
+
+// ---- records ----
+
+// mutLog accumulates one transaction's changes as a batch record payload.
+type mutLog struct{ b []byte }
+
+func (m *mutLog) reset(txid uint64) {
+	m.b = binary.BigEndian.AppendUint64(append(m.b[:0], recBatch), txid)
+}
+
+func (m *mutLog) put(bucket byte, k, v []byte) {
+	m.b = append(m.b, mutPut, bucket)
+	m.b = binary.AppendUvarint(m.b, uint64(len(k)))
+	m.b = append(m.b, k...)
+	m.b = binary.AppendUvarint(m.b, uint64(len(v)))
+	m.b = append(m.b, v...)
+}
+
+func (m *mutLog) del(bucket byte, k []byte) {
+	m.b = append(m.b, mutDel, bucket)
+	m.b = binary.AppendUvarint(m.b, uint64(len(k)))
+	m.b = append(m.b, k...)
+}
+
+func (m *mutLog) seq(bucket byte, n uint64) {
+	m.b = binary.BigEndian.AppendUint64(append(m.b, mutSeq, bucket), n)
+}
+
+// mutation is one decoded change of a batch record.
+type mutation struct {
+	Kind   byte
+	Bucket byte
+	Key    []byte
+	Value  []byte
+	Seq    uint64
+}
+
+// decodeBatch reads a batch record's payload (type byte included).
+func decodeBatch(p []byte) (txid uint64, muts []mutation, err error) {
+	if len(p) < 9 || p[0] != recBatch {
+		return 0, nil, errors.New("not a batch record")
+	}
+	txid = binary.BigEndian.Uint64(p[1:])
+	p = p[9:]
+	bytesOf := func() ([]byte, error) {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)-k) {
+			return nil, errors.New("truncated batch record")
+		}
+		b := p[k : k+int(n)]
+		p = p[k+int(n):]
+		return b, nil
+	}
+	for len(p) > 0 {
+		if len(p) < 2 {
+			return 0, nil, errors.New("truncated batch record")
+		}
+		m := mutation{Kind: p[0], Bucket: p[1]}
+		p = p[2:]
+		if int(m.Bucket) >= len(allBuckets) {
+			return 0, nil, fmt.Errorf("batch record names bucket %d", m.Bucket)
+		}
+		switch m.Kind {
+		case mutPut:
+			if m.Key, err = bytesOf(); err == nil {
+				m.Value, err = bytesOf()
+			}
+		case mutDel:
+			m.Key, err = bytesOf()
+		case mutSeq:
+			if len(p) < 8 {
+				return 0, nil, errors.New("truncated batch record")
+			}
+			m.Seq = binary.BigEndian.Uint64(p)
+			p = p[8:]
+		default:
+			return 0, nil, fmt.Errorf("batch record has change kind %q", m.Kind)
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		muts = append(muts, m)
+	}
+	return txid, muts, nil
+}
+
+// checkpointRec says: bbolt is durable at transaction Txid, whose meta page was Meta
+// (empty when Trusted), and every change after it is in the batch records from Start on.
+// Trusted: the file's own meta can be trusted (its commits are synced, or it was closed
+// cleanly), nothing is to be restored. Clean: written by Close, nothing follows.
+type checkpointRec struct {
+	Txid    uint64
+	Start   walPos
+	Trusted bool
+	Clean   bool
+	Meta    []byte
+}
+
+func (c checkpointRec) encode() []byte {
+	b := []byte{recCheckpoint}
+	b = binary.BigEndian.AppendUint64(b, c.Txid)
+	b = binary.BigEndian.AppendUint64(b, c.Start.Seg)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Start.Off))
+	var flags byte
+	if c.Trusted {
+		flags |= 1
+	}
+	if c.Clean {
+		flags |= 2
+	}
+	b = append(b, flags)
+	return append(b, c.Meta...)
+}
+
+func decodeCheckpoint(p []byte) (checkpointRec, error) {
+	if len(p) < 26 || p[0] != recCheckpoint {
+		return checkpointRec{}, errors.New("not a checkpoint record")
+	}
+	c := checkpointRec{Txid: binary.BigEndian.Uint64(p[1:]),
+		Start:   walPos{binary.BigEndian.Uint64(p[9:]), int64(binary.BigEndian.Uint64(p[17:]))},
+		Trusted: p[25]&1 != 0, Clean: p[25]&2 != 0}
+	if len(p) > 26 {
+		c.Meta = p[26:]
+	}
+	if !c.Trusted && len(c.Meta) < metaTxidOff+8 {
+		return c, errors.New("checkpoint record without its meta page")
+	}
+	return c, nil
+}
+
+// ---- reading ----
+
+// walRecord is one record read back, with where it starts and where the next one does.
+type walRecord struct {
+	At, Next walPos
+	Payload  []byte
+}
+
+// readWAL reads every intact record of the log, in order. A damaged or torn record ends
+// the last segment (the tail of a crash); anywhere else it is an error: the log is
+// damaged and replaying past it would skip acknowledged changes.
+func readWAL(dir string) ([]walRecord, error) {
+	segs, err := walSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []walRecord
+	for i, seg := range segs {
+		data, err := os.ReadFile(walName(dir, seg))
+		if err != nil {
+			return nil, err
+		}
+		var off int64
+		for off < int64(len(data)) {
+			payload, n, err := readRecord(data[off:])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				if i == len(segs)-1 {
+					break // torn tail
+				}
+				return nil, fmt.Errorf("write-ahead log %s damaged at offset %d: %w", walName(dir, seg), off, err)
+			}
+			out = append(out, walRecord{At: walPos{seg, off}, Next: walPos{seg, off + n}, Payload: payload})
+			off += n
+		}
+	}
+	return out, nil
+}
+
+// readRecord decodes the record at the start of b and its framed length.
+func readRecord(b []byte) ([]byte, int64, error) {
+	if len(b) < 8 {
+		return nil, 0, io.ErrUnexpectedEOF
+	}
+	n := binary.BigEndian.Uint32(b)
+	if n == 0 && binary.BigEndian.Uint32(b[4:]) == 0 {
+		return nil, 0, io.EOF // zeros: the end
+	}
+	if n > walMaxRecord || int64(n) > int64(len(b)-8) {
+		return nil, 0, io.ErrUnexpectedEOF
+	}
+	crc := crc32.Update(0, crcTable, b[:4])
+	if crc32.Update(crc, crcTable, b[8:8+n]) != binary.BigEndian.Uint32(b[4:]) {
+		return nil, 0, errors.New("checksum mismatch")
+	}
+	if n == 0 || (b[8] != recBatch && b[8] != recCheckpoint) {
+		return nil, 0, errors.New("unknown record type")
+	}
+	return b[8 : 8+n], int64(8 + n), nil
+}

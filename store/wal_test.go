@@ -1,0 +1,375 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"axis/axis/errs"
+)
+
+// dump is every bucket's keys, values and sequence, for comparing two stores exactly.
+func dump(t testing.TB, db *bolt.DB) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	if err := db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			b := tx.Bucket(name)
+			out[string(name)+"#seq"] = fmt.Sprint(b.Sequence())
+			if err := b.ForEach(func(k, v []byte) error {
+				out[string(name)+"/"+string(k)] = string(v)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameDump(t *testing.T, what string, got, want map[string]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d keys, want %d", what, len(got), len(want))
+	}
+	n := 0
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			if n++; n <= 5 {
+				t.Errorf("%s: key %q differs (present %v)", what, k, ok)
+			}
+		}
+	}
+	if n > 0 {
+		t.Fatalf("%s: %d keys differ", what, n)
+	}
+}
+
+// work writes a mix of everything the writer does: accepts, statuses, publications,
+// background receipts.
+func work(t *testing.T, s *Store, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		must[AcceptResult](t)(s.Accept(ctx, pkg(id, vpcp, []string{bca, tn, btc}, "power "+id)))
+		if i%3 == 0 {
+			must[StatusResult](t)(s.RecordStatus(ctx, status(id, bca, CodeArrived)))
+		}
+		if i%5 == 4 {
+			pend := must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 20))
+			ids := make([]uint64, len(pend))
+			for j, e := range pend {
+				ids[j] = e.ID
+			}
+			if err := s.MarkPublished(ctx, ids...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.receipts.sync()
+}
+
+// copyDir copies the data directory's files, with the store file replaced by image.
+func copyDir(t *testing.T, from, to string, image []byte) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == FileName {
+			b = image
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPowerLossRecovery models a power loss: of the store file, the disk holds what the
+// last checkpoint synced, plus any subset of the pages written since (each page either
+// made it or not, or is zeros where the file had grown), meta pages included. The write-
+// ahead log holds what was synced. Recovery must give exactly the acknowledged state,
+// whichever subset reached the disk. Without the pin, commits after the checkpoint reuse
+// its pages and the mixed images lose data; without the meta restore, bbolt opens a newer
+// meta pointing at pages that never arrived.
+func TestPowerLossRecovery(t *testing.T) {
+	for _, midCheckpoint := range []bool{false, true} {
+		t.Run(fmt.Sprintf("checkpoint_during_load=%v", midCheckpoint), func(t *testing.T) {
+			dir := t.TempDir()
+			var synced []byte // the store file as the last checkpoint left it
+			checkpointed := make(chan struct{}, 1)
+			s := openStore(t, dir, func(o *Options) {
+				o.SyncEvery = time.Hour // checkpoints only when the test asks
+				o.testCheckpointed = func() { checkpointed <- struct{}{} }
+			})
+			// The checkpoint at open: the file is durable as it is.
+			synced = must[[]byte](t)(os.ReadFile(Path(dir)))
+			work(t, s, "before", 60)
+			if midCheckpoint {
+				s.ckNow.Store(true)
+				work(t, s, "trigger", 1)
+				<-checkpointed
+				// The checkpoint synced the file; the writer is idle (every call returned).
+				synced = must[[]byte](t)(os.ReadFile(Path(dir)))
+			}
+			work(t, s, "after", 150)
+			want := dump(t, s.db)
+			final := must[[]byte](t)(os.ReadFile(Path(dir)))
+			page := s.db.Info().PageSize
+			if bytes.Equal(final, synced) {
+				t.Fatal("nothing written after the checkpoint")
+			}
+			for seed := range uint64(12) {
+				rng := rand.New(rand.NewPCG(seed, 7))
+				image := make([]byte, len(final))
+				changed := 0
+				for off := 0; off < len(final); off += page {
+					end := off + page
+					var p []byte
+					switch {
+					case end <= len(synced) && rng.IntN(2) == 0:
+						p = synced[off:end]
+					case end > len(synced) && rng.IntN(3) == 0:
+						p = make([]byte, page) // grown, never written
+					default:
+						p = final[off:end]
+					}
+					if end <= len(synced) && !bytes.Equal(p, synced[off:end]) {
+						changed++
+					}
+					copy(image[off:], p)
+				}
+				d := t.TempDir()
+				copyDir(t, dir, d, image)
+				r, err := Open(d, Options{Checkpoints: fakeSigner()})
+				if err != nil {
+					t.Fatalf("seed %d (%d pages newer than the checkpoint): %v", seed, changed, err)
+				}
+				sameDump(t, fmt.Sprintf("seed %d", seed), dump(t, r.db), want)
+				if rep := verifyLog(t, r); rep.LastSeq == 0 {
+					t.Fatal("empty audit log")
+				}
+				// The recovered store works and survives a clean restart.
+				work(t, r, fmt.Sprintf("again%d", seed), 3)
+				again := dump(t, r.db)
+				if err := r.Close(); err != nil {
+					t.Fatal(err)
+				}
+				r2 := must[*Store](t)(Open(d, Options{Checkpoints: fakeSigner()}))
+				got := dump(t, r2.db)
+				r2.Close()
+				// Close added its audit checkpoint: one event and the head.
+				delete(got, "meta/audit_head")
+				delete(again, "meta/audit_head")
+				for k, v := range again {
+					if got[k] != v {
+						t.Fatalf("reopened: key %q lost or changed", k)
+					}
+				}
+				if len(got) != len(again)+1 {
+					t.Fatalf("reopened: %d keys, want %d and the closing checkpoint", len(got), len(again))
+				}
+			}
+		})
+	}
+}
+
+// TestCrashWithoutCheckpointRecovers: kill -9 between checkpoints (the page cache keeps
+// every write) recovers the same state, by the same path.
+func TestCrashWithoutCheckpointRecovers(t *testing.T) {
+	dir := t.TempDir()
+	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), SyncEvery: time.Hour}))
+	work(t, s, "doc", 40)
+	want := dump(t, s.db)
+	s.crashForTest()
+	// Read-only tools refuse a store that needs recovery rather than show a stale one.
+	_, err := Open(dir, Options{ReadOnly: true})
+	wantCode(t, err, errs.Unavailable)
+	r := openStore(t, dir)
+	sameDump(t, "recovered", dump(t, r.db), want)
+	verifyLog(t, r)
+}
+
+// TestSyncedModeNearTheMapping: a store close to bbolt's mapping switches to synced
+// commits (a pin would block the remap) and a crash in that mode loses nothing.
+func TestSyncedModeNearTheMapping(t *testing.T) {
+	dir := t.TempDir()
+	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), SyncEvery: 20 * time.Millisecond,
+		testMapSize: mapHeadroom + 400<<10}))
+	work(t, s, "doc", 150)
+	if !s.synced {
+		t.Fatalf("still in write-ahead mode at %d bytes", must[int64](t)(s.MappedSize(ctx)))
+	}
+	want := dump(t, s.db)
+	s.crashForTest()
+	r := openStore(t, dir)
+	sameDump(t, "recovered", dump(t, r.db), want)
+	verifyLog(t, r)
+}
+
+// TestFailedLogWriteStopsWrites: after a write-ahead append fails, what is durable is no
+// longer known: the store refuses every write (503) until a restart, whose recovery
+// keeps every acknowledged write and nothing of the failed batch.
+func TestFailedLogWriteStopsWrites(t *testing.T) {
+	dir := t.TempDir()
+	var fail bool
+	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), testWALFail: func() error {
+		if fail {
+			return errors.New("disk full")
+		}
+		return nil
+	}}))
+	work(t, s, "ok", 10)
+	want := dump(t, s.db)
+	fail = true
+	_, err := s.Accept(ctx, pkg("lost", vpcp, []string{bca}, "x"))
+	wantCode(t, err, errs.Unavailable)
+	fail = false
+	_, err = s.Accept(ctx, pkg("after", vpcp, []string{bca}, "x"))
+	wantCode(t, err, errs.Unavailable)
+	wantCode(t, s.Ping(ctx), errs.Unavailable)
+	s.Close()
+	r := openStore(t, dir)
+	sameDump(t, "after restart", dump(t, r.db), want)
+	must[AcceptResult](t)(r.Accept(ctx, pkg("after", vpcp, []string{bca}, "x")))
+}
+
+func TestWALTornTailAndDamage(t *testing.T) {
+	dir := t.TempDir()
+	l := must[*wal](t)(createWAL(dir, 1))
+	var m mutLog
+	for i := range 5 {
+		m.reset(uint64(i + 10))
+		m.put(1, []byte{byte(i)}, bytes.Repeat([]byte{'v'}, i*100))
+		if err := l.append(m.b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := l.pos()
+	l.close()
+	recs := must[[]walRecord](t)(readWAL(dir))
+	if len(recs) != 5 || recs[4].Next != end {
+		t.Fatalf("%d records, last ends at %v, want 5 ending at %v", len(recs), recs[len(recs)-1].Next, end)
+	}
+	// A torn last record is the tail of a crash: dropped.
+	name := walName(dir, 1)
+	if err := os.Truncate(name, end.Off-3); err != nil {
+		t.Fatal(err)
+	}
+	if recs = must[[]walRecord](t)(readWAL(dir)); len(recs) != 4 {
+		t.Fatalf("torn tail: %d records, want 4", len(recs))
+	}
+	// Damage before a later segment is an error, not a silent end.
+	data := must[[]byte](t)(os.ReadFile(name))
+	second := recs[1].At.Off
+	data[second+12] ^= 1
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if recs = must[[]walRecord](t)(readWAL(dir)); len(recs) != 1 {
+		t.Fatalf("damaged last segment: %d records, want 1", len(recs))
+	}
+	must[*wal](t)(createWAL(dir, 2)).close()
+	if err := os.WriteFile(walName(dir, 2), data[:second], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readWAL(dir); err == nil {
+		t.Fatal("damage in a segment followed by another: no error")
+	}
+}
+
+// TestRecoveryRefusesAGap: a log missing a transaction in the middle cannot give the
+// acknowledged state; Open says so instead of replaying around it.
+func TestRecoveryRefusesAGap(t *testing.T) {
+	dir := t.TempDir()
+	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), SyncEvery: time.Hour}))
+	work(t, s, "doc", 6)
+	s.crashForTest()
+	var batches []walRecord
+	for _, r := range must[[]walRecord](t)(readWAL(dir)) {
+		if r.Payload[0] == recBatch {
+			batches = append(batches, r)
+		}
+	}
+	if len(batches) < 3 {
+		t.Fatalf("%d batch records", len(batches))
+	}
+	victim := batches[len(batches)/2]
+	name := walName(dir, victim.At.Seg)
+	data := must[[]byte](t)(os.ReadFile(name))
+	data = append(data[:victim.At.Off:victim.At.Off], data[victim.Next.Off:]...)
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, Options{Checkpoints: fakeSigner()})
+	wantCode(t, err, errs.Unavailable)
+	t.Log(err)
+}
+
+func frame(payload []byte) []byte { return appendFrame(nil, payload) }
+
+func FuzzWALRecords(f *testing.F) {
+	var m mutLog
+	m.reset(7)
+	m.put(2, []byte("k"), []byte("value"))
+	m.del(3, []byte("gone"))
+	m.seq(4, 99)
+	f.Add(frame(m.b))
+	f.Add(frame(checkpointRec{Txid: 5, Start: walPos{1, 40}, Trusted: true}.encode()))
+	f.Add(frame(checkpointRec{Txid: 6, Meta: make([]byte, 4096)}.encode()))
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 'B'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(walName(dir, 1), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := readWAL(dir)
+		if err != nil {
+			t.Fatalf("a damaged last segment is a torn tail, not an error: %v", err)
+		}
+		for _, r := range recs {
+			switch r.Payload[0] {
+			case recBatch:
+				txid, muts, err := decodeBatch(r.Payload)
+				if err != nil {
+					continue
+				}
+				// What decodes re-encodes to the same bytes.
+				var m mutLog
+				m.reset(txid)
+				for _, x := range muts {
+					switch x.Kind {
+					case mutPut:
+						m.put(x.Bucket, x.Key, x.Value)
+					case mutDel:
+						m.del(x.Bucket, x.Key)
+					case mutSeq:
+						m.seq(x.Bucket, x.Seq)
+					}
+				}
+				if !bytes.Equal(m.b, r.Payload) {
+					t.Fatalf("batch record does not round-trip")
+				}
+			case recCheckpoint:
+				if c, err := decodeCheckpoint(r.Payload); err == nil && !bytes.Equal(c.encode(), r.Payload) {
+					t.Fatalf("checkpoint record does not round-trip")
+				}
+			}
+		}
+	})
+}
