@@ -196,7 +196,7 @@ func TestBlobLogConcurrentAppends(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for r := range rounds {
-				ref, err := l.append(bytes.Repeat([]byte{byte('a' + i + r)}, n))
+				ref, err := l.append(bytes.Repeat([]byte{byte('a' + i + r)}, n), false)
 				if err != nil {
 					t.Error(err)
 					return
@@ -224,11 +224,11 @@ func TestBlobLogConcurrentAppends(t *testing.T) {
 		t.Fatalf("%d fsyncs for %d appends", f.syncs.Load(), len(sizes)*rounds)
 	}
 	f.fail.Store(true)
-	if ref, err := l.append([]byte("x")); err != nil || l.waitSynced(ref.sync) == nil {
+	if ref, err := l.append([]byte("x"), false); err != nil || l.waitSynced(ref.sync) == nil {
 		t.Fatalf("append made durable with a failing fsync (%v)", err)
 	}
 	f.fail.Store(false)
-	if _, err := l.append([]byte("y")); err == nil {
+	if _, err := l.append([]byte("y"), false); err == nil {
 		t.Fatal("the log accepted appends after a failed fsync (their durability is unknown)")
 	}
 }
@@ -264,17 +264,47 @@ func (f *syncFailingFile) Sync() error {
 // before it commits. Every path that records new bytes (package, status, receipt stored
 // before answering, receipts stored in the background) must therefore fail, writing
 // nothing, when that fsync fails: a record must never be durable before its bytes.
+// TestNoCommitBeforeItsBytesAreDurable: bytes are durable before any record referencing
+// them, whether the blob log's fsync makes them so (large ones) or the write-ahead record
+// carries them (quietBlobMax): a failure of either commits nothing.
 func TestNoCommitBeforeItsBytesAreDurable(t *testing.T) {
-	for _, path := range []string{"package", "status", "receipt", "background receipts"} {
-		t.Run(path, func(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		quiet int
+	}{{"fsynced", 0}, {"in the log record", 1 << 20}} {
+		for _, path := range []string{"package", "status", "receipt", "background receipts"} {
+			t.Run(c.name+"/"+path, func(t *testing.T) {
+				defer func(q int) { quietBlobMax = q }(quietBlobMax)
+				quietBlobMax = c.quiet
+				noCommitBeforeDurable(t, path, c.quiet > 0)
+			})
+		}
+	}
+}
+
+func noCommitBeforeDurable(t *testing.T, path string, quiet bool) {
+	{
+		{
 			dir := t.TempDir()
-			s := openStore(t, dir)
+			var walFails atomic.Bool
+			s := openStore(t, dir, func(o *Options) {
+				o.testWALFail = func() error {
+					if walFails.Load() {
+						return errors.New("injected write-ahead failure")
+					}
+					return nil
+				}
+			})
 			first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
 			s.receipts.sync()
 			f := &syncFailingFile{blobFile: s.blobs.f}
 			s.blobs.f = f
 			before := head(t, s)
-			f.fail.Store(true)
+			if quiet {
+				walFails.Store(true)
+			} else {
+				f.fail.Store(true)
+			}
 			var err error
 			switch path {
 			case "package":
@@ -308,6 +338,6 @@ func TestNoCommitBeforeItsBytesAreDurable(t *testing.T) {
 				t.Fatalf("status recorded before its bytes were durable: %+v", d)
 			}
 			verifyLog(t, s)
-		})
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -127,6 +128,9 @@ func (s *Store) maybeCheckpoint(now time.Time) {
 	go func() {
 		defer close(done)
 		err := s.db.Sync()
+		if err == nil { // the bytes of transactions up to the pin, which their records carry
+			err = s.blobs.syncAll()
+		}
 		if err == nil {
 			err = s.logCheckpoint(checkpointRec{Txid: uint64(pin.ID()), Start: start, Meta: meta})
 		}
@@ -179,10 +183,7 @@ func (s *Store) releasePins() {
 }
 
 func (s *Store) logCheckpoint(c checkpointRec) error {
-	if err := s.wal.append(c.encode()); err != nil {
-		return err
-	}
-	return s.wal.sync()
+	return s.wal.write(c.encode())
 }
 
 // waitCheckpoint waits for the checkpoint in flight, if any (writer).
@@ -215,6 +216,9 @@ func (s *Store) checkpointNow() error {
 func (s *Store) trustFile(clean bool) error {
 	s.waitCheckpoint()
 	if err := s.db.Sync(); err != nil {
+		return err
+	}
+	if err := s.blobs.syncAll(); err != nil {
 		return err
 	}
 	var txid uint64
@@ -324,12 +328,17 @@ func (p recoveryPlan) clean() bool {
 
 // replay applies the plan's batch records with a transaction id above the file's, in one
 // synced transaction, and returns how many it applied.
-func (s *Store) replay(p recoveryPlan) (int, error) {
+func (s *Store) replay(dataDir string, p recoveryPlan) (int, error) {
 	n := 0
 	if len(p.batches) == 0 {
 		return 0, nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	blobs, err := os.OpenFile(filepath.Join(dataDir, BlobFileName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer blobs.Close()
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		next := uint64(tx.ID())
 		for _, r := range p.batches {
 			txid, muts, err := decodeBatch(r.Payload)
@@ -345,6 +354,12 @@ func (s *Store) replay(p recoveryPlan) (int, error) {
 			next++
 			n++
 			for _, m := range muts {
+				if m.Kind == mutBlob {
+					if _, err := blobs.WriteAt(m.Value, int64(m.Seq)); err != nil {
+						return fmt.Errorf("replay %s: %w", r.At, err)
+					}
+					continue
+				}
 				b := tx.Bucket(allBuckets[m.Bucket])
 				if b == nil {
 					return fmt.Errorf("bucket %s missing", allBuckets[m.Bucket])
@@ -362,7 +377,7 @@ func (s *Store) replay(p recoveryPlan) (int, error) {
 				}
 			}
 		}
-		return nil
+		return blobs.Sync() // before the commit that references them
 	})
 	return n, err
 }

@@ -51,14 +51,15 @@ func (s *Store) PendingDeliveries(ctx context.Context, after uint64, limit int) 
 	}
 	// Outside the read transaction: the log is append-only. A package's entries (one per
 	// recipient) share its bytes, read once.
-	read := make(map[blobRef][]byte, len(out))
+	read := make(map[[2]int64][]byte, len(out))
 	for i := range out {
-		b, ok := read[refs[i]]
+		key := [2]int64{refs[i].Off, refs[i].Len}
+		b, ok := read[key]
 		if !ok {
 			if b, err = s.readBlob(refs[i]); err != nil {
 				return nil, errs.Wrap(errs.Unavailable, err, "read outbox bytes")
 			}
-			read[refs[i]] = b
+			read[key] = b
 		}
 		out[i].Value = b
 	}

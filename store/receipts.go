@@ -126,6 +126,9 @@ func (s *Store) storeReceipts(batch []queuedReceipt) {
 			off := all.Off
 			for _, r := range batch {
 				ref := blobRef{Off: off, Len: int64(len(r.rc)), sync: all.sync}
+				if all.data != nil {
+					ref.data = all.data[off-all.Off : off-all.Off+ref.Len]
+				}
 				off += ref.Len
 				if r.flush != nil {
 					continue

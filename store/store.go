@@ -206,7 +206,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if !opts.ReadOnly {
 		// Before anything else commits: the records carry the transaction ids they made.
-		n, err := s.replay(plan)
+		n, err := s.replay(dataDir, plan)
 		if err != nil {
 			return fail(err, "recover %s from its write-ahead log", path)
 		}
@@ -580,6 +580,7 @@ type wtx struct {
 	blobSync uint64            // the blob log must be durable up to this append before commit
 	counts   map[string]uint64 // counter deltas of this transaction (flushCounts)
 	muts     *mutLog           // every change, for the write-ahead log
+	quiet    bool              // references blob bytes the write-ahead record carries
 }
 
 // logBatch makes the transaction durable before bbolt commits it without fsync: its
@@ -596,11 +597,11 @@ func (s *Store) logBatch(w *wtx) error {
 			return err
 		}
 	}
-	if err := s.wal.append(w.muts.b); err != nil {
+	if err := s.wal.write(w.muts.b); err != nil {
 		return fmt.Errorf("write-ahead log: %w", err)
 	}
-	if err := s.wal.sync(); err != nil {
-		return fmt.Errorf("write-ahead log: %w", err)
+	if cap(w.muts.b) > 8<<20 {
+		w.muts.b = nil
 	}
 	return nil
 }

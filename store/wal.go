@@ -38,9 +38,10 @@ const (
 	recBatch      = 'B'
 	recCheckpoint = 'C'
 
-	mutPut = 'p'
-	mutDel = 'd'
-	mutSeq = 's'
+	mutPut  = 'p'
+	mutDel  = 'd'
+	mutSeq  = 's'
+	mutBlob = 'b' // bytes of the blob log at an offset (quietBlobMax)
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -79,20 +80,35 @@ func walSegments(dir string) ([]uint64, error) {
 	return segs, nil
 }
 
-// wal is the log being appended to. Appends are serialised by mu; syncs are not (the
-// writer's and the checkpointer's may overlap).
+// wal is the log being appended to. A segment is a blobLog: initialised ahead of the
+// appends (an fdatasync that changes the file's size commits ext4's journal, which
+// flushes every file's dirty data: bbolt's unsynced pages included) and with shared
+// fsyncs for the writer's and the checkpointer's records.
 type wal struct {
 	dir string
 
-	mu  sync.Mutex
-	f   *os.File
+	mu  sync.Mutex // guards seg and cur against rotate
 	seg uint64
-	off int64
-	buf []byte // the record being framed
+	cur *blobLog
+	buf []byte // the writer's record being framed
+}
+
+// walTicket is an appended record: sync waits for it.
+type walTicket struct {
+	log  *blobLog
+	sync uint64
 }
 
 // createWAL starts a new, empty segment numbered seg and makes its name durable.
 func createWAL(dir string, seg uint64) (*wal, error) {
+	l, err := createSegment(dir, seg)
+	if err != nil {
+		return nil, err
+	}
+	return &wal{dir: dir, seg: seg, cur: l}, nil
+}
+
+func createSegment(dir string, seg uint64) (*blobLog, error) {
 	f, err := os.OpenFile(walName(dir, seg), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
@@ -101,7 +117,7 @@ func createWAL(dir string, seg uint64) (*wal, error) {
 		f.Close()
 		return nil, err
 	}
-	return &wal{dir: dir, f: f, seg: seg}, nil
+	return newBlobLog(dataSyncFile{f}, 0), nil
 }
 
 func syncDir(dir string) error {
@@ -117,25 +133,35 @@ func syncDir(dir string) error {
 func (l *wal) pos() walPos {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return walPos{l.seg, l.off}
+	l.cur.mu.Lock()
+	defer l.cur.mu.Unlock()
+	return walPos{l.seg, l.cur.end}
 }
 
-// append frames and writes one record (not synced: see sync).
-func (l *wal) append(payload []byte) error {
+// append frames and writes one record and starts its fsync; sync waits for it.
+func (l *wal) append(payload []byte) (walTicket, error) {
 	if len(payload) > walMaxRecord {
-		return fmt.Errorf("write-ahead record of %d bytes is too large", len(payload))
+		return walTicket{}, fmt.Errorf("write-ahead record of %d bytes is too large", len(payload))
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf = appendFrame(l.buf[:0], payload)
-	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
-		return err
-	}
-	l.off += int64(len(l.buf))
+	ref, err := l.cur.append(l.buf, false)
 	if cap(l.buf) > 4<<20 {
 		l.buf = nil
 	}
-	return nil
+	return walTicket{l.cur, ref.sync}, err
+}
+
+func (t walTicket) wait() error { return t.log.waitSynced(t.sync) }
+
+// write appends one record and waits until it is durable.
+func (l *wal) write(payload []byte) error {
+	t, err := l.append(payload)
+	if err != nil {
+		return err
+	}
+	return t.wait()
 }
 
 // appendFrame appends payload framed as a record.
@@ -149,29 +175,25 @@ func appendFrame(b, payload []byte) []byte {
 	return b
 }
 
-// sync makes every record appended so far durable.
-func (l *wal) sync() error {
-	l.mu.Lock()
-	f := l.f
-	l.mu.Unlock()
-	return dataSyncFile{f}.Sync()
-}
-
 // rotate starts a new segment if the current one holds at least min bytes, and returns
-// where the next record goes. The current segment must be synced (the writer calls it
-// between batches, after the last batch's sync).
+// where the next record goes. Every record of the current segment must be durable (the
+// writer calls it between batches).
 func (l *wal) rotate(min int64) (walPos, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.off < min {
-		return walPos{l.seg, l.off}, nil
+	l.cur.mu.Lock()
+	end := l.cur.end
+	l.cur.mu.Unlock()
+	if end < min {
+		return walPos{l.seg, end}, nil
 	}
-	next, err := createWAL(l.dir, l.seg+1)
+	next, err := createSegment(l.dir, l.seg+1)
 	if err != nil {
 		return walPos{}, err
 	}
-	l.f.Close()
-	l.f, l.seg, l.off = next.f, next.seg, 0
+	old := l.cur
+	l.cur, l.seg = next, l.seg+1
+	go old.close() // waits for its zeroing to end
 	return walPos{l.seg, 0}, nil
 }
 
@@ -195,7 +217,7 @@ func (l *wal) removeBefore(seg uint64) error {
 func (l *wal) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.f.Close()
+	return l.cur.close()
 }
 
 // ---- records ----
@@ -225,13 +247,19 @@ func (m *mutLog) seq(bucket byte, n uint64) {
 	m.b = binary.BigEndian.AppendUint64(append(m.b, mutSeq, bucket), n)
 }
 
+func (m *mutLog) blob(off int64, b []byte) {
+	m.b = binary.BigEndian.AppendUint64(append(m.b, mutBlob, 0), uint64(off))
+	m.b = binary.AppendUvarint(m.b, uint64(len(b)))
+	m.b = append(m.b, b...)
+}
+
 // mutation is one decoded change of a batch record.
 type mutation struct {
 	Kind   byte
 	Bucket byte
 	Key    []byte
-	Value  []byte
-	Seq    uint64
+	Value  []byte // or a blob's bytes
+	Seq    uint64 // or a blob's offset
 }
 
 // decodeBatch reads a batch record's payload (type byte included).
@@ -266,12 +294,18 @@ func decodeBatch(p []byte) (txid uint64, muts []mutation, err error) {
 			}
 		case mutDel:
 			m.Key, err = bytesOf()
-		case mutSeq:
+		case mutSeq, mutBlob:
 			if len(p) < 8 {
 				return 0, nil, errors.New("truncated batch record")
 			}
 			m.Seq = binary.BigEndian.Uint64(p)
 			p = p[8:]
+			if m.Kind == mutBlob {
+				if m.Bucket != 0 || m.Seq > 1<<62 {
+					return 0, nil, errors.New("bad blob in batch record")
+				}
+				m.Value, err = bytesOf()
+			}
 		default:
 			return 0, nil, fmt.Errorf("batch record has change kind %q", m.Kind)
 		}

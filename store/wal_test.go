@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,8 +80,55 @@ func work(t *testing.T, s *Store, prefix string, n int) {
 	s.receipts.sync()
 }
 
-// copyDir copies the data directory's files, with the store file replaced by image.
-func copyDir(t *testing.T, from, to string, image []byte) {
+// mixPages is a disk's content after a power loss: page by page, what was synced or what
+// was written since (zeros for pages the file had grown by).
+func mixPages(rng *rand.Rand, synced, final []byte, page int) (image []byte, newer int) {
+	image = make([]byte, len(final))
+	for off := 0; off < len(final); off += page {
+		end := min(off+page, len(final))
+		var p []byte
+		switch {
+		case end <= len(synced) && rng.IntN(2) == 0:
+			p = synced[off:end]
+		case end > len(synced) && rng.IntN(3) == 0:
+			p = make([]byte, end-off) // grown, never written
+		default:
+			p = final[off:end]
+		}
+		if end <= len(synced) && !bytes.Equal(p, synced[off:end]) {
+			newer++
+		}
+		copy(image[off:], p)
+	}
+	return image, newer
+}
+
+// durableFile keeps a copy of what its file's fsyncs made durable.
+type durableFile struct {
+	blobFile
+	path    string
+	mu      sync.Mutex
+	durable []byte
+}
+
+func (f *durableFile) Sync() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.blobFile.Sync()
+	if err == nil {
+		f.durable, err = os.ReadFile(f.path)
+	}
+	return err
+}
+
+func (f *durableFile) durableCopy() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.durable
+}
+
+// copyDir copies the data directory's files, some replaced by images.
+func copyDir(t *testing.T, from, to string, images map[string][]byte) {
 	t.Helper()
 	ents, err := os.ReadDir(from)
 	if err != nil {
@@ -91,8 +139,8 @@ func copyDir(t *testing.T, from, to string, image []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Name() == FileName {
-			b = image
+		if img, ok := images[e.Name()]; ok {
+			b = img
 		}
 		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -111,14 +159,19 @@ func TestPowerLossRecovery(t *testing.T) {
 	for _, midCheckpoint := range []bool{false, true} {
 		t.Run(fmt.Sprintf("checkpoint_during_load=%v", midCheckpoint), func(t *testing.T) {
 			dir := t.TempDir()
-			var synced []byte // the store file as the last checkpoint left it
+			var synced, blobsSynced []byte // the files as the last checkpoint left them
 			checkpointed := make(chan struct{}, 1)
 			s := openStore(t, dir, func(o *Options) {
 				o.SyncEvery = time.Hour // checkpoints only when the test asks
 				o.testCheckpointed = func() { checkpointed <- struct{}{} }
 			})
-			// The checkpoint at open: the file is durable as it is.
+			blobPath := filepath.Join(dir, BlobFileName)
+			// The checkpoint at open: the files are durable as they are. The blob log's
+			// file tells what its fsyncs made durable.
 			synced = must[[]byte](t)(os.ReadFile(Path(dir)))
+			tf := &durableFile{blobFile: s.blobs.f, path: blobPath}
+			tf.Sync()
+			s.blobs.f = tf
 			work(t, s, "before", 60)
 			if midCheckpoint {
 				s.ckNow.Store(true)
@@ -130,37 +183,27 @@ func TestPowerLossRecovery(t *testing.T) {
 			work(t, s, "after", 150)
 			want := dump(t, s.db)
 			final := must[[]byte](t)(os.ReadFile(Path(dir)))
+			blobsFinal := must[[]byte](t)(os.ReadFile(blobPath))
+			blobEnd := s.blobEnd
+			blobsSynced = tf.durableCopy()
 			page := s.db.Info().PageSize
-			if bytes.Equal(final, synced) {
+			if bytes.Equal(final, synced) || bytes.Equal(blobsFinal, blobsSynced) {
 				t.Fatal("nothing written after the checkpoint")
 			}
 			for seed := range uint64(12) {
 				rng := rand.New(rand.NewPCG(seed, 7))
-				image := make([]byte, len(final))
-				changed := 0
-				for off := 0; off < len(final); off += page {
-					end := off + page
-					var p []byte
-					switch {
-					case end <= len(synced) && rng.IntN(2) == 0:
-						p = synced[off:end]
-					case end > len(synced) && rng.IntN(3) == 0:
-						p = make([]byte, page) // grown, never written
-					default:
-						p = final[off:end]
-					}
-					if end <= len(synced) && !bytes.Equal(p, synced[off:end]) {
-						changed++
-					}
-					copy(image[off:], p)
-				}
+				image, changed := mixPages(rng, synced, final, page)
+				blobImage, _ := mixPages(rng, blobsSynced, blobsFinal, 4096)
 				d := t.TempDir()
-				copyDir(t, dir, d, image)
+				copyDir(t, dir, d, map[string][]byte{FileName: image, BlobFileName: blobImage})
 				r, err := Open(d, Options{Checkpoints: fakeSigner()})
 				if err != nil {
 					t.Fatalf("seed %d (%d pages newer than the checkpoint): %v", seed, changed, err)
 				}
 				sameDump(t, fmt.Sprintf("seed %d", seed), dump(t, r.db), want)
+				if got := must[[]byte](t)(os.ReadFile(filepath.Join(d, BlobFileName))); !bytes.Equal(got[:blobEnd], blobsFinal[:blobEnd]) {
+					t.Fatalf("seed %d: the blob log differs after recovery", seed)
+				}
 				if rep := verifyLog(t, r); rep.LastSeq == 0 {
 					t.Fatal("empty audit log")
 				}
@@ -256,7 +299,7 @@ func TestWALTornTailAndDamage(t *testing.T) {
 	for i := range 5 {
 		m.reset(uint64(i + 10))
 		m.put(1, []byte{byte(i)}, bytes.Repeat([]byte{'v'}, i*100))
-		if err := l.append(m.b); err != nil {
+		if err := l.write(m.b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -329,6 +372,7 @@ func FuzzWALRecords(f *testing.F) {
 	m.put(2, []byte("k"), []byte("value"))
 	m.del(3, []byte("gone"))
 	m.seq(4, 99)
+	m.blob(12345, []byte("<edXML/>"))
 	f.Add(frame(m.b))
 	f.Add(frame(checkpointRec{Txid: 5, Start: walPos{1, 40}, Trusted: true}.encode()))
 	f.Add(frame(checkpointRec{Txid: 6, Meta: make([]byte, 4096)}.encode()))
@@ -360,6 +404,8 @@ func FuzzWALRecords(f *testing.F) {
 						m.del(x.Bucket, x.Key)
 					case mutSeq:
 						m.seq(x.Bucket, x.Seq)
+					case mutBlob:
+						m.blob(int64(x.Seq), x.Value)
 					}
 				}
 				if !bytes.Equal(m.b, r.Payload) {
