@@ -91,6 +91,16 @@ type wal struct {
 	seg uint64
 	cur *blobLog
 	buf []byte // the writer's record being framed
+
+	// The next segment, prepared in the background: initialising a segment's first
+	// blobPrealloc bytes takes tens of ms, which the first appends would otherwise wait for.
+	next chan preparedSegment
+}
+
+type preparedSegment struct {
+	seg uint64
+	log *blobLog
+	err error
 }
 
 // walTicket is an appended record: sync waits for it.
@@ -105,19 +115,37 @@ func createWAL(dir string, seg uint64) (*wal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &wal{dir: dir, seg: seg, cur: l}, nil
+	w := &wal{dir: dir, seg: seg, cur: l}
+	w.prepare(seg + 1)
+	return w, nil
 }
 
+// createSegment creates segment seg with its first blobPrealloc bytes initialised, durably.
 func createSegment(dir string, seg uint64) (*blobLog, error) {
 	f, err := os.OpenFile(walName(dir, seg), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	l := newBlobLog(dataSyncFile{f}, 0)
+	l.extend(0, blobPrealloc)
+	if l.broken == nil {
+		l.broken = syncDir(dir)
+	}
+	if err := l.broken; err != nil {
 		f.Close()
 		return nil, err
 	}
-	return newBlobLog(dataSyncFile{f}, 0), nil
+	return l, nil
+}
+
+// prepare creates segment seg in the background (rotate takes it).
+func (l *wal) prepare(seg uint64) {
+	ch := make(chan preparedSegment, 1)
+	l.next = ch
+	go func() {
+		log, err := createSegment(l.dir, seg)
+		ch <- preparedSegment{seg, log, err}
+	}()
 }
 
 func syncDir(dir string) error {
@@ -187,12 +215,20 @@ func (l *wal) rotate(min int64) (walPos, error) {
 	if end < min {
 		return walPos{l.seg, end}, nil
 	}
-	next, err := createSegment(l.dir, l.seg+1)
-	if err != nil {
-		return walPos{}, err
+	p := <-l.next // ready long since, normally: a checkpoint is a second after the last
+	if p.err != nil || p.seg != l.seg+1 {
+		if p.log != nil {
+			p.log.close()
+		}
+		var err error
+		if p.log, err = createSegment(l.dir, l.seg+1); err != nil {
+			l.prepare(l.seg + 1)
+			return walPos{}, err
+		}
 	}
 	old := l.cur
-	l.cur, l.seg = next, l.seg+1
+	l.cur, l.seg = p.log, l.seg+1
+	l.prepare(l.seg + 1)
 	go old.close() // waits for its zeroing to end
 	return walPos{l.seg, 0}, nil
 }
@@ -217,6 +253,11 @@ func (l *wal) removeBefore(seg uint64) error {
 func (l *wal) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if p := <-l.next; p.log != nil {
+		p.log.close() // left empty: harmless, removed after the next start's first checkpoint
+	}
+	l.next = make(chan preparedSegment, 1)
+	l.next <- preparedSegment{err: errors.New("write-ahead log closed")}
 	return l.cur.close()
 }
 
@@ -370,15 +411,17 @@ type walRecord struct {
 }
 
 // readWAL reads every intact record of the log, in order. A damaged or torn record ends
-// the last segment (the tail of a crash); anywhere else it is an error: the log is
-// damaged and replaying past it would skip acknowledged changes.
+// the log if no later segment holds a record (the tail of a crash; segments prepared
+// ahead are empty); otherwise it is an error: the log is damaged and replaying past it
+// would skip acknowledged changes.
 func readWAL(dir string) ([]walRecord, error) {
 	segs, err := walSegments(dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []walRecord
-	for i, seg := range segs {
+	var damage error
+	for _, seg := range segs {
 		data, err := os.ReadFile(walName(dir, seg))
 		if err != nil {
 			return nil, err
@@ -390,10 +433,13 @@ func readWAL(dir string) ([]walRecord, error) {
 				break
 			}
 			if err != nil {
-				if i == len(segs)-1 {
-					break // torn tail
+				if damage == nil {
+					damage = fmt.Errorf("write-ahead log %s damaged at offset %d: %w", walName(dir, seg), off, err)
 				}
-				return nil, fmt.Errorf("write-ahead log %s damaged at offset %d: %w", walName(dir, seg), off, err)
+				break
+			}
+			if damage != nil {
+				return nil, damage
 			}
 			out = append(out, walRecord{At: walPos{seg, off}, Next: walPos{seg, off + n}, Payload: payload})
 			off += n
