@@ -105,7 +105,7 @@ func (s *Store) readMeta(txid uint64) ([]byte, error) {
 // between transactions).
 func (s *Store) maybeCheckpoint(now time.Time) {
 	ck := &s.ck
-	if s.synced || (now.Sub(ck.last) < ck.every && !s.ckNow.Load()) {
+	if s.synced || s.failed() != nil || (now.Sub(ck.last) < ck.every && !s.ckNow.Load()) {
 		return
 	}
 	if ck.done != nil {
