@@ -392,7 +392,7 @@ func openBolt(dataDir string, opts Options) (*bolt.DB, recoveryPlan, int, error)
 	}
 	if opts.ReadOnly && !plan.clean() {
 		return nil, plan, 0, errs.E(errs.Unavailable,
-			"the store in %s was not closed cleanly: start the daemon once to recover it, then retry", dataDir)
+			"the store in %s was not closed cleanly: start `axis serve` on it once (it recovers the store), stop it, then retry; or read through the running daemon (--server)", dataDir)
 	}
 	var size int64
 	if st, err := os.Stat(path); err == nil {
