@@ -94,7 +94,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 			d.m.batchOps.Observe(float64(b.Ops))
 			d.m.writerBusy.Add(b.Busy.Seconds())
 			d.m.writerRun.Add(b.Run.Seconds())
-		}}
+		},
+		OnCheckpoint: func(took time.Duration) { d.m.checkpoint.Observe(took.Seconds()) }}
 	if opts.StoreHooks != nil {
 		opts.StoreHooks(&sopts)
 	}

@@ -850,6 +850,7 @@ func TestHealthMetricsShutdown(t *testing.T) {
 		`axis_store_commit_seconds_count{op="accept"} 1`,
 		`axis_kafka_publish_seconds_count{stream="deliveries"}`,
 		"axis_outbox_depth 0",
+		"axis_store_checkpoint_seconds_count",
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -18,6 +18,7 @@ type metrics struct {
 	batchOps    prometheus.Histogram
 	writerBusy  prometheus.Counter // seconds
 	writerRun   prometheus.Counter // seconds
+	checkpoint  prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -43,8 +44,10 @@ func newMetrics() *metrics {
 			Help: "Time the store's single writer spent committing; its rate near 1 means the store is the bottleneck."}),
 		writerRun: prometheus.NewCounter(prometheus.CounterOpts{Name: "axis_store_writer_run_seconds_total",
 			Help: "Part of the writer's busy time spent running operations (the rest is writing and fsync)."}),
+		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_store_checkpoint_seconds",
+			Help: "Time of a store checkpoint (bbolt's file and the blob log synced in the background, about once a second); it bounds how much write-ahead log a restart replays.", Buckets: buckets}),
 	}
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun,
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -127,6 +127,7 @@ func (s *Store) maybeCheckpoint(now time.Time) {
 	ck.done = done
 	go func() {
 		defer close(done)
+		began := time.Now()
 		err := s.db.Sync()
 		if err == nil { // the bytes of transactions up to the pin, which their records carry
 			err = s.blobs.syncAll()
@@ -140,6 +141,9 @@ func (s *Store) maybeCheckpoint(now time.Time) {
 			return
 		}
 		s.keepPin(pin)
+		if s.opts.OnCheckpoint != nil {
+			s.opts.OnCheckpoint(time.Since(began))
+		}
 		if err := s.wal.removeBefore(start.Seg); err != nil {
 			s.log.Warn("old write-ahead segments not removed", zap.Error(err))
 		}

@@ -77,6 +77,9 @@ type Options struct {
 	// SyncEvery is the interval of checkpoints, which sync bbolt's file in the background
 	// (default 1 s; see checkpoint.go). Commits are durable through the write-ahead log.
 	SyncEvery time.Duration
+	// OnCheckpoint, if set, is told how long each checkpoint took, from its pin to its
+	// durable record (metrics: a growing time means the disk lags behind the writes).
+	OnCheckpoint func(time.Duration)
 
 	// Test hooks.
 	testCheckpointed func()       // after each background checkpoint is durable

@@ -31,9 +31,8 @@ import (
 // it starts the next.
 
 const (
-	walPrefix      = "axis.wal."
-	walSegmentSize = 64 << 20 // a checkpoint starts a new segment once the current one is this big
-	walMaxRecord   = 1 << 30
+	walPrefix    = "axis.wal."
+	walMaxRecord = 1 << 30
 
 	recBatch      = 'B'
 	recCheckpoint = 'C'
@@ -45,6 +44,10 @@ const (
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// walSegmentSize: a checkpoint starts a new segment once the current one is this big
+// (tests lower it).
+var walSegmentSize int64 = 64 << 20
 
 // walPos is a place in the log: a segment and an offset in it.
 type walPos struct {

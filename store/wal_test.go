@@ -419,3 +419,37 @@ func FuzzWALRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckpointsRunAndTrimTheLog: checkpoints come every SyncEvery under load, are
+// reported, and delete the segments before them.
+func TestCheckpointsRunAndTrimTheLog(t *testing.T) {
+	dir := t.TempDir()
+	t.Cleanup(func(n int64) func() { return func() { walSegmentSize = n } }(walSegmentSize))
+	walSegmentSize = 0 // a new segment at every checkpoint
+	took := make(chan time.Duration, 100)
+	s := openStore(t, dir, func(o *Options) {
+		o.SyncEvery = 10 * time.Millisecond
+		o.OnCheckpoint = func(d time.Duration) {
+			select {
+			case took <- d:
+			default:
+			}
+		}
+	})
+	first := must[[]uint64](t)(walSegments(dir))
+	for i := 0; len(took) < 5; i++ {
+		if i > 5000 {
+			t.Fatal("fewer than 5 checkpoints in 5,000 writes")
+		}
+		work(t, s, fmt.Sprintf("d%d", i), 1)
+		time.Sleep(2 * time.Millisecond)
+	}
+	segs := must[[]uint64](t)(walSegments(dir))
+	if segs[0] <= first[0] {
+		t.Fatalf("segments %v: the first ones (%v) were not deleted", segs, first)
+	}
+	// The current one, the prepared next, and one whose checkpoint may be in flight.
+	if len(segs) > 3 {
+		t.Fatalf("%d log segments left: %v", len(segs), segs)
+	}
+}
