@@ -429,24 +429,33 @@ func readWAL(dir string) ([]walRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		var off int64
-		for off < int64(len(data)) {
-			payload, n, err := readRecord(data[off:])
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				if damage == nil {
-					damage = fmt.Errorf("write-ahead log %s damaged at offset %d: %w", walName(dir, seg), off, err)
-				}
-				break
-			}
-			if damage != nil {
-				return nil, damage
-			}
-			out = append(out, walRecord{At: walPos{seg, off}, Next: walPos{seg, off + n}, Payload: payload})
-			off += n
+		recs, bad := parseSegment(seg, data)
+		if damage != nil && len(recs) > 0 {
+			return nil, damage
 		}
+		out = append(out, recs...)
+		if bad != nil && damage == nil {
+			damage = fmt.Errorf("write-ahead log %s: %w", walName(dir, seg), bad)
+		}
+	}
+	return out, nil
+}
+
+// parseSegment reads a segment's intact records, up to its end (zeros) or to the first
+// damaged record, which it reports.
+func parseSegment(seg uint64, data []byte) ([]walRecord, error) {
+	var out []walRecord
+	var off int64
+	for off < int64(len(data)) {
+		payload, n, err := readRecord(data[off:])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("damaged at offset %d: %w", off, err)
+		}
+		out = append(out, walRecord{At: walPos{seg, off}, Next: walPos{seg, off + n}, Payload: payload})
+		off += n
 	}
 	return out, nil
 }

@@ -375,18 +375,16 @@ func FuzzWALRecords(f *testing.F) {
 	m.blob(12345, []byte("<edXML/>"))
 	f.Add(frame(m.b))
 	f.Add(frame(checkpointRec{Txid: 5, Start: walPos{1, 40}, Trusted: true}.encode()))
-	f.Add(frame(checkpointRec{Txid: 6, Meta: make([]byte, 4096)}.encode()))
+	f.Add(frame(checkpointRec{Txid: 6, Meta: make([]byte, 80)}.encode()))
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 'B'})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(walName(dir, 1), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		recs, err := readWAL(dir)
-		if err != nil {
-			t.Fatalf("a damaged last segment is a torn tail, not an error: %v", err)
-		}
+		recs, _ := parseSegment(1, data)
+		var end int64
 		for _, r := range recs {
+			if r.At.Off != end || r.Next.Off <= r.At.Off || r.Next.Off > int64(len(data)) {
+				t.Fatalf("record at %v..%v after %d", r.At, r.Next, end)
+			}
+			end = r.Next.Off
 			switch r.Payload[0] {
 			case recBatch:
 				txid, muts, err := decodeBatch(r.Payload)
