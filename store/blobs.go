@@ -50,6 +50,10 @@ type blobRef struct {
 // 64 MiB) are synced by their append, as before the write-ahead log.
 var quietBlobMax = 1 << 20 // tests lower it
 
+// walBlobBudget bounds the blob bytes one write-ahead record carries (a batch may hold
+// thousands of operations); past it, the transaction syncs the blob log instead.
+var walBlobBudget = 32 << 20 // tests lower it
+
 func openBlobs(dataDir string, readOnly bool, committed int64) (*os.File, error) {
 	path := filepath.Join(dataDir, BlobFileName)
 	flag := os.O_RDWR | os.O_CREATE
@@ -110,6 +114,10 @@ type blobLog struct {
 	zeroed    int64 // the file is initialised up to here
 	extending bool  // zeros are being written from extFrom
 	extFrom   int64
+
+	// strict: a failed write breaks the log. A write-ahead segment must not go on after
+	// a hole: its reader stops at the first bad record, and would never see the rest.
+	strict bool
 }
 
 // blobPrealloc is how far ahead of the appends the file is initialised (at most this
@@ -144,7 +152,14 @@ func (l *blobLog) append(b []byte, quiet bool) (blobRef, error) {
 	}
 	l.mu.Unlock()
 	if _, err := l.f.WriteAt(b, ref.Off); err != nil {
-		return blobRef{}, fmt.Errorf("write blob log: %w", err)
+		err = fmt.Errorf("write blob log: %w", err)
+		if l.strict {
+			l.mu.Lock()
+			l.broken = err
+			l.cond.Broadcast()
+			l.mu.Unlock()
+		}
+		return blobRef{}, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -259,9 +274,14 @@ func (s *Store) writeBlob(b []byte) (blobRef, error) {
 func (w *wtx) useBlob(r blobRef) {
 	w.dirty = true
 	w.blobSync = max(w.blobSync, r.sync)
-	if r.data != nil {
+	switch {
+	case r.data == nil:
+	case w.quietBytes+len(r.data) <= walBlobBudget:
 		w.quiet = true
+		w.quietBytes += len(r.data)
 		w.muts.blob(r.Off, r.data)
+	default:
+		w.syncBlobs = true
 	}
 	if e := r.Off + r.Len; e > w.blobEnd {
 		w.blobEnd = e
@@ -272,7 +292,7 @@ func (w *wtx) useBlob(r blobRef) {
 // records pointing at them must never be durable first), and records the new end of the
 // log if this transaction moved it.
 func (w *wtx) finishBlobs() error {
-	if w.quiet && w.s.synced { // no write-ahead record carries them
+	if (w.quiet && w.s.synced) || w.syncBlobs { // no write-ahead record carries them
 		if err := w.s.blobs.syncAll(); err != nil {
 			return err
 		}

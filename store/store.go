@@ -579,11 +579,13 @@ type wtx struct {
 	headSeq  uint64
 	b        map[string]*bolt.Bucket
 
-	blobEnd  int64
-	blobSync uint64            // the blob log must be durable up to this append before commit
-	counts   map[string]uint64 // counter deltas of this transaction (flushCounts)
-	muts     *mutLog           // every change, for the write-ahead log
-	quiet    bool              // references blob bytes the write-ahead record carries
+	blobEnd    int64
+	blobSync   uint64            // the blob log must be durable up to this append before commit
+	counts     map[string]uint64 // counter deltas of this transaction (flushCounts)
+	muts       *mutLog           // every change, for the write-ahead log
+	quiet      bool              // references blob bytes the write-ahead record carries
+	quietBytes int               // how many
+	syncBlobs  bool              // references unsynced blob bytes it does not carry (walBlobBudget)
 }
 
 // logBatch makes the transaction durable before bbolt commits it without fsync: its

@@ -130,6 +130,7 @@ func createSegment(dir string, seg uint64) (*blobLog, error) {
 		return nil, err
 	}
 	l := newBlobLog(dataSyncFile{f}, 0)
+	l.strict = true
 	l.extend(0, blobPrealloc)
 	if l.broken == nil {
 		l.broken = syncDir(dir)

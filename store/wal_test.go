@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -449,5 +450,77 @@ func TestCheckpointsRunAndTrimTheLog(t *testing.T) {
 	// The current one, the prepared next, and one whose checkpoint may be in flight.
 	if len(segs) > 3 {
 		t.Fatalf("%d log segments left: %v", len(segs), segs)
+	}
+}
+
+// TestWALBlobBudget: past walBlobBudget a batch does not carry blob bytes in its record:
+// it syncs the blob log before the record instead.
+func TestWALBlobBudget(t *testing.T) {
+	dir := t.TempDir()
+	t.Cleanup(func(n int) func() { return func() { walBlobBudget = n } }(walBlobBudget))
+	walBlobBudget = 0
+	s := openStore(t, dir, func(o *Options) { o.SyncEvery = time.Hour })
+	// The first append starts initialising the file ahead (zeros, then an fsync that
+	// would make any bytes durable): let that be done first.
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D0", vpcp, []string{bca}, "first")))
+	s.receipts.sync()
+	s.blobs.mu.Lock()
+	for s.blobs.extending {
+		s.blobs.cond.Wait()
+	}
+	tf := &durableFile{blobFile: s.blobs.f, path: filepath.Join(dir, BlobFileName)}
+	tf.Sync()
+	s.blobs.f = tf
+	s.blobs.mu.Unlock()
+	req := pkg("D1", vpcp, []string{bca}, "budget")
+	must[AcceptResult](t)(s.Accept(ctx, req))
+	if !bytes.Contains(tf.durableCopy(), req.Bytes) {
+		t.Fatal("answered before the package bytes were durable")
+	}
+	for _, r := range must[[]walRecord](t)(readWAL(dir)) {
+		if r.Payload[0] != recBatch {
+			continue
+		}
+		_, muts, err := decodeBatch(r.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range muts {
+			if m.Kind == mutBlob {
+				t.Fatal("a record carries blob bytes past the budget")
+			}
+		}
+	}
+}
+
+type writeFailingFile struct {
+	blobFile
+	fail atomic.Bool
+}
+
+func (f *writeFailingFile) WriteAt(b []byte, off int64) (int, error) {
+	if f.fail.Load() {
+		return 0, errors.New("ENOSPC")
+	}
+	return f.blobFile.WriteAt(b, off)
+}
+
+// TestWALSegmentBreaksOnWriteError: after a failed write no record may follow the hole
+// (the reader stops there): the segment refuses every later append, the checkpoint's too.
+func TestWALSegmentBreaksOnWriteError(t *testing.T) {
+	l := must[*wal](t)(createWAL(t.TempDir(), 1))
+	defer l.close()
+	f := &writeFailingFile{blobFile: l.cur.f}
+	l.cur.f = f
+	if err := l.write([]byte{recBatch, 0, 0, 0, 0, 0, 0, 0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	f.fail.Store(true)
+	if err := l.write([]byte{recBatch, 0, 0, 0, 0, 0, 0, 0, 2}); err == nil {
+		t.Fatal("a failed write reported success")
+	}
+	f.fail.Store(false)
+	if err := l.write(checkpointRec{Txid: 2, Trusted: true}.encode()); err == nil {
+		t.Fatal("an append after a hole was accepted")
 	}
 }
