@@ -431,7 +431,7 @@ func openBolt(dataDir string, opts Options) (*bolt.DB, recoveryPlan, int, error)
 // startWAL starts a fresh log segment after the existing ones, makes the first checkpoint
 // of this process in it (the file is durable here: recovery and initialisation commit
 // synced) and switches bbolt to commits without fsync.
-func (s *Store) startWAL(dataDir string) error {
+func (s *Store) startWAL(dataDir string) (err error) {
 	segs, err := walSegments(dataDir)
 	if err != nil {
 		return err
@@ -443,6 +443,15 @@ func (s *Store) startWAL(dataDir string) error {
 	if s.wal, err = createWAL(dataDir, next); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil { // Open fails: nothing may stay open (a pin would hang bbolt's Close)
+			s.releasePins()
+			s.wal.close()
+			if s.dbFile != nil {
+				s.dbFile.Close()
+			}
+		}
+	}()
 	if s.dbFile, err = os.Open(Path(dataDir)); err != nil {
 		return err
 	}
