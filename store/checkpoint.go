@@ -27,9 +27,10 @@ import (
 //   - opens a read transaction (the pin) at the last commit, c: bbolt never reuses a page a
 //     read transaction can see, so c's pages stay as they are on disk;
 //   - copies c's meta page (bbolt alternates between two; later commits overwrite both);
-//   - fdatasyncs the file (in the background: the writer goes on), then appends the
-//     checkpoint record (c, the meta page, where c's successors start in the log) and
-//     syncs it. Then the previous checkpoint's pin is let go.
+//   - fdatasyncs the file and the blob log (in the background: the writer goes on), then
+//     appends the checkpoint record (c, the meta page, where c's successors start in the
+//     log) and syncs it. Then the previous checkpoint's pin is let go, and the segments
+//     before this one are deleted.
 //
 // Recovery (Open) writes the last checkpoint's meta page back, which brings the file back
 // to c whatever part of the later writes reached the disk, and replays the batch records

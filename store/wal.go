@@ -19,16 +19,17 @@ import (
 // of the writer's 12 ms per batch at 1,000 packages/s went to bbolt's synced commits, about
 // 100 random pages each; a 64 KB append and its fdatasync take 1.1 ms). bbolt then commits
 // without syncing, and a checkpoint (checkpoint.go) syncs it in the background about once a
-// second. A batch record lists the batch's key/value changes; replaying the records after
-// the last checkpoint onto the checkpoint's state gives exactly the acknowledged state.
+// second. A batch record lists the batch's key/value changes and the small blob bytes it
+// references (quietBlobMax); replaying the records after the last checkpoint onto the
+// checkpoint's state gives exactly the acknowledged state.
 //
 // The log is a series of segment files axis.wal.<16 hex digits>. A record is
 //
 //	length uint32 | crc32c(length, payload) uint32 | payload (length bytes)
 //
-// and its payload starts with its type: 'B' (a batch) or 'C' (a checkpoint). A torn
-// record can only be the last one of the last segment: the writer syncs a segment before
-// it starts the next.
+// and its payload starts with its type: 'B' (a batch) or 'C' (a checkpoint); zeros end a
+// segment. A torn record can only be the last one of the last segment that holds records:
+// the writer syncs a segment before it starts the next (the one after is prepared, empty).
 
 const (
 	walPrefix    = "axis.wal."
