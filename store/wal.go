@@ -107,12 +107,6 @@ type preparedSegment struct {
 	err error
 }
 
-// walTicket is an appended record: sync waits for it.
-type walTicket struct {
-	log  *blobLog
-	sync uint64
-}
-
 // createWAL starts a new, empty segment numbered seg and makes its name durable.
 func createWAL(dir string, seg uint64) (*wal, error) {
 	l, err := createSegment(dir, seg)
@@ -171,30 +165,24 @@ func (l *wal) pos() walPos {
 	return walPos{l.seg, l.cur.end}
 }
 
-// append frames and writes one record and starts its fsync; sync waits for it.
-func (l *wal) append(payload []byte) (walTicket, error) {
+// write appends one record and returns once it is durable (its fsync is shared with
+// the appends of concurrent writers).
+func (l *wal) write(payload []byte) error {
 	if len(payload) > walMaxRecord {
-		return walTicket{}, fmt.Errorf("write-ahead record of %d bytes is too large", len(payload))
+		return fmt.Errorf("write-ahead record of %d bytes is too large", len(payload))
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.buf = appendFrame(l.buf[:0], payload)
-	ref, err := l.cur.append(l.buf, false)
+	cur := l.cur
+	ref, err := cur.append(l.buf, false)
 	if cap(l.buf) > 4<<20 {
 		l.buf = nil
 	}
-	return walTicket{l.cur, ref.sync}, err
-}
-
-func (t walTicket) wait() error { return t.log.waitSynced(t.sync) }
-
-// write appends one record and waits until it is durable.
-func (l *wal) write(payload []byte) error {
-	t, err := l.append(payload)
+	l.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return t.wait()
+	return cur.waitSynced(ref.sync)
 }
 
 // appendFrame appends payload framed as a record.
