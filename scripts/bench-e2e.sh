@@ -43,7 +43,7 @@ status=0
   --n "${N:-20000}" --size "${SIZE:-5000}" --recipients "${RECIPIENTS:-3}" --rate "${RATE:-0}" \
   --concurrency "${CONCURRENCY:-64}" ${LOADGEN_ARGS:-} || status=$?
 echo "daemon: cpu_s=$(awk -v a="$cpu0" -v b="$(cpu_secs)" 'BEGIN{printf "%.1f", b-a}') during the run, $(awk '/^(VmRSS|VmHWM|RssAnon|RssFile):/{sub(":","",$1); printf "%s_mb=%.0f ", $1, $2/1024}' "/proc/$PID/status")" >&2
-curl -fsS "http://$HTTP/metrics" 2>/dev/null | awk '
+curl -fsS "http://$HTTP/metrics" 2>/dev/null | tee "$TMP/metrics.txt" | awk '
   /^axis_store_writer_busy_seconds_total/ {busy=$2} /^axis_store_writer_run_seconds_total/ {run=$2}
   /^axis_verify_seconds_sum/ {vs=$2} /^axis_verify_seconds_count/ {vn=$2}
   /^axis_store_commit_seconds_sum\{op="accept"\}/ {as=$2} /^axis_store_commit_seconds_count\{op="accept"\}/ {an=$2}

@@ -154,11 +154,22 @@ func TestDiskPerPackage(t *testing.T) {
 		return nil
 	})
 	ro.Close()
+	// A writable open after a clean close reads the freelist Close wrote (after a crash it
+	// walks the tree instead: 0.4 s here for 200,000 packages).
+	start := time.Now()
+	rw, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("writable open of the %d-byte store: %v", fi.Size(), time.Since(start))
+	rw.Close()
 	per := float64(fi.Size()+bi.Size()) / float64(n)
 	t.Logf("%d packages of %d bytes (2 recipients, all published): bbolt %d + blob log %d bytes = %.0f bytes/package = %.2f× (%.0f bytes over the package)",
 		n, len(body), fi.Size(), bi.Size(), per, per/float64(len(body)), per-float64(len(body)))
-	if bi.Size() != int64(n*len(body)) {
-		t.Fatalf("blob log holds %d bytes, want exactly %d", bi.Size(), n*len(body))
+	// The blob log is initialised ahead of its end (blobPrealloc at a time): past the
+	// packages' bytes, at most that much.
+	if want := int64(n * len(body)); bi.Size() < want || bi.Size() > want+2*blobPrealloc {
+		t.Fatalf("blob log file is %d bytes, want the %d bytes of the packages and at most %d initialised ahead", bi.Size(), want, 2*blobPrealloc)
 	}
 }
 

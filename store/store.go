@@ -445,7 +445,11 @@ func (s *Store) writer() {
 // closeWAL ends the log at a clean close: the file is synced and the last record says so.
 func (s *Store) closeWAL() {
 	if s.failed() == nil {
-		if err := s.trustFile(true); err != nil {
+		err := s.writeFreelist()
+		if err == nil {
+			err = s.trustFile(true)
+		}
+		if err != nil {
 			s.log.Error("final checkpoint failed: the next start recovers from the log", zap.Error(err))
 		}
 	} else {
@@ -455,6 +459,14 @@ func (s *Store) closeWAL() {
 	if err := s.wal.close(); err != nil {
 		s.log.Warn("close write-ahead log", zap.Error(err))
 	}
+}
+
+// writeFreelist commits bbolt's freelist once, at a clean close: commits leave it out
+// (NoFreelistSync), and without it the next open walks the whole tree to rebuild it
+// (0.4 s for 200,000 packages on a warm cache). After a crash the walk is part of recovery.
+func (s *Store) writeFreelist() error {
+	s.db.NoFreelistSync = false
+	return s.db.Update(func(*bolt.Tx) error { return nil })
 }
 
 func (s *Store) closingCheckpoint() {

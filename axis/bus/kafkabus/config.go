@@ -43,8 +43,10 @@ type Config struct {
 	ClientID string      // default "axis"
 	Logger   *zap.Logger // default zap.NewNop(); used as given (name it, e.g. Named("kafka"))
 
-	// BatchTimeout is how long the writer waits to fill a batch (default 2 ms; kafka-go's
-	// own default of 1 s would delay every lone message by a second).
+	// BatchTimeout is how long the writer waits to fill a batch (default 100 µs; kafka-go's
+	// own default of 1 s would delay every lone message by a second). The daemon hands
+	// each Publish a whole page of the outbox at once, so waiting longer only delays it:
+	// at 1,000 packages/s, 2 ms added 2 ms to every page's publication (7.4 ms mean).
 	BatchTimeout time.Duration
 	BatchSize    int // messages per batch and partition (default 1000)
 
@@ -122,7 +124,7 @@ func (c *Config) Validate() error {
 			*d = v
 		}
 	}
-	def(&c.BatchTimeout, 2*time.Millisecond)
+	def(&c.BatchTimeout, 100*time.Microsecond)
 	def(&c.PublishTimeout, 10*time.Second)
 	def(&c.RetryMin, 100*time.Millisecond)
 	def(&c.RetryMax, 5*time.Second)
