@@ -48,7 +48,7 @@ func TestConsumersReadFromTheEnd(t *testing.T) {
 	tr := newTracker(items)
 	for i := range items {
 		tr.submitted(i, time.Now())
-		tr.answered(i, true)
+		tr.answered(i, true, time.Now())
 	}
 	publish(r1, 0, "sc") // before the run: must not count for c
 	publish(r2, 2, "sb")

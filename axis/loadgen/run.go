@@ -203,6 +203,9 @@ wait:
 		res.P50, res.P95, res.P99 = summarise(t.latencies)
 		res.PubP50, res.PubP95, res.PubP99 = summarise(t.published)
 	}
+	if len(t.answers) > 0 {
+		res.AnsP50, res.AnsP95, res.AnsP99 = summarise(t.answers)
+	}
 	return res, ctx.Err()
 }
 
@@ -225,7 +228,7 @@ func submit(ctx context.Context, cl *client.Client, items []Item, tr *tracker, c
 		case a.DocumentID != items[i].DocumentID:
 			err = errs.E(errs.Internal, "the axis answered for document %s, sent %s", a.DocumentID, items[i].DocumentID)
 		}
-		tr.answered(i, err == nil)
+		tr.answered(i, err == nil, time.Now())
 		if err != nil {
 			failed.Add(1)
 			if logged.Add(1) <= 5 { // the first few say why; the count says how many

@@ -37,6 +37,9 @@ type Result struct {
 	SubmitPerSec float64       // answers / submission time
 	Wall         time.Duration // first submit to last arrival
 	Offered      float64       // --rate, 0 for full speed
+	// AnsP50..AnsP99: submit start to the axis's answer (verified and durable), for the
+	// accepted packages.
+	AnsP50, AnsP95, AnsP99 time.Duration
 	// PubP50..PubP99 split the latency: submit start to the record timestamp of the
 	// last copy (when the axis published it, by the daemon's clock, which is this
 	// machine's in make bench-e2e). The rest is the loadgen's fetch from the broker.

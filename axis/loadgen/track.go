@@ -14,6 +14,7 @@ type tracker struct {
 	bySHA     map[string]int
 	start     []time.Time // submit start (or due time in open-loop mode)
 	accepted  []bool
+	answerAt  []time.Time // when the axis answered
 	seen      [][]bool // per package, per recipient (index in Item.To)
 	remaining []int
 	doneAt    []time.Time // last recipient's arrival
@@ -25,7 +26,7 @@ type tracker struct {
 
 func newTracker(items []Item) *tracker {
 	t := &tracker{items: items, bySHA: make(map[string]int, len(items)), start: make([]time.Time, len(items)),
-		accepted: make([]bool, len(items)), seen: make([][]bool, len(items)), remaining: make([]int, len(items)),
+		accepted: make([]bool, len(items)), answerAt: make([]time.Time, len(items)), seen: make([][]bool, len(items)), remaining: make([]int, len(items)),
 		doneAt: make([]time.Time, len(items)), pubAt: make([]time.Time, len(items))}
 	for i, it := range items {
 		t.bySHA[it.SHA256] = i
@@ -41,9 +42,9 @@ func (t *tracker) submitted(i int, at time.Time) {
 	t.mu.Unlock()
 }
 
-func (t *tracker) answered(i int, ok bool) {
+func (t *tracker) answered(i int, ok bool, at time.Time) {
 	t.mu.Lock()
-	t.accepted[i] = ok
+	t.accepted[i], t.answerAt[i] = ok, at
 	t.mu.Unlock()
 }
 
@@ -100,6 +101,7 @@ func (t *tracker) complete() bool {
 type tally struct {
 	accepted, delivered, lost, dups int
 	latencies                       []time.Duration
+	answers                         []time.Duration // submit start → the axis's answer (accepted ones)
 	published                       []time.Duration // submit start → last copy's record timestamp
 	first, last                     time.Time
 }
@@ -114,6 +116,7 @@ func (t *tracker) tally() tally {
 			continue
 		}
 		r.accepted++
+		r.answers = append(r.answers, t.answerAt[i].Sub(t.start[i]))
 		if r.first.IsZero() || t.start[i].Before(r.first) {
 			r.first = t.start[i]
 		}

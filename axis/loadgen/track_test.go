@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -18,10 +19,10 @@ func TestTracker(t *testing.T) {
 	for i := range items {
 		tr.submitted(i, at(i))
 	}
-	tr.answered(0, true)
-	tr.answered(1, true)
-	tr.answered(2, true)
-	tr.answered(3, false)
+	tr.answered(0, true, at(4))  // answered 4 ms after submission
+	tr.answered(1, true, at(3))  // 2 ms
+	tr.answered(2, true, at(9))  // 7 ms
+	tr.answered(3, false, at(8)) // refused: not an accepted package's answer
 
 	tr.arrive("r1", "sa", at(10), at(5))
 	if tr.complete() {
@@ -46,6 +47,9 @@ func TestTracker(t *testing.T) {
 	// Published: the last copy's record timestamp, 5 ms before each arrival here.
 	if len(got.published) != 2 || got.published[0]+got.published[1] != 40*time.Millisecond {
 		t.Fatalf("published %v, want 25ms and 15ms", got.published)
+	}
+	if slices.Sort(got.answers); !slices.Equal(got.answers, []time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 7 * time.Millisecond}) {
+		t.Fatalf("answers %v, want 2, 4 and 7 ms (the refused one left out)", got.answers)
 	}
 	want := map[time.Duration]bool{30 * time.Millisecond: true, 20 * time.Millisecond: true}
 	for _, l := range got.latencies {

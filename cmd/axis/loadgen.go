@@ -87,6 +87,8 @@ func loadgenAction(c *cli.Context) error {
 	fmt.Fprintf(w, "submitted (%s, concurrency %d): %d accepted, %d failed, answered at %.0f/s\n",
 		offered, cfg.Concurrency, res.Accepted, res.Errors, res.SubmitPerSec)
 	fmt.Fprintf(w, "delivered to every recipient: %d in %s (%d duplicate copies)\n", res.Delivered, res.Wall.Round(time.Millisecond), res.Duplicates)
+	fmt.Fprintf(w, "answered by the axis (submit to 202): p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f\n",
+		ms(res.AnsP50), ms(res.AnsP95), ms(res.AnsP99))
 	fmt.Fprintf(w, "published by the axis (record timestamp of the last copy): p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f\n",
 		ms(res.PubP50), ms(res.PubP95), ms(res.PubP99))
 	if res.CPUPerPkg > 0 { // loadgen shares the machine with the daemon: what it takes, the daemon does not get
