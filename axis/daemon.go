@@ -95,7 +95,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 			d.m.writerBusy.Add(b.Busy.Seconds())
 			d.m.writerRun.Add(b.Run.Seconds())
 		},
-		OnCheckpoint: func(took time.Duration) { d.m.checkpoint.Observe(took.Seconds()) }}
+		OnCheckpoint: func(took time.Duration) { d.m.checkpoint.Observe(took.Seconds()) },
+		OnOutbox:     func() { d.dispatchWake.wake() }}
 	if opts.StoreHooks != nil {
 		opts.StoreHooks(&sopts)
 	}

@@ -273,6 +273,7 @@ func (w *wtx) outbox(r outboxRecord) error {
 	if err := w.count(kOutbox, 1); err != nil {
 		return err
 	}
+	w.outboxed = true
 	return w.put(bOutbox, u64(id), r.encode())
 }
 

@@ -341,3 +341,28 @@ func noCommitBeforeDurable(t *testing.T, path string, quiet bool) {
 		}
 	}
 }
+
+// TestOnOutboxAfterDeliveriesOnly: the dispatcher's wake-up comes from the writer after a
+// commit that added deliveries (an accepted package, a recorded status), and not after
+// commits that add none (a duplicate, a publication).
+func TestOnOutboxAfterDeliveriesOnly(t *testing.T) {
+	var calls atomic.Int32
+	s := openStore(t, t.TempDir(), func(o *Options) { o.OnOutbox = func() { calls.Add(1) } })
+	expect := func(what string, want int32) {
+		t.Helper()
+		if got := calls.Swap(0); got != want {
+			t.Fatalf("%s: OnOutbox called %d times, want %d", what, got, want)
+		}
+	}
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca, tn}, "one")))
+	expect("accepted package", 1)
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca, tn}, "one")))
+	expect("duplicate package", 0)
+	pend := must[[]OutboxEntry](t)(s.PendingDeliveries(ctx, 0, 10))
+	if err := s.MarkPublished(ctx, pend[0].ID, pend[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	expect("publication", 0)
+	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", bca, CodeArrived)))
+	expect("recorded status", 1)
+}

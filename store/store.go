@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,10 @@ type Options struct {
 	// store's capacity, so its busy time is the saturation signal). Called on the writer
 	// goroutine: it must be quick.
 	OnBatch func(BatchStats)
+	// OnOutbox, if set, is called on the writer goroutine after each commit that added
+	// deliveries to the outbox, before its callers are answered: the dispatcher starts
+	// publishing without waiting for a caller to be scheduled. It must be quick.
+	OnOutbox func()
 	// FailWrites is a fault hook for tests: called before each commit; an error aborts
 	// the whole batch (every caller gets errs.Unavailable, nothing is written).
 	FailWrites func() error
@@ -560,9 +565,17 @@ func (s *Store) commit(batch []*op) {
 			return
 		}
 		s.head, s.lastCP, s.lastTime, s.blobEnd = w.chain, w.lastCP, w.lastTime, w.blobEnd
+		if w.outboxed && s.opts.OnOutbox != nil {
+			s.opts.OnOutbox()
+		}
 		for i, o := range live {
 			o.done <- asPublic(results[i])
 		}
+		// Let the callers just answered run before the next batch: they are queued behind
+		// this goroutine, which would otherwise keep the processor through the next
+		// batch's operations until its fsync. Measured at 1,000 packages/s on 2 cores, a
+		// caller woke 0.5-4 ms after its answer (p50), and 0.35-0.8 ms with this.
+		runtime.Gosched()
 		return
 	}
 }
@@ -598,6 +611,7 @@ type wtx struct {
 	quiet      bool              // references blob bytes the write-ahead record carries
 	quietBytes int               // how many
 	syncBlobs  bool              // references unsynced blob bytes it does not carry (walBlobBudget)
+	outboxed   bool              // added deliveries to the outbox (OnOutbox)
 }
 
 // logBatch makes the transaction durable before bbolt commits it without fsync: its

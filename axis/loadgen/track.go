@@ -15,7 +15,7 @@ type tracker struct {
 	start     []time.Time // submit start (or due time in open-loop mode)
 	accepted  []bool
 	answerAt  []time.Time // when the axis answered
-	seen      [][]bool // per package, per recipient (index in Item.To)
+	seen      [][]bool    // per package, per recipient (index in Item.To)
 	remaining []int
 	doneAt    []time.Time // last recipient's arrival
 	pubAt     []time.Time // latest record timestamp among its copies (when the axis published it)
