@@ -103,6 +103,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if d.store, err = store.Open(cfg.DataDir, sopts); err != nil {
 		return nil, err
 	}
+	d.m.watchLog(d.store)
 	switch {
 	case opts.Bus != nil:
 		d.bus = opts.Bus

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -856,6 +857,12 @@ func TestHealthMetricsShutdown(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// The write-ahead log on disk: the current segment, and the next one once it is
+	// created in the background (and one a checkpoint may be deleting).
+	if !regexp.MustCompile(`(?m)^axis_store_wal_segments [123]$`).MatchString(m) ||
+		!regexp.MustCompile(`(?m)^axis_store_wal_bytes [1-9][0-9.e+]*$`).MatchString(m) {
+		t.Errorf("/metrics lacks the write-ahead log's segments and bytes:\n%s", grepLines(m, "axis_store_wal"))
+	}
 
 	// While shutting down /readyz fails (or the listener is already closed) and intake
 	// refuses with 503.
@@ -1268,4 +1275,15 @@ func TestDispatcherPipelineExactlyOnce(t *testing.T) {
 	if depth := gaugeValue(t, h.d.m.outboxDepth); depth != 0 {
 		t.Errorf("axis_outbox_depth %v with everything sent", depth)
 	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -51,3 +51,26 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// watchLog adds the store's write-ahead log on disk, read at each scrape.
+func (m *metrics) watchLog(s interface {
+	LogFiles() (int, int64, error)
+}) {
+	files := func(bytes bool) func() float64 {
+		return func() float64 {
+			n, size, err := s.LogFiles()
+			switch {
+			case err != nil:
+				return -1
+			case bytes:
+				return float64(size)
+			}
+			return float64(n)
+		}
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "axis_store_wal_segments",
+			Help: "Write-ahead log segments on disk; checkpoints delete the old ones, so a growing count means checkpoints fail (-1: the directory could not be read)."}, files(false)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "axis_store_wal_bytes",
+			Help: "Disk space of the write-ahead log's segments (initialised ahead of the appends)."}, files(true)))
+}

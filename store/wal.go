@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"axis/axis/errs"
 )
 
 // The write-ahead log makes a batch durable with one sequential append and one fdatasync,
@@ -82,6 +84,26 @@ func walSegments(dir string) ([]uint64, error) {
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i] < segs[j] })
 	return segs, nil
+}
+
+// LogFiles reports the write-ahead log on disk: how many segments and their bytes
+// (initialised ahead of the appends, so the disk space they take). Checkpoints delete the
+// segments they no longer need: a count that keeps growing means checkpoints fail.
+func (s *Store) LogFiles() (segments int, bytes int64, err error) {
+	if s.wal == nil {
+		return 0, 0, nil
+	}
+	segs, err := walSegments(s.wal.dir)
+	if err != nil {
+		return 0, 0, errs.Wrap(errs.Unavailable, err, "list the write-ahead log")
+	}
+	for _, seg := range segs {
+		if st, err := os.Stat(walName(s.wal.dir, seg)); err == nil { // removed meanwhile: not counted
+			segments++
+			bytes += st.Size()
+		}
+	}
+	return segments, bytes, nil
 }
 
 // wal is the log being appended to. A segment is a blobLog: initialised ahead of the

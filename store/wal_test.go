@@ -519,6 +519,11 @@ func TestCheckpointsRunAndTrimTheLog(t *testing.T) {
 	if len(segs) > 3 {
 		t.Fatalf("%d log segments left: %v", len(segs), segs)
 	}
+	// What the metrics report: the segments on disk, each initialised ahead of its appends.
+	n, size, err := s.LogFiles()
+	if err != nil || n < 2 || n > 3 || size < int64(n)*blobPrealloc/2 {
+		t.Fatalf("LogFiles = %d segments, %d bytes, %v; want 2-3 of at least %d bytes", n, size, err, blobPrealloc/2)
+	}
 }
 
 // TestWALBlobBudget: past walBlobBudget a batch does not carry blob bytes in its record:
