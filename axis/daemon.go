@@ -51,6 +51,7 @@ type Daemon struct {
 
 	dispatchWake, auditWake wakeup
 	topicsLater             []string // topics New could not create (Kafka unreachable): Run retries
+	crls                    []signing.CRLInfo
 	shutting                atomic.Bool
 	closeOnce               sync.Once
 	closeErr                error
@@ -82,6 +83,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.checkpoints = verify.Checkpoints(ts, "")
+	d.crls = ts.CRLs()
 	identity, err := loadIdentity(cfg.IdentityKey, cfg.IdentityCert)
 	if err != nil {
 		return nil, err
@@ -217,6 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-loops.Done():
 		}
 	}
+	defer d.watchCRLs(d.crls, time.Now())()
 	disp.noteDepth(ctx) // what the last run left, shown even before Kafka is reachable
 	routing.Add(2)
 	go afterTopics(disp.run)

@@ -19,6 +19,8 @@ type metrics struct {
 	writerBusy  prometheus.Counter // seconds
 	writerRun   prometheus.Counter // seconds
 	checkpoint  prometheus.Histogram
+	// crlNextUpdate: issuer; when its freshest CRL is past its next update (see watchCRLs)
+	crlNextUpdate *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -46,8 +48,10 @@ func newMetrics() *metrics {
 			Help: "Part of the writer's busy time spent running operations (the rest is writing and fsync)."}),
 		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_store_checkpoint_seconds",
 			Help: "Time of a store checkpoint (bbolt's file and the blob log synced in the background, about once a second); it bounds how much write-ahead log a restart replays.", Buckets: buckets}),
+		crlNextUpdate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "axis_trust_crl_next_update_timestamp_seconds",
+			Help: "When the freshest loaded CRL of each issuer is due to be replaced (Unix time); past it, certificates revoked since are unknown to the axis until its current CRL is installed and the axis restarted."}, []string{"issuer"}),
 	}
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint,
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

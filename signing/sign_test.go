@@ -87,8 +87,19 @@ func TestLoadTrust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ts.Roots()) != 1 || len(ts.Intermediates()) != 2 || ts.crls != 2 || ts.ignored != 1 {
+	if len(ts.Roots()) != 1 || len(ts.Intermediates()) != 2 || len(ts.CRLs()) != 2 || ts.ignored != 1 {
 		t.Fatalf("loaded %s", ts.Summary())
+	}
+	// Each CRL with its issuer and validity (devpki: from an hour ago, for 30 days).
+	issuers := map[string]bool{}
+	for _, c := range ts.CRLs() {
+		issuers[c.Issuer] = true
+		if c.NextUpdate.Sub(c.ThisUpdate) < 30*24*time.Hour || c.Stale(time.Now()) || !c.Stale(time.Now().Add(31*24*time.Hour)) {
+			t.Errorf("CRL of %s: this update %v, next %v", c.Issuer, c.ThisUpdate, c.NextUpdate)
+		}
+	}
+	if !issuers[p.root.Cert.Subject.String()] || !issuers[p.inter.Cert.Subject.String()] {
+		t.Errorf("CRL issuers %v, want the root's and the intermediate's", issuers)
 	}
 	v := NewVerifier(ts, Options{})
 	for _, tc := range []struct {

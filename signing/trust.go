@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // TrustStore holds the trusted roots, the known intermediates and the revocation lists
@@ -23,9 +24,20 @@ type TrustStore struct {
 	// revoked maps an issuer (subject + public key, so re-issued CA certificates with the
 	// same key count as the same issuer) to the serial numbers its CRLs revoke.
 	revoked map[string]map[string]struct{}
-	crls    int
+	crls    []CRLInfo
 	ignored int
 }
+
+// CRLInfo describes a loaded CRL.
+type CRLInfo struct {
+	Issuer     string // the issuing CA's subject
+	ThisUpdate time.Time
+	NextUpdate time.Time // zero: the CRL names none
+}
+
+// Stale reports whether the CRL is past its next update at now: what it revokes stays
+// revoked, but revocations issued since are unknown until the current CRL is installed.
+func (c CRLInfo) Stale(now time.Time) bool { return !c.NextUpdate.IsZero() && now.After(c.NextUpdate) }
 
 // LoadTrust reads a PEM file, or a directory read whole (*.pem, *.crt, *.crl; not
 // recursive). Self-signed CA certificates become roots, other CA certificates
@@ -157,7 +169,7 @@ func NewTrustStore(certs []*x509.Certificate, crls [][]byte) (*TrustStore, error
 		for _, e := range crl.RevokedCertificateEntries {
 			set[e.SerialNumber.String()] = struct{}{}
 		}
-		ts.crls++
+		ts.crls = append(ts.crls, CRLInfo{Issuer: issuer.Subject.String(), ThisUpdate: crl.ThisUpdate, NextUpdate: crl.NextUpdate})
 	}
 	return ts, nil
 }
@@ -179,8 +191,11 @@ func (ts *TrustStore) Intermediates() []*x509.Certificate { return slices.Clone(
 // Summary is a one-line description for start-up logs.
 func (ts *TrustStore) Summary() string {
 	return fmt.Sprintf("%d roots, %d intermediates, %d CRLs, %d non-CA certificates ignored",
-		len(ts.roots), len(ts.inters), ts.crls, ts.ignored)
+		len(ts.roots), len(ts.inters), len(ts.crls), ts.ignored)
 }
+
+// CRLs lists the loaded CRLs, in the order they were given.
+func (ts *TrustStore) CRLs() []CRLInfo { return slices.Clone(ts.crls) }
 
 // revokedIn returns the first certificate of chain (leaf first, root last) that a
 // loaded CRL of its issuer revokes, or nil.
