@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -414,17 +415,33 @@ func openBolt(dataDir string, opts Options) (*bolt.DB, recoveryPlan, int, error)
 	if opts.testMapSize > 0 {
 		mapSize = opts.testMapSize
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         opts.LockTimeout,
-		ReadOnly:        opts.ReadOnly,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: mapSize,
-		// The freelist is rebuilt at open (a walk of the tree) instead of written at every
-		// commit: with the checkpoints' pins, thousands of freed pages stay pending for a
-		// second, and sorting them into each commit's freelist page was a third of
-		// bbolt's commit time at 1,000 packages/s (pprof).
-		NoFreelistSync: !opts.ReadOnly,
-	})
+	open := func(mapSize int) (*bolt.DB, error) {
+		if opts.testMapLimit > 0 && mapSize > opts.testMapLimit {
+			return nil, syscall.ENOMEM // as the kernel answers past an address-space limit
+		}
+		return bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:         opts.LockTimeout,
+			ReadOnly:        opts.ReadOnly,
+			FreelistType:    bolt.FreelistMapType,
+			InitialMmapSize: mapSize,
+			// Commits leave the freelist out and a clean close writes it (writeFreelist):
+			// with the checkpoints' pins, thousands of freed pages stay pending for a
+			// second, and sorting them into each commit's freelist page was a third of
+			// bbolt's commit time at 1,000 packages/s (pprof).
+			NoFreelistSync: !opts.ReadOnly,
+		})
+	}
+	db, err := open(mapSize)
+	// An address-space limit (ulimit -v, some containers) refuses the large mapping: take
+	// the largest half that fits, as long as it leaves the store room to grow before
+	// synced mode (mapHeadroom).
+	for wanted := mapSize; errors.Is(err, syscall.ENOMEM) && int64(mapSize/2) >= size+2*mapHeadroom; {
+		mapSize /= 2
+		if db, err = open(mapSize); err == nil {
+			opts.Logger.Named("store").Warn("the store's file could not be mapped as large as wanted (an address-space limit, ulimit -v?): it switches to synced commits, slower, once within 1 GiB of the mapping",
+				zap.Int("wanted_bytes", wanted), zap.Int("mapped_bytes", mapSize), zap.Int64("file_bytes", size))
+		}
+	}
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, plan, 0, errs.Wrap(errs.Unavailable, err, "%s is locked by another process (is the daemon running?)", path)
 	}

@@ -90,6 +90,7 @@ type Options struct {
 	testCheckpointed func()       // after each background checkpoint is durable
 	testWALFail      func() error // before each write-ahead append
 	testMapSize      int          // pretend bbolt's mapping is this big
+	testMapLimit     int          // refuse mappings larger than this (ENOMEM), as an address-space limit does
 }
 
 // Store is the durable store. Its methods are safe for concurrent use.

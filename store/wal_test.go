@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"axis/axis/errs"
 )
@@ -596,4 +598,35 @@ func TestWALSegmentBreaksOnWriteError(t *testing.T) {
 	if err := l.write(checkpointRec{Txid: 2, Trusted: true}.encode()); err == nil {
 		t.Fatal("an append after a hole was accepted")
 	}
+}
+
+// TestMappingUnderAnAddressSpaceLimit: where the large mapping is refused (ENOMEM, as
+// under ulimit -v), the store takes the largest half that fits and says so; below what
+// leaves it room to grow, it refuses to open.
+func TestMappingUnderAnAddressSpaceLimit(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	dir := t.TempDir()
+	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), Logger: zap.New(core), testMapLimit: 5 << 30}))
+	if s.mapSize != 4<<30 {
+		t.Errorf("mapped %d bytes under a 5 GiB limit, want 4 GiB (64 GiB halved until it fits)", s.mapSize)
+	}
+	if n := logs.FilterMessageSnippet("could not be mapped as large as wanted").Len(); n != 1 {
+		t.Errorf("%d warnings about the smaller mapping, want 1", n)
+	}
+	work(t, s, "m", 10)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro := must[*Store](t)(Open(dir, Options{ReadOnly: true}))
+	want := dump(t, ro.db)
+	ro.Close()
+	if len(want) < 100 {
+		t.Fatalf("%d keys written, want the work's", len(want))
+	}
+	r := openStore(t, dir)
+	sameDump(t, "reopened", dump(t, r.db), want)
+	r.Close()
+	// 2 GiB is the least an empty store accepts (twice the headroom before synced mode).
+	_, err := Open(t.TempDir(), Options{Checkpoints: fakeSigner(), testMapLimit: 2<<30 - 1})
+	wantCode(t, err, errs.Unavailable)
 }
