@@ -47,6 +47,7 @@ import (
 // txid, checksum (FNV-64a of the fields before it)); stable since bbolt's format version 2.
 const (
 	metaMagicOff    = 16
+	metaFreelistOff = 48
 	metaTxidOff     = 64
 	metaChecksumOff = 72
 	boltMagic       = 0xED0CDAED
@@ -103,21 +104,30 @@ func (s *Store) readMeta(txid uint64) ([]byte, error) {
 	return p, nil
 }
 
-// maybeCheckpoint starts a checkpoint when one is due and none is in flight (writer,
-// between transactions).
-func (s *Store) maybeCheckpoint(now time.Time) {
+// checkpointDue reports whether a checkpoint is due and none is in flight (writer).
+func (s *Store) checkpointDue(now time.Time) bool {
 	ck := &s.ck
 	if s.synced || s.failed() != nil || (now.Sub(ck.last) < ck.every && !s.ckNow.Load()) {
-		return
+		return false
 	}
 	if ck.done != nil {
 		select {
 		case <-ck.done:
 			ck.done = nil
 		default:
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// maybeCheckpoint starts a checkpoint when one is due and none is in flight (writer,
+// between transactions).
+func (s *Store) maybeCheckpoint(now time.Time) {
+	if !s.checkpointDue(now) {
+		return
+	}
+	ck := &s.ck
 	ck.last = now
 	s.ckNow.Store(false)
 	pin, meta, start, err := s.pinLast()
@@ -424,10 +434,13 @@ func openBolt(dataDir string, opts Options) (*bolt.DB, recoveryPlan, int, error)
 			ReadOnly:        opts.ReadOnly,
 			FreelistType:    bolt.FreelistMapType,
 			InitialMmapSize: mapSize,
-			// Commits leave the freelist out and a clean close writes it (writeFreelist):
-			// with the checkpoints' pins, thousands of freed pages stay pending for a
-			// second, and sorting them into each commit's freelist page was a third of
-			// bbolt's commit time at 1,000 packages/s (pprof).
+			// Most commits leave the freelist out: with the checkpoints' pins, thousands of
+			// freed pages stay pending for a second, and sorting them into each commit's
+			// freelist page was a third of bbolt's commit time at 1,000 packages/s
+			// (pprof). The commits a checkpoint pins, and the one at a clean close, write
+			// it, so that an open reads it rather than walks the tree (writer, Open).
+			// Set here too: with it off, bbolt would commit the freelist at open, a
+			// transaction the write-ahead log does not know.
 			NoFreelistSync: !opts.ReadOnly,
 		})
 	}
@@ -486,6 +499,7 @@ func (s *Store) startWAL(dataDir string) (err error) {
 		return err
 	}
 	s.db.NoSync = true
+	s.db.NoFreelistSync = true
 	return nil
 }
 

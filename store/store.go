@@ -101,14 +101,16 @@ type Store struct {
 	opts   Options
 	log    *zap.Logger
 
-	wal     *wal                  // see wal.go; nil when read-only
-	ck      checkpointer          // see checkpoint.go
-	mapSize int                   // what bbolt was asked to map
-	synced  bool                  // writer: bbolt syncs its commits itself (checkpoint.go)
-	muts    mutLog                // writer: the changes of the transaction in progress
-	broken  atomic.Pointer[error] // a durable write failed: nothing more is written
-	crashed atomic.Bool           // tests: stop as a crash would (crashForTest)
-	ckNow   atomic.Bool           // tests: checkpoint after the next commit
+	wal     *wal         // see wal.go; nil when read-only
+	ck      checkpointer // see checkpoint.go
+	mapSize int          // what bbolt was asked to map
+	synced  bool         // writer: bbolt syncs its commits itself (checkpoint.go)
+	// writer: the next commit writes bbolt's freelist (the one a checkpoint is about to pin)
+	withFreelist bool
+	muts         mutLog                // writer: the changes of the transaction in progress
+	broken       atomic.Pointer[error] // a durable write failed: nothing more is written
+	crashed      atomic.Bool           // tests: stop as a crash would (crashForTest)
+	ckNow        atomic.Bool           // tests: checkpoint after the next commit
 
 	ops     chan *op
 	mu      sync.RWMutex // guards closed against sends in flight
@@ -214,6 +216,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, errs.Wrap(errs.Unavailable, err, format, args...)
 	}
 	if !opts.ReadOnly {
+		// Open's own commits (replay, initialisation) write the freelist, so that the first
+		// checkpoint, which pins the last of them, has one (startWAL turns it off).
+		db.NoFreelistSync = false
 		// Before anything else commits: the records carry the transaction ids they made.
 		n, err := s.replay(dataDir, plan)
 		if err != nil {
@@ -443,7 +448,11 @@ func (s *Store) writer() {
 			timer.Stop()
 		}
 		last = len(batch)
+		// The commit a checkpoint pins writes bbolt's freelist (once a second, not at every
+		// commit): a restart after a crash then reads it instead of walking the tree.
+		s.withFreelist = s.checkpointDue(time.Now())
 		s.commit(batch)
+		s.withFreelist = false
 		s.maybeCheckpoint(time.Now())
 	}
 }
@@ -467,12 +476,14 @@ func (s *Store) closeWAL() {
 	}
 }
 
-// writeFreelist commits bbolt's freelist once, at a clean close: commits leave it out
+// writeFreelist commits bbolt's freelist at a clean close: most commits leave it out
 // (NoFreelistSync), and without it the next open walks the whole tree to rebuild it
-// (0.4 s for 200,000 packages on a warm cache). After a crash the walk is part of recovery.
+// (0.4 s for 200,000 packages on a warm cache).
 func (s *Store) writeFreelist() error {
-	s.db.NoFreelistSync = false
-	return s.db.Update(func(*bolt.Tx) error { return nil })
+	return s.db.Update(func(*bolt.Tx) error {
+		s.db.NoFreelistSync = false
+		return nil
+	})
 }
 
 func (s *Store) closingCheckpoint() {
@@ -522,6 +533,8 @@ func (s *Store) commit(batch []*op) {
 		logged := false
 		var w *wtx
 		err := s.db.Update(func(tx *bolt.Tx) error {
+			// Read by this transaction's Commit; set under bbolt's writer lock, as it is.
+			s.db.NoFreelistSync = !s.withFreelist
 			w = s.newWtx(tx)
 			for i, o := range live {
 				w.dirty = false

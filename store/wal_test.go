@@ -204,6 +204,7 @@ func TestPowerLossRecovery(t *testing.T) {
 					t.Fatalf("seed %d (%d pages newer than the checkpoint): %v", seed, changed, err)
 				}
 				sameDump(t, fmt.Sprintf("seed %d", seed), dump(t, r.db), want)
+				checkTree(t, fmt.Sprintf("seed %d", seed), r)
 				if got := must[[]byte](t)(os.ReadFile(filepath.Join(d, BlobFileName))); !bytes.Equal(got[:blobEnd], blobsFinal[:blobEnd]) {
 					t.Fatalf("seed %d: the blob log differs after recovery", seed)
 				}
@@ -212,6 +213,7 @@ func TestPowerLossRecovery(t *testing.T) {
 				}
 				// The recovered store works and survives a clean restart.
 				work(t, r, fmt.Sprintf("again%d", seed), 3)
+				checkTree(t, fmt.Sprintf("seed %d, written after recovery", seed), r)
 				again := dump(t, r.db)
 				if err := r.Close(); err != nil {
 					t.Fatal(err)
@@ -251,10 +253,23 @@ func TestCrashWithoutCheckpointRecovers(t *testing.T) {
 	verifyLog(t, r)
 }
 
+// checkTree runs bbolt's consistency check: no page both reachable and free, none lost.
+func checkTree(t *testing.T, what string, s *Store) {
+	t.Helper()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
 // newestMetaFreelist reads the freelist page id of the file's newest valid meta page.
 func newestMetaFreelist(t *testing.T, dir string) uint64 {
 	t.Helper()
-	const metaFreelistOff, pageSize = 48, 4096
+	const pageSize = 4096
 	b, err := os.ReadFile(Path(dir))
 	if err != nil {
 		t.Fatal(err)
@@ -273,49 +288,47 @@ func newestMetaFreelist(t *testing.T, dir string) uint64 {
 	return freelist
 }
 
-// TestFreelistOnlyAtCleanClose: commits leave bbolt's freelist out (writing it, with the
-// pins' pending pages sorted in, was a third of each commit), a clean close writes it so
-// that the next open reads it instead of walking the tree, and after a crash the walk
-// rebuilds it: the recovered store allocates no page twice (bbolt's own check).
-func TestFreelistOnlyAtCleanClose(t *testing.T) {
+// TestFreelistAtCheckpointsAndCleanClose: ordinary commits leave bbolt's freelist out
+// (writing it, with the pins' pending pages sorted in, was a third of each commit); the
+// commit a checkpoint pins writes it, so that recovery from that checkpoint reads it
+// rather than walks the tree, and so does a clean close, for the next open.
+func TestFreelistAtCheckpointsAndCleanClose(t *testing.T) {
 	const noFreelist = ^uint64(0)
 	dir := t.TempDir()
-	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), SyncEvery: time.Hour}))
+	checkpointed := make(chan struct{}, 1)
+	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), SyncEvery: time.Hour,
+		testCheckpointed: func() { checkpointed <- struct{}{} }}))
 	work(t, s, "a", 30)
 	if got := newestMetaFreelist(t, dir); got != noFreelist {
-		t.Fatalf("a running store's commit wrote a freelist (page %d)", got)
+		t.Fatalf("an ordinary commit wrote a freelist (page %d)", got)
 	}
-	if err := s.Close(); err != nil {
+	s.ckNow.Store(true)
+	work(t, s, "b", 1)
+	<-checkpointed
+	work(t, s, "c", 20)
+	s.crashForTest()
+	plan := must[recoveryPlan](t)(planRecovery(dir))
+	if plan.cp == nil || len(plan.batches) == 0 {
+		t.Fatal("no checkpoint with batches after it to recover from")
+	}
+	if got := nativeEndian.Uint64(plan.cp.Meta[metaFreelistOff:]); got == noFreelist {
+		t.Fatal("the checkpoint's state has no freelist: recovery walks the whole tree")
+	}
+	r := openStore(t, dir)
+	checkTree(t, "recovered store", r)
+	work(t, r, "d", 30)
+	checkTree(t, "written after recovery", r)
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := newestMetaFreelist(t, dir); got == noFreelist {
 		t.Fatal("a clean close left no freelist: the next open walks the whole tree")
 	}
-	s = must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), SyncEvery: time.Hour}))
-	work(t, s, "b", 30)
-	s.crashForTest()
-	r := openStore(t, dir)
-	work(t, r, "c", 30)
-	check := func(what string, s *Store) {
-		t.Helper()
-		if err := s.db.View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return err
-			}
-			return nil
-		}); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	check("recovered store", r)
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
 	ro := must[*Store](t)(Open(dir, Options{ReadOnly: true}))
 	want := dump(t, ro.db)
 	ro.Close()
 	again := openStore(t, dir)
-	check("reopened store", again)
+	checkTree(t, "reopened store", again)
 	sameDump(t, "reopened", dump(t, again.db), want)
 }
 
