@@ -450,7 +450,7 @@ func openBolt(dataDir string, opts Options) (*bolt.DB, recoveryPlan, int, error)
 	// synced mode (mapHeadroom).
 	for wanted := mapSize; errors.Is(err, syscall.ENOMEM) && int64(mapSize/2) >= size+2*mapHeadroom; {
 		mapSize /= 2
-		if db, err = open(mapSize); err == nil {
+		if db, err = open(mapSize); err == nil && !opts.ReadOnly { // a reader never grows the file
 			opts.Logger.Named("store").Warn("the store's file could not be mapped as large as wanted (an address-space limit, ulimit -v?): it switches to synced commits, slower, once within 1 GiB of the mapping",
 				zap.Int("wanted_bytes", wanted), zap.Int("mapped_bytes", mapSize), zap.Int64("file_bytes", size))
 		}

@@ -639,6 +639,15 @@ func TestMappingUnderAnAddressSpaceLimit(t *testing.T) {
 	r := openStore(t, dir)
 	sameDump(t, "reopened", dump(t, r.db), want)
 	r.Close()
+	// A read-only open falls back too, without the warning (it never grows the file).
+	ro = must[*Store](t)(Open(dir, Options{ReadOnly: true, Logger: zap.New(core), testMapLimit: 5 << 30}))
+	if ro.mapSize != 4<<30 {
+		t.Errorf("read-only: mapped %d bytes under a 5 GiB limit, want 4 GiB", ro.mapSize)
+	}
+	ro.Close()
+	if n := logs.FilterMessageSnippet("could not be mapped as large as wanted").Len(); n != 1 {
+		t.Errorf("%d warnings after the read-only open, want still 1", n)
+	}
 	// 2 GiB is the least an empty store accepts (twice the headroom before synced mode).
 	_, err := Open(t.TempDir(), Options{Checkpoints: fakeSigner(), testMapLimit: 2<<30 - 1})
 	wantCode(t, err, errs.Unavailable)
