@@ -121,12 +121,9 @@ func (s *Store) checkpointDue(now time.Time) bool {
 	return true
 }
 
-// maybeCheckpoint starts a checkpoint when one is due and none is in flight (writer,
-// between transactions).
-func (s *Store) maybeCheckpoint(now time.Time) {
-	if !s.checkpointDue(now) {
-		return
-	}
+// startCheckpoint starts a checkpoint of the last commit (writer, between transactions,
+// once checkpointDue said so before that commit: it wrote bbolt's freelist).
+func (s *Store) startCheckpoint(now time.Time) {
 	ck := &s.ck
 	ck.last = now
 	s.ckNow.Store(false)

@@ -450,10 +450,13 @@ func (s *Store) writer() {
 		last = len(batch)
 		// The commit a checkpoint pins writes bbolt's freelist (once a second, not at every
 		// commit): a restart after a crash then reads it instead of walking the tree.
-		s.withFreelist = s.checkpointDue(time.Now())
+		due := s.checkpointDue(time.Now())
+		s.withFreelist = due
 		s.commit(batch)
 		s.withFreelist = false
-		s.maybeCheckpoint(time.Now())
+		if due && !s.synced && s.failed() == nil { // synced mode may have begun in the commit
+			s.startCheckpoint(time.Now())
+		}
 	}
 }
 
