@@ -260,13 +260,11 @@ func (f *syncFailingFile) Sync() error {
 	return f.blobFile.Sync()
 }
 
-// Appends do not wait for their fsync; the transaction that references the bytes does,
-// before it commits. Every path that records new bytes (package, status, receipt stored
-// before answering, receipts stored in the background) must therefore fail, writing
-// nothing, when that fsync fails: a record must never be durable before its bytes.
 // TestNoCommitBeforeItsBytesAreDurable: bytes are durable before any record referencing
 // them, whether the blob log's fsync makes them so (large ones) or the write-ahead record
-// carries them (quietBlobMax): a failure of either commits nothing.
+// carries them (quietBlobMax). Every path that records new bytes (package, status, receipt
+// stored before answering, receipts stored in the background) must therefore fail,
+// writing nothing, when that fsync or that record fails.
 func TestNoCommitBeforeItsBytesAreDurable(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -283,63 +281,59 @@ func TestNoCommitBeforeItsBytesAreDurable(t *testing.T) {
 }
 
 func noCommitBeforeDurable(t *testing.T, path string, quiet bool) {
-	{
-		{
-			dir := t.TempDir()
-			var walFails atomic.Bool
-			s := openStore(t, dir, func(o *Options) {
-				o.testWALFail = func() error {
-					if walFails.Load() {
-						return errors.New("injected write-ahead failure")
-					}
-					return nil
-				}
-			})
-			first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
-			s.receipts.sync()
-			f := &syncFailingFile{blobFile: s.blobs.f}
-			s.blobs.f = f
-			before := head(t, s)
-			if quiet {
-				walFails.Store(true)
-			} else {
-				f.fail.Store(true)
+	dir := t.TempDir()
+	var walFails atomic.Bool
+	s := openStore(t, dir, func(o *Options) {
+		o.testWALFail = func() error {
+			if walFails.Load() {
+				return errors.New("injected write-ahead failure")
 			}
-			var err error
-			switch path {
-			case "package":
-				_, err = s.Accept(ctx, pkg("D2", vpcp, []string{bca}, "b"))
-			case "status":
-				_, err = s.RecordStatus(ctx, status("D1", bca, CodeArrived))
-			case "receipt":
-				_, err = s.storeReceipt(ctx, first.doc+1000, []byte("<Receipt/>"))
-			case "background receipts": // the failure is logged; the receipt is rebuilt later
-				s.storeReceipts([]queuedReceipt{{doc: first.doc + 1000, rc: []byte("<Receipt/>")}})
-			}
-			if path != "background receipts" {
-				wantCode(t, err, errs.Unavailable)
-			}
-			s.Close()
-			s = openStore(t, dir)
-			for _, typ := range eventsAfter(t, s, before) {
-				if typ != audit.Checkpoint { // Close writes one
-					t.Fatalf("a %s event was committed although its bytes' fsync failed", typ)
-				}
-			}
-			if err := s.view(ctx, func(tx *bolt.Tx) error {
-				if _, ok := storedReceipt(tx, first.doc+1000); ok {
-					return errors.New("a receipt was recorded before its bytes were durable")
-				}
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if d := stateOf(t, s, "D1", bca); d.State != StatePending {
-				t.Fatalf("status recorded before its bytes were durable: %+v", d)
-			}
-			verifyLog(t, s)
+			return nil
+		}
+	})
+	first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	s.receipts.sync()
+	f := &syncFailingFile{blobFile: s.blobs.f}
+	s.blobs.f = f
+	before := head(t, s)
+	if quiet {
+		walFails.Store(true)
+	} else {
+		f.fail.Store(true)
+	}
+	var err error
+	switch path {
+	case "package":
+		_, err = s.Accept(ctx, pkg("D2", vpcp, []string{bca}, "b"))
+	case "status":
+		_, err = s.RecordStatus(ctx, status("D1", bca, CodeArrived))
+	case "receipt":
+		_, err = s.storeReceipt(ctx, first.doc+1000, []byte("<Receipt/>"))
+	case "background receipts": // the failure is logged; the receipt is rebuilt later
+		s.storeReceipts([]queuedReceipt{{doc: first.doc + 1000, rc: []byte("<Receipt/>")}})
+	}
+	if path != "background receipts" {
+		wantCode(t, err, errs.Unavailable)
+	}
+	s.Close()
+	s = openStore(t, dir)
+	for _, typ := range eventsAfter(t, s, before) {
+		if typ != audit.Checkpoint { // Close writes one
+			t.Fatalf("a %s event was committed although its bytes' fsync failed", typ)
 		}
 	}
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		if _, ok := storedReceipt(tx, first.doc+1000); ok {
+			return errors.New("a receipt was recorded before its bytes were durable")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d := stateOf(t, s, "D1", bca); d.State != StatePending {
+		t.Fatalf("status recorded before its bytes were durable: %+v", d)
+	}
+	verifyLog(t, s)
 }
 
 // TestOnOutboxAfterDeliveriesOnly: the dispatcher's wake-up comes from the writer after a
