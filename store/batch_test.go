@@ -53,7 +53,7 @@ func TestBatchIsolation(t *testing.T) {
 	oDup, _ := mk(pkg("A", vpcp, []string{bca}, "other bytes"))
 	oC, rC := mk(pkg("C", vpcp, []string{tn}, "c"))
 	oA2, rA2 := mk(pkg("A", vpcp, []string{bca}, "a")) // identical to A, same batch
-	s.commit([]*op{oA, oBad, oDup, oC, oA2})
+	s.commit([]*op{oA, oBad, oDup, oC, oA2}, false)
 	if err := <-oA2.done; err != nil || !rA2.Existing || rA2.AuditSeq != 1 || rA2.doc != rA.doc {
 		t.Fatalf("identical resubmission in the same batch: %v %+v", err, rA2)
 	}

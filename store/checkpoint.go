@@ -496,7 +496,6 @@ func (s *Store) startWAL(dataDir string) (err error) {
 		return err
 	}
 	s.db.NoSync = true
-	s.db.NoFreelistSync = true
 	return nil
 }
 

@@ -101,16 +101,14 @@ type Store struct {
 	opts   Options
 	log    *zap.Logger
 
-	wal     *wal         // see wal.go; nil when read-only
-	ck      checkpointer // see checkpoint.go
-	mapSize int          // what bbolt was asked to map
-	synced  bool         // writer: bbolt syncs its commits itself (checkpoint.go)
-	// writer: the next commit writes bbolt's freelist (the one a checkpoint is about to pin)
-	withFreelist bool
-	muts         mutLog                // writer: the changes of the transaction in progress
-	broken       atomic.Pointer[error] // a durable write failed: nothing more is written
-	crashed      atomic.Bool           // tests: stop as a crash would (crashForTest)
-	ckNow        atomic.Bool           // tests: checkpoint after the next commit
+	wal     *wal                  // see wal.go; nil when read-only
+	ck      checkpointer          // see checkpoint.go
+	mapSize int                   // what bbolt was asked to map
+	synced  bool                  // writer: bbolt syncs its commits itself (checkpoint.go)
+	muts    mutLog                // writer: the changes of the transaction in progress
+	broken  atomic.Pointer[error] // a durable write failed: nothing more is written
+	crashed atomic.Bool           // tests: stop as a crash would (crashForTest)
+	ckNow   atomic.Bool           // tests: checkpoint after the next commit
 
 	ops     chan *op
 	mu      sync.RWMutex // guards closed against sends in flight
@@ -217,7 +215,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if !opts.ReadOnly {
 		// Open's own commits (replay, initialisation) write the freelist, so that the first
-		// checkpoint, which pins the last of them, has one (startWAL turns it off).
+		// checkpoint, which pins the last of them, has one (the writer sets it per commit).
 		db.NoFreelistSync = false
 		// Before anything else commits: the records carry the transaction ids they made.
 		n, err := s.replay(dataDir, plan)
@@ -416,7 +414,7 @@ func (s *Store) writer() {
 				if len(batch) == 0 {
 					break
 				}
-				s.commit(batch)
+				s.commit(batch, false)
 			}
 			s.closingCheckpoint()
 			s.closeWAL()
@@ -451,9 +449,7 @@ func (s *Store) writer() {
 		// The commit a checkpoint pins writes bbolt's freelist (once a second, not at every
 		// commit): a restart after a crash then reads it instead of walking the tree.
 		due := s.checkpointDue(time.Now())
-		s.withFreelist = due
-		s.commit(batch)
-		s.withFreelist = false
+		s.commit(batch, due)
 		if due && !s.synced && s.failed() == nil { // synced mode may have begun in the commit
 			s.startCheckpoint(time.Now())
 		}
@@ -496,7 +492,7 @@ func (s *Store) closingCheckpoint() {
 		}
 		return nil
 	}}
-	s.commit([]*op{o})
+	s.commit([]*op{o}, false)
 	if err := <-o.done; err != nil {
 		s.log.Error("final audit checkpoint failed", zap.Error(err))
 	}
@@ -511,7 +507,9 @@ type BatchStats struct {
 
 var errRetry = errors.New("retry batch without the failed operation")
 
-func (s *Store) commit(batch []*op) {
+// commit runs a batch in one transaction and answers its operations. withFreelist: the
+// commit writes bbolt's freelist (the one a checkpoint is about to pin).
+func (s *Store) commit(batch []*op, withFreelist bool) {
 	start := time.Now()
 	var run time.Duration
 	if s.opts.OnBatch != nil {
@@ -537,7 +535,7 @@ func (s *Store) commit(batch []*op) {
 		var w *wtx
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			// Read by this transaction's Commit; set under bbolt's writer lock, as it is.
-			s.db.NoFreelistSync = !s.withFreelist
+			s.db.NoFreelistSync = !withFreelist
 			w = s.newWtx(tx)
 			for i, o := range live {
 				w.dirty = false
