@@ -98,7 +98,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 			d.m.writerRun.Add(b.Run.Seconds())
 		},
 		OnCheckpoint: func(took time.Duration) { d.m.checkpoint.Observe(took.Seconds()) },
-		OnOutbox:     func() { d.dispatchWake.wake() }}
+		// The writer wakes the dispatcher when a commit added deliveries (packages, statuses).
+		OnOutbox: func() { d.dispatchWake.wake() }}
 	if opts.StoreHooks != nil {
 		opts.StoreHooks(&sopts)
 	}
@@ -147,7 +148,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	checker := verify.New(signing.NewVerifier(ts, signing.Options{AllowSHA1: cfg.AllowSHA1, Logger: d.log}), d.registry,
 		envelope.Limits{MaxBytes: cfg.MaxPackageBytes})
 	d.intake = &Intake{checker: checker, store: d.store, identity: identity, log: d.log.Named("intake"), m: d.m,
-		wake: d.dispatchWake.wake, verifySlots: make(chan struct{}, verifyParallelism())}
+		verifySlots: make(chan struct{}, verifyParallelism())}
 	if cfg.DropDir != "" {
 		// Opened here so that a second daemon on the same directory fails at start.
 		d.drop, err = dropdir.Open(dropdir.Config{Dir: cfg.DropDir, MaxBytes: cfg.MaxPackageBytes, Logger: d.log.Named("drop"),

@@ -33,7 +33,6 @@ type Intake struct {
 	identity receipt.Signer
 	log      *zap.Logger
 	m        *metrics
-	wake     func() // tells the dispatcher there is new work
 
 	// verifySlots bounds the verifications running at once (verifyParallelism).
 	verifySlots chan struct{}
@@ -136,7 +135,6 @@ func (in *Intake) SubmitPackage(ctx context.Context, b []byte, source string) (P
 	} else {
 		in.m.intake.WithLabelValues(source, "edoc", "accepted").Inc()
 		log.Info("package accepted", zap.Uint64("audit_seq", r.AuditSeq), zap.Strings("to", meta.To), zap.Int("bytes", len(b)))
-		in.wake()
 	}
 	return PackageAnswer{DocumentID: r.DocumentID, SHA256: r.SHA256, AcceptedAt: r.AcceptedAt, AuditSeq: r.AuditSeq,
 		Recipients: r.Recipients, Receipt: string(r.Receipt), Existing: r.Existing}, nil
@@ -180,7 +178,6 @@ func (in *Intake) SubmitStatus(ctx context.Context, b []byte, source string) (St
 	} else {
 		in.m.intake.WithLabelValues(source, "status", "accepted").Inc()
 		log.Info("status recorded", zap.Uint64("audit_seq", r.AuditSeq))
-		in.wake()
 	}
 	return StatusAnswer{DocumentID: r.DocumentID, Code: r.Code, AuditSeq: r.AuditSeq, Existing: r.Existing}, nil
 }
