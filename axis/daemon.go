@@ -99,7 +99,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 		},
 		OnCheckpoint: func(took time.Duration) { d.m.checkpoint.Observe(took.Seconds()) },
 		// The writer wakes the dispatcher when a commit added deliveries (packages, statuses).
-		OnOutbox: func() { d.dispatchWake.wake() }}
+		OnOutbox: func() { d.dispatchWake.wake() },
+		// Receipts an unclean stop lost are rebuilt by Open, as the intake built them.
+		Receipt: func(doc store.Document) ([]byte, error) { return acceptanceReceipt(identity, doc) }}
 	if opts.StoreHooks != nil {
 		opts.StoreHooks(&sopts)
 	}

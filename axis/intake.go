@@ -113,8 +113,7 @@ func (in *Intake) SubmitPackage(ctx context.Context, b []byte, source string) (P
 	start := time.Now()
 	r, err := in.store.Accept(ctx, store.AcceptRequest{Meta: meta, Bytes: b,
 		Receipt: func(seq uint64, at time.Time) ([]byte, error) {
-			return receipt.Build(receipt.Receipt{DocumentID: meta.DocumentID, From: meta.From, SHA256: sum,
-				AcceptedAt: at, AuditSeq: seq, Recipients: meta.To}, in.identity)
+			return acceptanceReceipt(in.identity, store.Document{DocumentMeta: meta, SHA256: sum, AuditSeq: seq, AcceptedAt: at})
 		}})
 	in.m.storeCommit.WithLabelValues("accept").Observe(time.Since(start).Seconds())
 	in.noteStore(err)
@@ -228,6 +227,14 @@ func (in *Intake) reject(ctx context.Context, sum, docID, from string, cause err
 		Code: body.Error.Code, Detail: source + ": " + body.Error.Message}); err != nil {
 		in.log.Warn("could not record a rejection in the audit log", zap.String("sha256", sum), zap.Error(err))
 	}
+}
+
+// acceptanceReceipt builds the receipt of an accepted package. The answer to the
+// submission and the store's rebuild of receipts lost in an unclean stop both build it
+// here, so that they agree byte for byte (the identity signs deterministically).
+func acceptanceReceipt(identity receipt.Signer, d store.Document) ([]byte, error) {
+	return receipt.Build(receipt.Receipt{DocumentID: d.DocumentID, From: d.From, SHA256: d.SHA256,
+		AcceptedAt: d.AcceptedAt, AuditSeq: d.AuditSeq, Recipients: d.To}, identity)
 }
 
 func answerOf(d store.Document) PackageAnswer {

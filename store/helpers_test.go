@@ -120,15 +120,19 @@ func eventsAfter(t testing.TB, s *Store, seq uint64) []audit.Type {
 // crashForTest stops the store as a crash would: no final checkpoint, no clean record in
 // the write-ahead log, queued writes dropped; the files are released for the next Open.
 func (s *Store) crashForTest() {
-	s.crashed.Store(true)
-	s.receipts.close()
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	close(s.quit)
-	<-s.stopped
-	s.db.Close()
-	s.blobs.close()
-	s.dbFile.Close()
-	unlock(s.lock)
+	s.once.Do(func() { // Close is then a no-op
+		s.crashed.Store(true)
+		s.endRepair()
+		s.receipts.drop.Store(true)
+		s.receipts.close()
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.quit)
+		<-s.stopped
+		s.db.Close()
+		s.blobs.close()
+		s.dbFile.Close()
+		unlock(s.lock)
+	})
 }

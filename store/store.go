@@ -85,6 +85,10 @@ type Options struct {
 	// OnCheckpoint, if set, is told how long each checkpoint took, from its pin to its
 	// durable record (metrics: a growing time means the disk lags behind the writes).
 	OnCheckpoint func(time.Duration)
+	// Receipt, if set, builds the acceptance receipt of a stored document as the intake
+	// did when it accepted it (the axis signs deterministically: the same bytes). With it,
+	// Open rebuilds in the background the receipts an unclean stop lost (receipts.go).
+	Receipt func(Document) ([]byte, error)
 
 	// Test hooks.
 	testCheckpointed func()       // after each background checkpoint is durable
@@ -120,6 +124,11 @@ type Store struct {
 
 	blobs    *blobLog      // see blobs.go; nil when read-only without a log
 	receipts *receiptQueue // see receipts.go
+	// The receipt repair (repairReceipts), when running: stopRepair ends it, repairDone
+	// closes when it returned.
+	stopRepair    context.CancelFunc
+	repairDone    chan struct{}
+	repairPending atomic.Bool // receipts may be missing and no repair has finished
 
 	// Writer goroutine only.
 	blobEnd  int64 // the recorded end of the blob log
@@ -208,6 +217,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, lock: lock, mapSize: mapSize, opts: opts, log: opts.Logger.Named("store"),
 		ops: make(chan *op, 4096), quit: make(chan struct{}), stopped: make(chan struct{}), receipts: newReceiptQueue()}
+	repair := false // receipts may be missing (receipts.go)
 	fail := func(err error, format string, args ...any) (*Store, error) {
 		db.Close()
 		unlock(lock)
@@ -231,6 +241,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
+			}
+			// Receipts still queued when this process stops would be lost with it; the
+			// mark of the previous run, if any, says some were (receipts.go).
+			repair = tx.Bucket(bMeta).Get(kReceiptsIncomplete) != nil
+			if err := tx.Bucket(bMeta).Put(kReceiptsIncomplete, []byte{1}); err != nil {
+				return err
 			}
 			// Stores from before the outbox counter: count the entries once.
 			if st := tx.Bucket(bStats); st.Get(kOutbox) == nil {
@@ -279,10 +295,29 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if opts.Checkpoints == nil {
 		s.log.Warn("no checkpoint signer: audit checkpoints are unsigned")
 	}
+	s.log.Info("store open", zap.String("path", path), zap.Uint64("audit_seq", s.head.Seq))
 	go s.writer()
 	go s.receiptWriter()
-	s.log.Info("store open", zap.String("path", path), zap.Uint64("audit_seq", s.head.Seq))
+	s.repairPending.Store(repair)
+	if repair {
+		if opts.Receipt != nil {
+			var rctx context.Context
+			rctx, s.stopRepair = context.WithCancel(context.Background())
+			s.repairDone = make(chan struct{})
+			go s.repairReceipts(rctx)
+		} else {
+			s.log.Warn("some documents may lack their acceptance receipt; a store opened with a receipt builder (the daemon) rebuilds them")
+		}
+	}
 	return s, nil
+}
+
+// endRepair stops the receipt repair, if running, and waits for it.
+func (s *Store) endRepair() {
+	if s.stopRepair != nil {
+		s.stopRepair()
+		<-s.repairDone
+	}
 }
 
 func decodeHead(v []byte) (audit.Chain, uint64) {
@@ -306,7 +341,9 @@ func encodeHead(c audit.Chain, lastCP uint64) []byte {
 func (s *Store) Close() error {
 	s.once.Do(func() {
 		if !s.opts.ReadOnly {
+			s.endRepair()
 			s.receipts.close() // before the writer stops: it stores through it
+			s.receiptsComplete()
 			s.mu.Lock()
 			s.closed = true
 			s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -675,8 +676,20 @@ func TestReceiptSecondStep(t *testing.T) {
 	}
 	r2 := must[AcceptResult](t)(s.Accept(ctx, req2))
 	s.receipts.sync()
-	if len(r2.Receipt) == 0 || must[Document](t)(s.Document(ctx, "D2")).Receipt != nil {
+	if len(r2.Receipt) == 0 || storedReceiptOf(t, s, "D2") != nil {
 		t.Fatalf("answer %q; stored receipt should be missing", r2.Receipt)
+	}
+	// Meanwhile it is read from memory, and a retry stores it.
+	if got := must[Document](t)(s.Document(ctx, "D2")).Receipt; !bytes.Equal(got, r2.Receipt) {
+		t.Fatalf("receipt while its write is retried: %q", got)
+	}
+	for deadline := time.Now().Add(10 * receiptRetry); storedReceiptOf(t, s, "D2") == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the failed receipt write was never retried")
+		}
+	}
+	if got := storedReceiptOf(t, s, "D2"); !bytes.Equal(got, r2.Receipt) {
+		t.Fatalf("retried receipt %q, answered %q", got, r2.Receipt)
 	}
 	req2.Receipt = receipt
 	r2b := must[AcceptResult](t)(s.Accept(ctx, req2))
@@ -752,5 +765,115 @@ func TestReceiptsStoredInBackground(t *testing.T) {
 		if d := must[Document](t)(s.Document(ctx, a.DocumentID)); !bytes.Equal(d.Receipt, a.Receipt) {
 			t.Fatalf("%s: stored receipt %q, answered %q", a.DocumentID, d.Receipt, a.Receipt)
 		}
+	}
+}
+
+// storedReceiptOf reads the receipt of a document from the file only (not from memory).
+func storedReceiptOf(t *testing.T, s *Store, id string) []byte {
+	t.Helper()
+	var rc []byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		for _, num := range docsUnder(tx, id, "") {
+			d, err := loadDoc(tx, num)
+			if err != nil {
+				return err
+			}
+			if ref, ok := receiptRef(tx, d); ok {
+				var err error
+				rc, err = s.readBlob(ref)
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+func receiptsIncomplete(t *testing.T, s *Store) bool {
+	t.Helper()
+	var marked bool
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		marked = tx.Bucket(bMeta).Get(kReceiptsIncomplete) != nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return marked
+}
+
+// Receipts still queued when the process died are rebuilt by the next Open that has a
+// receipt builder, in the background, equal to what the answers carried; a clean stop
+// before that keeps the mark; a finished repair clears it and is not run again.
+func TestReceiptsRebuiltAfterUncleanStop(t *testing.T) {
+	t.Run("write-ahead mode", func(t *testing.T) { receiptsRebuilt(t, 5000, false, func(*Options) {}) }) // more than one repair chunk
+	t.Run("synced mode", func(t *testing.T) {
+		receiptsRebuilt(t, 300, true, func(o *Options) { o.testMapSize = mapHeadroom + 400<<10 })
+	})
+}
+
+func receiptsRebuilt(t *testing.T, lost int, synced bool, mode func(*Options)) {
+	dir := t.TempDir()
+	var builds atomic.Int64
+	rebuild := func(o *Options) {
+		mode(o)
+		o.Receipt = func(d Document) ([]byte, error) {
+			builds.Add(1)
+			return receipt(d.AuditSeq, d.AcceptedAt)
+		}
+	}
+	s := openStore(t, dir, rebuild)
+	var answers []AcceptResult
+	for i := range 5 {
+		answers = append(answers, must[AcceptResult](t)(s.Accept(ctx, pkg(fmt.Sprint("S", i), vpcp, []string{bca}, "s"))))
+	}
+	s.receipts.sync()
+	s.receipts.drop.Store(true) // from here on, queued receipts are lost as in a crash
+	lostAnswers := make([]AcceptResult, lost)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < lost; i += 8 {
+				lostAnswers[i] = must[AcceptResult](t)(s.Accept(ctx, pkg(fmt.Sprint("L", i), vpcp, []string{bca, tn}, "l")))
+			}
+		}()
+	}
+	wg.Wait()
+	answers = append(answers, lostAnswers...)
+	if s.synced != synced {
+		t.Fatalf("synced mode %v, want %v", s.synced, synced)
+	}
+	s.crashForTest()
+
+	// Without a builder: the receipts are missing, and a clean stop keeps the mark.
+	s = openStore(t, dir, mode)
+	if storedReceiptOf(t, s, "L7") != nil || !receiptsIncomplete(t, s) {
+		t.Fatal("the crash lost no receipt, or left no mark")
+	}
+	s.Close()
+
+	s = openStore(t, dir, rebuild)
+	if s.repairDone == nil {
+		t.Fatal("no receipt repair after an unclean stop")
+	}
+	<-s.repairDone
+	if n := builds.Load(); n != int64(lost) {
+		t.Fatalf("%d receipts rebuilt, want the %d lost", n, lost)
+	}
+	for _, a := range answers {
+		if got := storedReceiptOf(t, s, a.DocumentID); !bytes.Equal(got, a.Receipt) || len(got) == 0 {
+			t.Fatalf("%s: stored receipt %q, answered %q", a.DocumentID, got, a.Receipt)
+		}
+	}
+	verifyLog(t, s)
+	s.Close()
+
+	builds.Store(0)
+	s = openStore(t, dir, rebuild)
+	if s.repairDone != nil || builds.Load() != 0 {
+		t.Fatal("a repair ran again after a complete one")
 	}
 }

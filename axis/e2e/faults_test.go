@@ -350,6 +350,7 @@ func TestFaultKill9Load(t *testing.T) {
 	subs := corpus(t, 100000, n)
 
 	var answered atomic.Int64 // packages answered 202/200
+	receipts := make([]string, n) // the receipt each answer carried
 	var mu sync.Mutex
 	codes := map[string]int{} // "202", "200", "503", "conn" -> count
 	note := func(k string) { mu.Lock(); codes[k]++; mu.Unlock() }
@@ -369,6 +370,13 @@ func TestFaultKill9Load(t *testing.T) {
 					note("conn")
 				case code == http.StatusAccepted || code == http.StatusOK:
 					note(fmt.Sprint(code))
+					var a struct {
+						Receipt string `json:"receipt"`
+					}
+					if err := json.Unmarshal(body, &a); err != nil || a.Receipt == "" {
+						t.Errorf("%s: answer without a receipt: %.200s", s.DocID, body)
+					}
+					receipts[i] = a.Receipt
 					answered.Add(1)
 					if k := kills.Load(); k > 0 && lastReady.Load() > 0 {
 						firstAfter[k-1].CompareAndSwap(0, time.Now().UnixNano()-lastReady.Load())
@@ -422,11 +430,60 @@ func TestFaultKill9Load(t *testing.T) {
 	if int(answered.Load()) != n {
 		t.Fatalf("%d of %d packages answered 202/200", answered.Load(), n)
 	}
+	checkReceipts(t, d, subs, receipts)
 	want := map[string]bool{}
 	for _, s := range subs {
 		want[s.SHA] = true
 	}
 	endCheck(t, ending{d: d, brokers: d.broker, want: want, docs: []string{subs[0].DocID, subs[n/2].DocID, subs[n-1].DocID}, tmp: dir})
+}
+
+// checkReceipts reads every answered package back through the API: each shows the
+// receipt its answer carried. Receipts still queued for storage at a kill are rebuilt
+// in the background by the restart, which the daemon's log counts.
+func checkReceipts(t *testing.T, d *daemon, subs []submission, answered []string) {
+	t.Helper()
+	tok := d.auditorToken(t)
+	deadline := time.Now().Add(time.Minute)
+	waited := 0
+	for i, s := range subs {
+		for {
+			code, body := getJSON(t, d.url("/v1/documents/"+url.PathEscape(s.DocID)), tok)
+			var v struct {
+				Receipt string `json:"receipt"`
+			}
+			if code == http.StatusOK && json.Unmarshal(body, &v) == nil && v.Receipt != "" {
+				if v.Receipt != answered[i] {
+					t.Errorf("%s: the API shows another receipt than the answer carried", s.DocID)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: no receipt (HTTP %d %.200s)", s.DocID, code, body)
+				break
+			}
+			waited++
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	log, err := os.ReadFile(d.proc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := 0
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, "acceptance receipts rebuilt") {
+			var f struct {
+				Rebuilt int `json:"rebuilt"`
+			}
+			if i := strings.Index(line, "{"); i >= 0 {
+				json.Unmarshal([]byte(line[i:]), &f)
+			}
+			rebuilt += f.Rebuilt
+		}
+	}
+	t.Logf("receipts: all %d answered packages show the receipt their answer carried (%d reads waited for a repair); %d receipts rebuilt after the kills",
+		len(subs), waited, rebuilt)
 }
 
 // The broker process killed with SIGKILL for 30 s (reduced: 8 s) under a steady load,
