@@ -50,8 +50,10 @@ type Daemon struct {
 	server      *http.Server
 
 	dispatchWake, auditWake wakeup
-	topicsLater             []string // topics New could not create (Kafka unreachable): Run retries
-	crls                    []signing.CRLInfo
+	topicsLater             []string          // topics New could not create (Kafka unreachable): Run retries
+	verifier                *signing.Verifier // intake's; its trust store is reloaded (trust.go)
+	trustMu                 sync.Mutex        // serialises trust reloads
+	stopCRLWatch            func()            // while Run runs; guarded by trustMu
 	shutting                atomic.Bool
 	closeOnce               sync.Once
 	closeErr                error
@@ -82,8 +84,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d.checkpoints = verify.Checkpoints(ts, "")
-	d.crls = ts.CRLs()
+	d.verifier = signing.NewVerifier(ts, signing.Options{AllowSHA1: cfg.AllowSHA1, Logger: d.log})
+	d.checkpoints = verify.CheckpointsFrom(d.verifier.Trust, "")
+	d.m.trustLoaded.SetToCurrentTime()
 	identity, err := loadIdentity(cfg.IdentityKey, cfg.IdentityCert)
 	if err != nil {
 		return nil, err
@@ -147,8 +150,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 			zap.Strings("brokers", cfg.Brokers), zap.Error(err))
 		d.topicsLater = topics
 	}
-	checker := verify.New(signing.NewVerifier(ts, signing.Options{AllowSHA1: cfg.AllowSHA1, Logger: d.log}), d.registry,
-		envelope.Limits{MaxBytes: cfg.MaxPackageBytes})
+	checker := verify.New(d.verifier, d.registry, envelope.Limits{MaxBytes: cfg.MaxPackageBytes})
 	d.intake = &Intake{checker: checker, store: d.store, identity: identity, log: d.log.Named("intake"), m: d.m,
 		verifySlots: make(chan struct{}, verifyParallelism())}
 	if cfg.DropDir != "" {
@@ -222,7 +224,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-loops.Done():
 		}
 	}
-	defer d.watchCRLs(d.crls, time.Now())()
+	defer d.startCRLWatch()()
+	routing.Add(1)
+	go func() { defer routing.Done(); d.watchTrust(loops) }()
 	disp.noteDepth(ctx) // what the last run left, shown even before Kafka is reachable
 	routing.Add(2)
 	go afterTopics(disp.run)

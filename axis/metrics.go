@@ -21,6 +21,8 @@ type metrics struct {
 	checkpoint  prometheus.Histogram
 	// crlNextUpdate: issuer; when its freshest CRL is past its next update (see watchCRLs)
 	crlNextUpdate *prometheus.GaugeVec
+	trustReloads  *prometheus.CounterVec // result: ok, error
+	trustLoaded   prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -49,9 +51,13 @@ func newMetrics() *metrics {
 		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_store_checkpoint_seconds",
 			Help: "Time of a store checkpoint (bbolt's file and the blob log synced in the background, about once a second); it bounds how much write-ahead log a restart replays.", Buckets: buckets}),
 		crlNextUpdate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "axis_trust_crl_next_update_timestamp_seconds",
-			Help: "When the freshest loaded CRL of each issuer is due to be replaced (Unix time); past it, certificates revoked since are unknown to the axis until its current CRL is installed and the axis restarted."}, []string{"issuer"}),
+			Help: "When the freshest loaded CRL of each issuer is due to be replaced (Unix time); past it, certificates revoked since are unknown to the axis until its current CRL is installed in --trust."}, []string{"issuer"}),
+		trustReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "axis_trust_reloads_total",
+			Help: "Reloads of --trust (on a file change or SIGHUP), by result; on error the trust store in use stays."}, []string{"result"}),
+		trustLoaded: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_trust_loaded_timestamp_seconds",
+			Help: "When the trust store in use was read (Unix time)."}),
 	}
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate,
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate, m.trustReloads, m.trustLoaded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

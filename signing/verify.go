@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beevik/etree"
@@ -40,9 +41,15 @@ type Options struct {
 // Verifier checks XML-DSig signatures against a TrustStore (SPEC §3). It is safe for
 // concurrent use.
 type Verifier struct {
-	ts    *TrustStore
+	trust atomic.Pointer[trusted]
 	opts  Options
 	log   *zap.Logger
+}
+
+// trusted is the trust store and the chains validated against it: replaced together,
+// so that no chain validated against an older store outlives it.
+type trusted struct {
+	ts    *TrustStore
 	cache *chainCache
 }
 
@@ -55,8 +62,20 @@ func NewVerifier(ts *TrustStore, opts Options) *Verifier {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Verifier{ts: ts, opts: opts, log: log.Named("signing"), cache: newChainCache(opts.CacheSize)}
+	v := &Verifier{opts: opts, log: log.Named("signing")}
+	v.SetTrust(ts)
+	return v
 }
+
+// SetTrust makes later verifications use ts (a reloaded trust store: new CRLs, roots
+// added or withdrawn) and forgets every chain validated before. A verification already
+// running finishes against the store it started with.
+func (v *Verifier) SetTrust(ts *TrustStore) {
+	v.trust.Store(&trusted{ts: ts, cache: newChainCache(v.opts.CacheSize)})
+}
+
+// Trust returns the trust store in use.
+func (v *Verifier) Trust() *TrustStore { return v.trust.Load().ts }
 
 // Verified is the outcome of a successful verification.
 type Verified struct {
@@ -606,9 +625,10 @@ func checkSignatureValue(pub any, alg sigAlg, hashed, sig []byte) error {
 
 // chain returns the validated chain of the signer, from the cache or by building it.
 func (v *Verifier) chain(certs [][]byte) (*chainEntry, error) {
+	tr := v.trust.Load()
 	key := certsKey(certs)
 	now := v.opts.Now()
-	if e := v.cache.get(key, now); e != nil {
+	if e := tr.cache.get(key, now); e != nil {
 		return e, nil
 	}
 	// certs is pooled scratch; the parsed certificates keep their DER (Raw), so they get
@@ -617,12 +637,12 @@ func (v *Verifier) chain(certs [][]byte) (*chainEntry, error) {
 	for i, c := range certs {
 		owned[i] = bytes.Clone(c)
 	}
-	e, err := v.buildChain(owned, now)
+	e, err := v.buildChain(tr.ts, owned, now)
 	if err != nil {
 		v.log.Debug("signer certificate rejected", zap.Error(err))
 		return nil, err
 	}
-	v.cache.put(key, e)
+	tr.cache.put(key, e)
 	v.log.Debug("signer chain validated", zap.String("fingerprint", e.fingerprint),
 		zap.String("subject", e.chain[0].Subject.String()))
 	return e, nil
@@ -641,7 +661,7 @@ func certsKey(certs [][]byte) [32]byte {
 	return k
 }
 
-func (v *Verifier) buildChain(ders [][]byte, now time.Time) (*chainEntry, error) {
+func (v *Verifier) buildChain(ts *TrustStore, ders [][]byte, now time.Time) (*chainEntry, error) {
 	certs := make([]*x509.Certificate, 0, len(ders))
 	for _, d := range ders {
 		c, err := x509.ParseCertificate(d)
@@ -657,14 +677,14 @@ func (v *Verifier) buildChain(ders [][]byte, now time.Time) (*chainEntry, error)
 	if isSelfSigned(leaf) {
 		return nil, untrusted("self-signed signer certificate %q", leaf.Subject)
 	}
-	inters := v.ts.interPool.Clone()
+	inters := ts.interPool.Clone()
 	for _, c := range certs {
 		if c != leaf {
 			inters.AddCert(c)
 		}
 	}
 	chains, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         v.ts.rootPool,
+		Roots:         ts.rootPool,
 		Intermediates: inters,
 		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
@@ -672,7 +692,7 @@ func (v *Verifier) buildChain(ders [][]byte, now time.Time) (*chainEntry, error)
 	if err != nil {
 		// crypto/x509 reports an expired intermediate as "unknown authority"; tell the
 		// two apart by finding the chain while ignoring time.
-		if ch := v.chainIgnoringTime(leaf, certs); ch != nil {
+		if ch := chainIgnoringTime(ts, leaf, certs); ch != nil {
 			for _, c := range ch {
 				if now.Before(c.NotBefore) || now.After(c.NotAfter) {
 					return nil, errs.E(errs.CertificateExpired, "certificate %q is valid from %s to %s",
@@ -686,7 +706,7 @@ func (v *Verifier) buildChain(ders [][]byte, now time.Time) (*chainEntry, error)
 	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 		return nil, untrusted("signer certificate %q lacks the digitalSignature key usage", leaf.Subject)
 	}
-	if r := v.ts.revokedIn(chain); r != nil {
+	if r := ts.revokedIn(chain); r != nil {
 		return nil, errs.E(errs.CertificateRevoked, "certificate %q (serial %s) is revoked", r.Subject, r.SerialNumber.Text(16))
 	}
 	var kind keyKind
@@ -732,12 +752,12 @@ func pickLeaf(certs []*x509.Certificate) *x509.Certificate {
 
 // chainIgnoringTime follows issuers by name and signature up to a trusted root, without
 // looking at validity periods; nil when there is none.
-func (v *Verifier) chainIgnoringTime(leaf *x509.Certificate, extra []*x509.Certificate) []*x509.Certificate {
-	pool := append(append(append([]*x509.Certificate{}, extra...), v.ts.inters...), v.ts.roots...)
+func chainIgnoringTime(ts *TrustStore, leaf *x509.Certificate, extra []*x509.Certificate) []*x509.Certificate {
+	pool := append(append(append([]*x509.Certificate{}, extra...), ts.inters...), ts.roots...)
 	chain := []*x509.Certificate{leaf}
 	cur := leaf
 	for range 10 {
-		for _, r := range v.ts.roots {
+		for _, r := range ts.roots {
 			if r.Equal(cur) {
 				return chain
 			}

@@ -3,8 +3,10 @@ package signing
 import (
 	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/beevik/etree"
 
 	"axis/axis/errs"
+	"axis/signing/devpki"
 )
 
 func sigOf(t testing.TB, doc *etree.Document) *etree.Element {
@@ -398,8 +401,8 @@ func TestChainCache(t *testing.T) {
 		_, err := v.Verify(parse(t, s))
 		wantCode(t, err, "")
 	}
-	if v.cache.len() != 1 {
-		t.Fatalf("cache holds %d", v.cache.len())
+	if v.trust.Load().cache.len() != 1 {
+		t.Fatalf("cache holds %d", v.trust.Load().cache.len())
 	}
 	// A cached chain is not trusted past its NotAfter.
 	clock = p.rsa.Cert.NotAfter.Add(time.Second)
@@ -410,8 +413,8 @@ func TestChainCache(t *testing.T) {
 		_, err := v.Verify(parse(t, signedString(t, c, sampleDoc)))
 		wantCode(t, err, "")
 	}
-	if v.cache.len() > 2 {
-		t.Fatalf("cache bound exceeded: %d", v.cache.len())
+	if v.trust.Load().cache.len() > 2 {
+		t.Fatalf("cache bound exceeded: %d", v.trust.Load().cache.len())
 	}
 	// failures are not cached
 	_, err = v.Verify(parse(t, signedString(t, p.signer(p.revoked), sampleDoc)))
@@ -483,4 +486,40 @@ func TestTextCutByManyComments(t *testing.T) {
 	if el := v.Root.SelectElement("t"); len(el.Child) != 1 || el.Text() != text {
 		t.Fatalf("text not joined: %d tokens", len(el.Child))
 	}
+}
+
+// A reloaded trust store applies to the next verification: a certificate revoked by the
+// new CRL is refused even though its chain was validated (and cached) before, and a
+// root withdrawn no longer anchors anything.
+func TestSetTrust(t *testing.T) {
+	p := testPKI(t)
+	s := signedString(t, p.signer(p.rsa), sampleDoc)
+	v := p.verifier(Options{})
+	if _, err := v.Verify(parse(t, s)); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := devpki.NewCRL(p.root, []*big.Int{p.rsa.Cert.SerialNumber}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoking, err := NewTrustStore([]*x509.Certificate{p.root.Cert, p.inter.Cert}, [][]byte{crl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetTrust(revoking)
+	if v.Trust() != revoking {
+		t.Fatal("Trust does not return the store set")
+	}
+	_, err = v.Verify(parse(t, s))
+	wantCode(t, err, errs.CertificateRevoked)
+
+	other, err := NewTrustStore([]*x509.Certificate{p.otherRoot.Cert}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetTrust(other)
+	_, err = v.Verify(parse(t, signedString(t, p.signer(p.ec), sampleDoc)))
+	wantCode(t, err, errs.CertificateUntrusted)
+	_, err = v.Verify(parse(t, signedString(t, p.signer(p.untrusted), sampleDoc)))
+	wantCode(t, err, "")
 }

@@ -349,7 +349,7 @@ func TestFaultKill9Load(t *testing.T) {
 	base := d.url("")
 	subs := corpus(t, 100000, n)
 
-	var answered atomic.Int64 // packages answered 202/200
+	var answered atomic.Int64     // packages answered 202/200
 	receipts := make([]string, n) // the receipt each answer carried
 	var mu sync.Mutex
 	codes := map[string]int{} // "202", "200", "503", "conn" -> count

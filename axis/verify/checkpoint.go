@@ -17,6 +17,12 @@ import (
 // fingerprint when pinned is set, else any certificate whose subject serialNumber is
 // "axis" (what the development PKI issues).
 func Checkpoints(ts *signing.TrustStore, pinned string) audit.CheckpointVerifier {
+	return CheckpointsFrom(func() *signing.TrustStore { return ts }, pinned)
+}
+
+// CheckpointsFrom is Checkpoints against the trust store trust returns at each
+// verification (the daemon's, which can be reloaded).
+func CheckpointsFrom(trust func() *signing.TrustStore, pinned string) audit.CheckpointVerifier {
 	return audit.VerifierFunc(func(signed []byte) ([]byte, error) {
 		claimed, err := audit.ParseAttestation(signed) // only for the verification time
 		if err != nil {
@@ -26,7 +32,7 @@ func Checkpoints(ts *signing.TrustStore, pinned string) audit.CheckpointVerifier
 		if err != nil {
 			return nil, err
 		}
-		v, err := signing.NewVerifier(ts, signing.Options{Now: func() time.Time { return claimed.Time }}).Verify(doc)
+		v, err := signing.NewVerifier(trust(), signing.Options{Now: func() time.Time { return claimed.Time }}).Verify(doc)
 		if err != nil {
 			return nil, err
 		}

@@ -79,6 +79,15 @@ func serveCommand() *cli.Command {
 				return cli.Exit("", 1)
 			}
 			go func() { <-ctx.Done(); stop() }()
+			// SIGHUP reads --trust again (new CRLs, roots); a failed read keeps the trust in use.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					d.ReloadTrust("SIGHUP")
+				}
+			}()
 			if err := d.Run(ctx); err != nil {
 				log.Error("stopped with an error", zap.Error(err))
 				return cli.Exit("", 1)
