@@ -555,3 +555,34 @@ func TestLargePackage(t *testing.T) {
 	t.Logf("%d MiB package: 202 after %v, on all %d inboxes after %v", len(b)>>20, accepted.Round(time.Millisecond),
 		len(recipients), time.Since(t0).Round(time.Millisecond))
 }
+
+// SIGHUP reads --trust again, and the daemon goes on serving (SIGHUP's default action
+// would have ended it).
+func TestSIGHUPReloadsTrust(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, freePort(t), "", freePort(t))
+	d.proc.signal(syscall.SIGHUP)
+	reloaded := func() bool {
+		b, err := os.ReadFile(d.proc.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "trust store reloaded") && strings.Contains(line, "SIGHUP") {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(30 * time.Second); !reloaded(); time.Sleep(20 * time.Millisecond) {
+		if d.exited() || time.Now().After(deadline) {
+			d.proc.dumpLog()
+			t.Fatalf("no reload logged after SIGHUP (exited: %v)", d.exited())
+		}
+	}
+	s := corpus(t, 9500, 1)[0]
+	if code, body, err := post(d.url(""), s.Bytes); err != nil || code != http.StatusAccepted {
+		t.Fatalf("after SIGHUP: %d %s %v", code, body, err)
+	}
+	stopDaemon(t, d)
+}
