@@ -54,7 +54,7 @@ func inboxCommand() *cli.Command {
 			&cli.StringFlag{Name: "chain", Usage: "intermediate certificates to include in the answers (PEM)", EnvVars: []string{"AXIS_AGENCY_CHAIN"}},
 			&cli.StringFlag{Name: "out", Usage: "directory the packages are written to (statuses in status/, answers in sent/)", Required: true, EnvVars: []string{"AXIS_INBOX_OUT"}},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep consuming until interrupted (default: stop once caught up)", EnvVars: []string{"AXIS_INBOX_FOLLOW"}},
-			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
+			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory; read again on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it senders are bound by serialNumber only", EnvVars: []string{"AXIS_REGISTRY"}},
 			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
 			&cli.Int64Flag{Name: "max-package-bytes", Value: envelope.DefaultMaxBytes, Usage: "size limit", EnvVars: []string{"AXIS_MAX_PACKAGE_BYTES"}},
@@ -108,10 +108,12 @@ func inboxAction(c *cli.Context) error {
 	}
 	var mu sync.Mutex
 	out := c.App.Writer
+	verifier := signing.NewVerifier(ts, signing.Options{AllowSHA1: c.Bool("allow-sha1"), Logger: log})
+	// A long-running inbox takes new CRLs without a restart: kill -HUP reads --trust again.
+	defer onSIGHUP(func() { reloadTrust(c.String("trust"), verifier, log) })()
 	in, err := agency.NewInbox(agency.Config{
 		Agency: id, Dir: c.String("out"), Signer: signer, Organ: organ, Publisher: b, Logger: log.Named("inbox"),
-		Checker: verify.New(signing.NewVerifier(ts, signing.Options{AllowSHA1: c.Bool("allow-sha1"), Logger: log}), reg,
-			envelope.Limits{MaxBytes: c.Int64("max-package-bytes")}),
+		Checker: verify.New(verifier, reg, envelope.Limits{MaxBytes: c.Int64("max-package-bytes")}),
 		Report: func(e agency.Event) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -30,7 +30,7 @@ func serveCommand() *cli.Command {
 			&cli.BoolFlag{Name: "embedded-broker-nosync", Usage: "embedded broker: no fsync per batch (faster; a machine crash may lose seconds)", EnvVars: []string{"AXIS_EMBEDDED_BROKER_NOSYNC"}},
 			&cli.StringFlag{Name: "drop-dir", Usage: "drop directory (incoming/, accepted/, rejected/)", EnvVars: []string{"AXIS_DROP_DIR"}},
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON)", Required: true, EnvVars: []string{"AXIS_REGISTRY"}},
-			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates, CRLs (file or directory)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
+			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates, CRLs (file or directory; read again when it changes, and on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "identity-key", Usage: "the daemon's signing key (receipts, audit checkpoints)", Required: true, EnvVars: []string{"AXIS_IDENTITY_KEY"}},
 			&cli.StringFlag{Name: "identity-cert", Usage: "the daemon's certificate (and chain)", Required: true, EnvVars: []string{"AXIS_IDENTITY_CERT"}},
 			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures (recorded as legacy)", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
@@ -80,14 +80,7 @@ func serveCommand() *cli.Command {
 			}
 			go func() { <-ctx.Done(); stop() }()
 			// SIGHUP reads --trust again (new CRLs, roots); a failed read keeps the trust in use.
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for range hup {
-					d.ReloadTrust("SIGHUP")
-				}
-			}()
+			defer onSIGHUP(func() { d.ReloadTrust("SIGHUP") })()
 			if err := d.Run(ctx); err != nil {
 				log.Error("stopped with an error", zap.Error(err))
 				return cli.Exit("", 1)
