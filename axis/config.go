@@ -54,7 +54,11 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// ShutdownGrace bounds the whole shutdown (default 15 s).
 	ShutdownGrace time.Duration
-	Logger        *zap.Logger
+	// RecoverProbe is how long after the store stopped writing (a failed durable write:
+	// full or failing disk) the data directory is first checked for room again; then
+	// twice as long each time, up to a minute (default 5 s). See Run and ErrRecover.
+	RecoverProbe time.Duration
+	Logger       *zap.Logger
 }
 
 // Validate applies defaults and checks the configuration.
@@ -73,6 +77,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = time.Minute
+	}
+	if c.RecoverProbe <= 0 {
+		c.RecoverProbe = 5 * time.Second
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 15 * time.Second

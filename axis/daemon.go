@@ -54,6 +54,8 @@ type Daemon struct {
 	verifier                *signing.Verifier // intake's; its trust store is reloaded (trust.go)
 	trustMu                 sync.Mutex        // serialises trust reloads
 	stopCRLWatch            func()            // while Run runs; guarded by trustMu
+	storeStopped            chan error        // the store stopped writing (recover.go)
+	recoverNow              chan struct{}     // Run stops with ErrRecover
 	shutting                atomic.Bool
 	closeOnce               sync.Once
 	closeErr                error
@@ -71,7 +73,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, m: newMetrics(), dispatchWake: newWakeup(), auditWake: newWakeup()}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, m: newMetrics(), dispatchWake: newWakeup(), auditWake: newWakeup(),
+		storeStopped: make(chan error, 1), recoverNow: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -94,7 +97,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if d.keyring, err = token.LoadOrCreate(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("token secret: %w", err)
 	}
-	sopts := store.Options{Logger: d.log.Named("store"), Checkpoints: audit.SignerFunc(identity.SignBytes),
+	sopts := store.Options{Logger: d.log, // the store names its logger
+		Checkpoints: audit.SignerFunc(identity.SignBytes),
 		OnBatch: func(b store.BatchStats) {
 			d.m.batchOps.Observe(float64(b.Ops))
 			d.m.writerBusy.Add(b.Busy.Seconds())
@@ -103,6 +107,12 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 		OnCheckpoint: func(took time.Duration) { d.m.checkpoint.Observe(took.Seconds()) },
 		// The writer wakes the dispatcher when a commit added deliveries (packages, statuses).
 		OnOutbox: func() { d.dispatchWake.wake() },
+		OnFail: func(err error) {
+			select {
+			case d.storeStopped <- err:
+			default:
+			}
+		},
 		// Receipts an unclean stop lost are rebuilt by Open, as the intake built them.
 		Receipt: func(doc store.Document) ([]byte, error) { return acceptanceReceipt(identity, doc) }}
 	if opts.StoreHooks != nil {
@@ -225,8 +235,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	defer d.startCRLWatch()()
-	routing.Add(1)
+	routing.Add(2)
 	go func() { defer routing.Done(); d.watchTrust(loops) }()
+	go func() { defer routing.Done(); d.recoverWhenWritable(loops) }()
 	disp.noteDepth(ctx) // what the last run left, shown even before Kafka is reachable
 	routing.Add(2)
 	go afterTopics(disp.run)
@@ -254,6 +265,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http: %w", err)
+	case <-d.recoverNow:
+		runErr = ErrRecover
 	}
 
 	// Shutdown, in reverse order and bounded: fail /readyz, stop intake, drain, flush,

@@ -264,7 +264,8 @@ func (f *syncFailingFile) Sync() error {
 // them, whether the blob log's fsync makes them so (large ones) or the write-ahead record
 // carries them (quietBlobMax). Every path that records new bytes (package, status, receipt
 // stored before answering, receipts stored in the background) must therefore fail,
-// writing nothing, when that fsync or that record fails.
+// writing nothing, when that fsync or that record fails; and the store then stops
+// writing and says so (OnFail), so that the daemon reopens it (recovery).
 func TestNoCommitBeforeItsBytesAreDurable(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -283,13 +284,15 @@ func TestNoCommitBeforeItsBytesAreDurable(t *testing.T) {
 func noCommitBeforeDurable(t *testing.T, path string, quiet bool) {
 	dir := t.TempDir()
 	var walFails atomic.Bool
+	stopped := make(chan error, 1)
 	s := openStore(t, dir, func(o *Options) {
-		o.testWALFail = func() error {
+		o.FailLog = func() error {
 			if walFails.Load() {
 				return errors.New("injected write-ahead failure")
 			}
 			return nil
 		}
+		o.OnFail = func(err error) { stopped <- err }
 	})
 	first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
 	s.receipts.sync()
@@ -315,6 +318,12 @@ func noCommitBeforeDurable(t *testing.T, path string, quiet bool) {
 	if path != "background receipts" {
 		wantCode(t, err, errs.Unavailable)
 	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the store did not stop writing (OnFail) after a failed durable write")
+	}
+	wantCode(t, s.Ping(ctx), errs.Unavailable)
 	s.Close()
 	s = openStore(t, dir)
 	for _, typ := range eventsAfter(t, s, before) {

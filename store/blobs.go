@@ -118,6 +118,9 @@ type blobLog struct {
 	// strict: a failed write breaks the log. A write-ahead segment must not go on after
 	// a hole: its reader stops at the first bad record, and would never see the rest.
 	strict bool
+	// onBreak, if set, is told (once, without mu held) that the log broke: the store
+	// stops writing then, so that the daemon reopens it (a full disk, once freed).
+	onBreak func(error)
 }
 
 // blobPrealloc is how far ahead of the appends the file is initialised (at most this
@@ -214,7 +217,8 @@ func (l *blobLog) syncLoop() {
 		err := l.f.Sync()
 		l.mu.Lock()
 		if err != nil {
-			l.broken = fmt.Errorf("sync blob log (restart the daemon to reopen it): %w", err)
+			l.broken = fmt.Errorf("sync blob log: %w", err)
+			l.told()
 		} else {
 			l.synced = covers
 		}
@@ -222,6 +226,14 @@ func (l *blobLog) syncLoop() {
 	}
 	l.syncing = false
 	l.cond.Broadcast()
+}
+
+// told reports the break to onBreak, in a goroutine: mu is held. Called once, when
+// broken is set (nothing sets it again but close).
+func (l *blobLog) told() {
+	if l.onBreak != nil {
+		go l.onBreak(l.broken)
+	}
 }
 
 // close waits for an extension in progress, then closes the file.
@@ -249,7 +261,8 @@ func (l *blobLog) extend(from, to int64) {
 	defer l.mu.Unlock()
 	l.extending = false
 	if err != nil {
-		l.broken = fmt.Errorf("extend blob log (restart the daemon to reopen it): %w", err)
+		l.broken = fmt.Errorf("extend blob log: %w", err)
+		l.told()
 	} else {
 		l.zeroed = to
 	}

@@ -500,17 +500,20 @@ func (s *Store) startWAL(dataDir string) (err error) {
 }
 
 // fail stops all writing after a durable write failed: what the log and the file hold may
-// differ from what this process believes, and only a restart (recovery) sets it right.
+// differ from what this process believes, and only a new Open (recovery) sets it right.
 func (s *Store) fail(err error) {
 	if s.broken.CompareAndSwap(nil, &err) {
-		s.log.Error("store stopped writing: restart the daemon to recover", zap.Error(err))
+		s.log.Error("store stopped writing: it recovers when opened again", zap.Error(err))
+		if s.opts.OnFail != nil {
+			s.opts.OnFail(err)
+		}
 	}
 }
 
 // failed is the error that stopped writing, if any.
 func (s *Store) failed() error {
 	if err := s.broken.Load(); err != nil {
-		return errs.Wrap(errs.Unavailable, *err, "store stopped writing after a failed durable write (restart the daemon)")
+		return errs.Wrap(errs.Unavailable, *err, "store stopped writing after a failed durable write (it recovers when opened again)")
 	}
 	return nil
 }

@@ -79,6 +79,12 @@ type Options struct {
 	// FailWrites is a fault hook for tests: called before each commit; an error aborts
 	// the whole batch (every caller gets errs.Unavailable, nothing is written).
 	FailWrites func() error
+	// FailLog is a fault hook for tests: called before each write-ahead append; an error
+	// fails it as a full or failing disk would, which stops all writing (OnFail).
+	FailLog func() error
+	// OnFail, if set, is called once if the store stops writing after a durable write
+	// failed: only a new Open (recovery) writes again. It must not block.
+	OnFail func(error)
 	// SyncEvery is the interval of checkpoints, which sync bbolt's file in the background
 	// (default 1 s; see checkpoint.go). Commits are durable through the write-ahead log.
 	SyncEvery time.Duration
@@ -92,7 +98,6 @@ type Options struct {
 
 	// Test hooks.
 	testCheckpointed func()       // after each background checkpoint is durable
-	testWALFail      func() error // before each write-ahead append
 	testMapSize      int          // pretend bbolt's mapping is this big
 	testMapLimit     int          // refuse mappings larger than this (ENOMEM), as an address-space limit does
 }
@@ -276,6 +281,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		var f *os.File
 		if f, err = openBlobs(dataDir, opts.ReadOnly, s.blobEnd); f != nil {
 			s.blobs = newBlobLog(dataSyncFile{f}, s.blobEnd)
+			if !opts.ReadOnly {
+				s.blobs.onBreak = func(err error) { s.fail(fmt.Errorf("blob log: %w", err)) }
+			}
 		}
 	}
 	if err != nil {
@@ -675,8 +683,8 @@ func (s *Store) logBatch(w *wtx) error {
 	if size := w.tx.Size(); size+mapHeadroom >= int64(s.mapSize) {
 		return s.enterSyncedMode(size)
 	}
-	if s.opts.testWALFail != nil {
-		if err := s.opts.testWALFail(); err != nil {
+	if s.opts.FailLog != nil {
+		if err := s.opts.FailLog(); err != nil {
 			return err
 		}
 	}

@@ -358,7 +358,7 @@ func TestSyncedModeNearTheMapping(t *testing.T) {
 func TestFailedLogWriteStopsWrites(t *testing.T) {
 	dir := t.TempDir()
 	var fail bool
-	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), testWALFail: func() error {
+	s := must[*Store](t)(Open(dir, Options{Checkpoints: fakeSigner(), FailLog: func() error {
 		if fail {
 			return errors.New("disk full")
 		}

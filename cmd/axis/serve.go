@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,20 +76,57 @@ func serveCommand() *cli.Command {
 			// The first signal starts a graceful shutdown; a second one ends the process.
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			d, err := axis.New(ctx, cfg, axis.Options{})
-			if err != nil {
-				log.Error("cannot start", zap.Error(err))
-				return cli.Exit("", 1)
-			}
 			go func() { <-ctx.Done(); stop() }()
-			// SIGHUP reads --trust again (new CRLs, roots); a failed read keeps the trust in use.
-			defer onSIGHUP(func() { d.ReloadTrust("SIGHUP") })()
-			if err := d.Run(ctx); err != nil {
-				log.Error("stopped with an error", zap.Error(err))
+			if err := serve(ctx, cfg, axis.Options{}, log); err != nil {
 				return cli.Exit("", 1)
 			}
 			return nil
 		},
+	}
+}
+
+// serve runs the daemon until ctx ends. When the store stopped writing (a full or failing
+// disk) and the data directory has room again, Run returns axis.ErrRecover: the daemon
+// starts anew in this process, which recovers the store, retrying with backoff if that
+// start fails. Errors are logged.
+func serve(ctx context.Context, cfg axis.Config, opts axis.Options, log *zap.Logger) error {
+	recovering := false
+	retry := time.Second
+	// SIGHUP reads --trust again (new CRLs, roots); a failed read keeps the trust in use.
+	// Registered once, so that no SIGHUP between two daemons ends the process.
+	var cur atomic.Pointer[axis.Daemon]
+	defer onSIGHUP(func() {
+		if d := cur.Load(); d != nil {
+			d.ReloadTrust("SIGHUP")
+		}
+	})()
+	for {
+		d, err := axis.New(ctx, cfg, opts)
+		if err != nil {
+			if !recovering || ctx.Err() != nil {
+				log.Error("cannot start", zap.Error(err))
+				return err
+			}
+			log.Error("cannot start the axis again to recover its store; retrying", zap.Duration("retry_in", retry), zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(retry):
+			}
+			retry = min(2*retry, 30*time.Second)
+			continue
+		}
+		cur.Store(d)
+		err = d.Run(ctx)
+		if errors.Is(err, axis.ErrRecover) && ctx.Err() == nil {
+			log.Warn("starting the axis again in this process to recover its store")
+			recovering, retry = true, time.Second
+			continue
+		}
+		if err != nil {
+			log.Error("stopped with an error", zap.Error(err))
+		}
+		return err
 	}
 }
 
