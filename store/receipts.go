@@ -87,8 +87,12 @@ func (q *receiptQueue) close() {
 	<-q.done
 }
 
-// receiptRetry is how long receipts whose write failed wait before the next attempt.
-const receiptRetry = time.Second
+// receiptRetry is how long receipts whose write failed wait before the next attempt;
+// twice as long after each failure in a row, up to receiptRetryMax.
+const (
+	receiptRetry    = time.Second
+	receiptRetryMax = 30 * time.Second
+)
 
 // receiptWriter stores queued receipts: one blob append and one transaction per batch.
 // Receipts whose write failed stay in memory (reads still find them) and are tried
@@ -99,6 +103,7 @@ func (s *Store) receiptWriter() {
 	var retry []queuedReceipt
 	var timer *time.Timer
 	var retryC <-chan time.Time
+	delay := receiptRetry
 	for {
 		var batch []queuedReceipt
 		select {
@@ -142,13 +147,17 @@ func (s *Store) receiptWriter() {
 			}
 		}
 		q.unstored.Store(int64(len(retry)))
+		if stored {
+			delay = receiptRetry
+		}
 		if len(retry) > 0 {
 			if timer == nil {
-				timer = time.NewTimer(receiptRetry)
+				timer = time.NewTimer(delay)
 			} else {
-				timer.Reset(receiptRetry)
+				timer.Reset(delay)
 			}
 			retryC = timer.C
+			delay = min(2*delay, receiptRetryMax)
 		}
 	}
 }
@@ -219,13 +228,14 @@ const repairChunk = 4096
 
 // repairReceipts stores the receipts missing from stored documents, rebuilt by
 // Options.Receipt (the axis signs deterministically: the same bytes as the answer
-// carried); once all are stored, a clean Close may clear the mark. It runs in the background after Open; readers and
-// identical submissions meanwhile find a receipt as before (stored, queued, or rebuilt
-// by Accept).
+// carried); once all are stored, a clean Close may clear the mark. It runs in the
+// background after Open; readers and identical submissions meanwhile find a receipt as
+// before (stored, queued, or rebuilt by Accept). Walking 200,000 documents that all
+// have their receipt takes ~50 ms (TestDiskPerPackage).
 func (s *Store) repairReceipts(ctx context.Context) {
 	defer close(s.repairDone)
 	start := time.Now()
-	s.log.Info("rebuilding acceptance receipts lost in an unclean stop")
+	s.log.Info("rebuilding acceptance receipts lost in an unclean stop, if any")
 	var after []byte // the last document examined
 	var examined, rebuilt, failed int
 	for {
