@@ -97,9 +97,9 @@ type Options struct {
 	Receipt func(Document) ([]byte, error)
 
 	// Test hooks.
-	testCheckpointed func()       // after each background checkpoint is durable
-	testMapSize      int          // pretend bbolt's mapping is this big
-	testMapLimit     int          // refuse mappings larger than this (ENOMEM), as an address-space limit does
+	testCheckpointed func() // after each background checkpoint is durable
+	testMapSize      int    // pretend bbolt's mapping is this big
+	testMapLimit     int    // refuse mappings larger than this (ENOMEM), as an address-space limit does
 }
 
 // Store is the durable store. Its methods are safe for concurrent use.
