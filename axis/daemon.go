@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 		// The writer wakes the dispatcher when a commit added deliveries (packages, statuses).
 		OnOutbox: func() { d.dispatchWake.wake() },
 		OnFail: func(err error) {
+			d.m.storeStopped.Set(1)
 			select {
 			case d.storeStopped <- err:
 			default:

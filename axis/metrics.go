@@ -23,6 +23,7 @@ type metrics struct {
 	crlNextUpdate *prometheus.GaugeVec
 	trustReloads  *prometheus.CounterVec // result: ok, error
 	trustLoaded   prometheus.Gauge
+	storeStopped  prometheus.Gauge // 1 once the store stopped writing (recover.go)
 }
 
 func newMetrics() *metrics {
@@ -56,8 +57,10 @@ func newMetrics() *metrics {
 			Help: "Reloads of --trust (on a file change or SIGHUP), by result; on error the trust store in use stays."}, []string{"result"}),
 		trustLoaded: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_trust_loaded_timestamp_seconds",
 			Help: "When the trust store in use was read (Unix time)."}),
+		storeStopped: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_store_stopped",
+			Help: "1 once the store stopped writing after a failed durable write (full or failing disk): submissions are answered 503 until the data directory is writable again and the axis restarts itself."}),
 	}
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate, m.trustReloads, m.trustLoaded,
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.storeStopped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
