@@ -8,8 +8,6 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
-
-	"axis/signing"
 )
 
 // trustSettle is how long the trust path must stay unchanged before it is read again:
@@ -25,14 +23,13 @@ const trustSettle = 500 * time.Millisecond
 func (d *Daemon) ReloadTrust(why string) error {
 	d.trustMu.Lock()
 	defer d.trustMu.Unlock()
-	ts, err := signing.LoadTrust(d.cfg.TrustPath)
+	ts, err := d.verifier.ReloadTrust(d.cfg.TrustPath)
 	if err != nil {
 		d.m.trustReloads.WithLabelValues("error").Inc()
 		d.log.Error("trust store not reloaded; the one in use stays", zap.String("trust", d.cfg.TrustPath),
 			zap.String("why", why), zap.Error(err))
 		return err
 	}
-	d.verifier.SetTrust(ts)
 	d.m.trustReloads.WithLabelValues("ok").Inc()
 	d.m.trustLoaded.SetToCurrentTime()
 	if d.stopCRLWatch != nil {

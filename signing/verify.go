@@ -74,6 +74,17 @@ func (v *Verifier) SetTrust(ts *TrustStore) {
 	v.trust.Store(&trusted{ts: ts, cache: newChainCache(v.opts.CacheSize)})
 }
 
+// ReloadTrust reads the trust path again (LoadTrust) and, if it reads, makes later
+// verifications use it (SetTrust); on error the trust store in use stays.
+func (v *Verifier) ReloadTrust(path string) (*TrustStore, error) {
+	ts, err := LoadTrust(path)
+	if err != nil {
+		return nil, err
+	}
+	v.SetTrust(ts)
+	return ts, nil
+}
+
 // Trust returns the trust store in use.
 func (v *Verifier) Trust() *TrustStore { return v.trust.Load().ts }
 

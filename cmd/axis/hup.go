@@ -31,12 +31,11 @@ func onSIGHUP(fn func()) (stop func()) {
 
 // reloadTrust reads the trust path again into v; on failure v keeps its trust store.
 func reloadTrust(path string, v *signing.Verifier, log *zap.Logger) error {
-	ts, err := signing.LoadTrust(path)
+	ts, err := v.ReloadTrust(path)
 	if err != nil {
 		log.Error("trust store not reloaded; the one in use stays", zap.String("trust", path), zap.Error(err))
 		return err
 	}
-	v.SetTrust(ts)
 	log.Info("trust store reloaded", zap.String("trust", path), zap.String("summary", ts.Summary()))
 	return nil
 }
