@@ -109,8 +109,8 @@ func serve(ctx context.Context, cfg axis.Config, opts axis.Options, log *zap.Log
 			}
 			log.Error("cannot start the axis again to recover its store; retrying", zap.Duration("retry_in", retry), zap.Error(err))
 			select {
-			case <-ctx.Done():
-				return ctx.Err()
+			case <-ctx.Done(): // asked to stop meanwhile
+				return nil
 			case <-time.After(retry):
 			}
 			retry = min(2*retry, 30*time.Second)
@@ -118,7 +118,10 @@ func serve(ctx context.Context, cfg axis.Config, opts axis.Options, log *zap.Log
 		}
 		cur.Store(d)
 		err = d.Run(ctx)
-		if errors.Is(err, axis.ErrRecover) && ctx.Err() == nil {
+		if errors.Is(err, axis.ErrRecover) {
+			if ctx.Err() != nil { // asked to stop meanwhile: the next start recovers
+				return nil
+			}
 			log.Warn("starting the axis again in this process to recover its store")
 			recovering, retry = true, time.Second
 			continue
