@@ -312,7 +312,7 @@ func (s *Store) repairReceipts(ctx context.Context) {
 		return
 	}
 	s.repairPending.Store(false)
-	s.log.Info("acceptance receipts rebuilt", zap.Int("documents", examined), zap.Int("rebuilt", rebuilt),
+	s.log.Info("acceptance receipts repaired", zap.Int("documents", examined), zap.Int("rebuilt", rebuilt),
 		zap.Duration("took", time.Since(start)))
 }
 

@@ -472,7 +472,7 @@ func checkReceipts(t *testing.T, d *daemon, subs []submission, answered []string
 	}
 	rebuilt := 0
 	for _, line := range strings.Split(string(log), "\n") {
-		if strings.Contains(line, "acceptance receipts rebuilt") {
+		if strings.Contains(line, "acceptance receipts repaired") {
 			var f struct {
 				Rebuilt int `json:"rebuilt"`
 			}
