@@ -23,7 +23,7 @@ type TrustStore struct {
 	interPool *x509.CertPool
 	// revoked maps an issuer (subject + public key, so re-issued CA certificates with the
 	// same key count as the same issuer) to the serial numbers its CRLs revoke.
-	revoked map[string]map[string]struct{}
+	revoked map[string]map[string]revocation
 	crls    []CRLInfo
 	ignored int
 }
@@ -125,7 +125,7 @@ func NewTrustStore(certs []*x509.Certificate, crls [][]byte) (*TrustStore, error
 	ts := &TrustStore{
 		rootPool:  x509.NewCertPool(),
 		interPool: x509.NewCertPool(),
-		revoked:   map[string]map[string]struct{}{},
+		revoked:   map[string]map[string]revocation{},
 	}
 	for _, c := range certs {
 		if !c.IsCA || !c.BasicConstraintsValid {
@@ -163,11 +163,21 @@ func NewTrustStore(certs []*x509.Certificate, crls [][]byte) (*TrustStore, error
 		}
 		set := ts.revoked[issuerKey(issuer)]
 		if set == nil {
-			set = map[string]struct{}{}
+			set = map[string]revocation{}
 			ts.revoked[issuerKey(issuer)] = set
 		}
 		for _, e := range crl.RevokedCertificateEntries {
-			set[e.SerialNumber.String()] = struct{}{}
+			if e.ReasonCode == reasonRemoveFromCRL { // delta CRLs only: not a revocation
+				continue
+			}
+			r := revocation{at: e.RevocationTime, compromise: slices.Contains(compromiseReasons, e.ReasonCode)}
+			if had, ok := set[e.SerialNumber.String()]; ok { // several CRLs: the strictest
+				r.compromise = r.compromise || had.compromise
+				if had.at.Before(r.at) {
+					r.at = had.at
+				}
+			}
+			set[e.SerialNumber.String()] = r
 		}
 		ts.crls = append(ts.crls, CRLInfo{Issuer: issuer.Subject.String(), ThisUpdate: crl.ThisUpdate, NextUpdate: crl.NextUpdate})
 	}
@@ -197,15 +207,36 @@ func (ts *TrustStore) Summary() string {
 // CRLs lists the loaded CRLs, in the order they were given.
 func (ts *TrustStore) CRLs() []CRLInfo { return slices.Clone(ts.crls) }
 
-// revokedIn returns the first certificate of chain (leaf first, root last) that a
-// loaded CRL of its issuer revokes, or nil.
-func (ts *TrustStore) revokedIn(chain []*x509.Certificate) *x509.Certificate {
+// revocation is a CRL entry: from when, and whether for a compromise.
+type revocation struct {
+	at         time.Time
+	compromise bool
+}
+
+// RFC 5280 reason codes: a compromised key (or CA) makes every signature of the
+// certificate untrustworthy, whenever made; other revocations (superseded, cessation of
+// operation, affiliation changed, unspecified…) end its validity at the revocation time.
+const reasonRemoveFromCRL = 8
+
+var compromiseReasons = []int{1, 2, 10} // keyCompromise, cACompromise, aACompromise
+
+// revokedIn returns the first certificate of chain (leaf first, root last) that a loaded
+// CRL of its issuer revokes at now, or nil; and until, the earliest later revocation of
+// the chain (zero if none), up to which the chain stays valid. now is the verification
+// time: the present for a submission, the signing time claimed by an audit checkpoint,
+// so that an axis identity revoked when it was replaced still verifies the checkpoints it
+// signed before (and none after), unless its key was compromised.
+func (ts *TrustStore) revokedIn(chain []*x509.Certificate, now time.Time) (revoked *x509.Certificate, until time.Time) {
 	for i := 0; i+1 < len(chain); i++ {
-		if set := ts.revoked[issuerKey(chain[i+1])]; set != nil {
-			if _, ok := set[chain[i].SerialNumber.String()]; ok {
-				return chain[i]
-			}
+		set := ts.revoked[issuerKey(chain[i+1])]
+		r, ok := set[chain[i].SerialNumber.String()]
+		switch {
+		case !ok:
+		case r.compromise || !now.Before(r.at):
+			return chain[i], time.Time{}
+		case until.IsZero() || r.at.Before(until):
+			until = r.at
 		}
 	}
-	return nil
+	return nil, until
 }

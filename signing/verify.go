@@ -717,7 +717,8 @@ func (v *Verifier) buildChain(ts *TrustStore, ders [][]byte, now time.Time) (*ch
 	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 		return nil, untrusted("signer certificate %q lacks the digitalSignature key usage", leaf.Subject)
 	}
-	if r := ts.revokedIn(chain); r != nil {
+	r, until := ts.revokedIn(chain, now)
+	if r != nil {
 		return nil, errs.E(errs.CertificateRevoked, "certificate %q (serial %s) is revoked", r.Subject, r.SerialNumber.Text(16))
 	}
 	var kind keyKind
@@ -739,6 +740,9 @@ func (v *Verifier) buildChain(ts *TrustStore, ders [][]byte, now time.Time) (*ch
 		if c.NotAfter.Before(e.notAfter) {
 			e.notAfter = c.NotAfter
 		}
+	}
+	if !until.IsZero() && until.Before(e.notAfter) { // cached no longer than a revocation to come
+		e.notAfter = until.Add(-time.Nanosecond)
 	}
 	return e, nil
 }

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -521,5 +522,48 @@ func TestSetTrust(t *testing.T) {
 	_, err = v.Verify(parse(t, signedString(t, p.signer(p.ec), sampleDoc)))
 	wantCode(t, err, errs.CertificateUntrusted)
 	_, err = v.Verify(parse(t, signedString(t, p.signer(p.untrusted), sampleDoc)))
+	wantCode(t, err, "")
+}
+
+// A revocation for a reason other than a compromise takes effect at its time: a
+// verification at an earlier time (an audit checkpoint's) accepts the certificate, one
+// at or after it refuses it, even with the chain cached before; a key compromise
+// refuses it at any time; removeFromCRL (delta CRLs) is not a revocation.
+func TestRevocationTakesEffectAtItsTime(t *testing.T) {
+	p := testPKI(t)
+	at := time.Now().Add(time.Hour).Truncate(time.Second)
+	trustWith := func(reason int) *TrustStore {
+		t.Helper()
+		crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+			Number: big.NewInt(int64(reason) + 100), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: at.Add(24 * time.Hour),
+			RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: p.rsa.Cert.SerialNumber,
+				RevocationTime: at, ReasonCode: reason}},
+		}, p.root.Cert, p.root.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := NewTrustStore([]*x509.Certificate{p.root.Cert}, [][]byte{crl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	s := signedString(t, p.signer(p.rsa), sampleDoc)
+	clock := at.Add(-time.Minute)
+	v := NewVerifier(trustWith(4), Options{Now: func() time.Time { return clock }}) // superseded
+	_, err := v.Verify(parse(t, s))
+	wantCode(t, err, "")
+	clock = at // the same verifier: the cached chain ends where the revocation starts
+	_, err = v.Verify(parse(t, s))
+	wantCode(t, err, errs.CertificateRevoked)
+
+	clock = at.Add(-time.Minute)
+	v.SetTrust(trustWith(1)) // keyCompromise: never again
+	_, err = v.Verify(parse(t, s))
+	wantCode(t, err, errs.CertificateRevoked)
+
+	clock = at.Add(time.Minute)
+	v.SetTrust(trustWith(8)) // removeFromCRL
+	_, err = v.Verify(parse(t, s))
 	wantCode(t, err, "")
 }

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"axis/signing"
 	"axis/signing/devpki"
@@ -152,5 +156,54 @@ func TestAuditVerifyForgedCheckpoint(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(export), []byte(`"type":"checkpoint"`)) {
 		t.Fatal("no checkpoint")
+	}
+}
+
+// An auditor verifies an old log after the axis identity was replaced and revoked: a
+// revocation for a routine reason (superseded) takes effect at its time, so the
+// checkpoints signed before it still verify; one for a key compromise breaks them all.
+func TestAuditVerifyAfterIdentityRevoked(t *testing.T) {
+	data, pki := auditFixture(t)
+	export, errOut, code := run(t, nil, "audit", "export", "--data-dir", data)
+	if code != 0 {
+		t.Fatalf("export: %d %s", code, errOut)
+	}
+	rootKey, err := devpki.LoadKey(devpki.RootKeyPath(pki))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := devpki.LoadCertificates(devpki.RootCertPath(pki))
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, err := devpki.LoadCertificates(devpki.AxisCertPath(pki))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After every checkpoint of the fixture; CRLs carry whole seconds.
+	revokedAt := time.Now().Truncate(time.Second).Add(time.Second)
+	for _, tc := range []struct {
+		reason int
+		code   int
+		want   string
+	}{
+		{4, 0, "OK last_good_seq=15 "},    // superseded
+		{1, 1, "BROKEN first_bad_seq=5 "}, // keyCompromise
+	} {
+		crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+			Number: big.NewInt(int64(tc.reason)), ThisUpdate: revokedAt, NextUpdate: revokedAt.Add(24 * time.Hour),
+			RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: identity[0].SerialNumber,
+				RevocationTime: revokedAt, ReasonCode: tc.reason}},
+		}, roots[0], rootKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trust := t.TempDir()
+		os.WriteFile(filepath.Join(trust, "root.pem"), devpki.EncodeCerts(roots[0]), 0o644)
+		os.WriteFile(filepath.Join(trust, "root.crl"), crl, 0o644)
+		out, _, code := run(t, []byte(export), "audit", "verify", "-", "--trust", trust)
+		if code != tc.code || !strings.HasPrefix(out, tc.want) {
+			t.Errorf("revoked for reason %d: exit %d, %q", tc.reason, code, out)
+		}
 	}
 }
