@@ -85,6 +85,16 @@ func (v *Verifier) ReloadTrust(path string) (*TrustStore, error) {
 	return ts, nil
 }
 
+// At returns a verifier of the same trust store and options whose clock is fixed at t,
+// for a document that attests a past moment (an acceptance receipt, an audit
+// checkpoint): its chain must have been valid, and not yet revoked, then.
+func (v *Verifier) At(t time.Time) *Verifier {
+	o := v.opts
+	o.Now = func() time.Time { return t }
+	o.CacheSize = 16
+	return NewVerifier(v.Trust(), o)
+}
+
 // Trust returns the trust store in use.
 func (v *Verifier) Trust() *TrustStore { return v.trust.Load().ts }
 

@@ -115,6 +115,20 @@ func Decode(root *etree.Element) (Receipt, error) {
 	return r, nil
 }
 
+// ClaimedTime reads AcceptedAt from a receipt's root before its signature is verified:
+// the time to verify it at. Decode of the verified root must then give the same time.
+func ClaimedTime(root *etree.Element) (time.Time, bool) {
+	if !Is(root) {
+		return time.Time{}, false
+	}
+	e := child(root, "AcceptedAt")
+	if e == nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, e.Text())
+	return t, err == nil
+}
+
 func child(e *etree.Element, name string) *etree.Element {
 	for _, c := range e.ChildElements() {
 		if c.Tag == name && c.NamespaceURI() == NS {

@@ -48,7 +48,15 @@ func (c *Checker) Check(b []byte) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	signed, err := c.verifier.Verify(doc)
+	v := c.verifier
+	// An acceptance receipt attests a past moment: it is verified at the time it claims,
+	// as audit checkpoints are, so that it still verifies after the axis identity expired
+	// or was replaced and revoked (a revocation for a compromise still refuses it).
+	claimed, isReceipt := receipt.ClaimedTime(doc.Root())
+	if isReceipt {
+		v = c.verifier.At(claimed)
+	}
+	signed, err := v.Verify(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +68,9 @@ func (c *Checker) Check(b []byte) (*Result, error) {
 		r, err := receipt.Decode(root)
 		if err != nil {
 			return nil, err
+		}
+		if !isReceipt || !r.AcceptedAt.Equal(claimed) {
+			return nil, errs.E(errs.SignatureInvalid, "the receipt's signed AcceptedAt is not the time it was verified at")
 		}
 		res.Receipt, res.DocumentID, res.From = &r, r.DocumentID, signerName(signed)
 		return res, nil
