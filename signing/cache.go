@@ -14,6 +14,7 @@ type chainEntry struct {
 	fingerprint         string
 	kind                keyKind
 	notBefore, notAfter time.Time // intersection of the chain's validity periods
+	legacy              bool      // a certificate of the chain is signed with SHA-1 (legacy.go)
 }
 
 // chainCache maps the KeyInfo certificates (hash of the leaf DER and any intermediates

@@ -153,7 +153,7 @@ func NewTrustStore(certs []*x509.Certificate, crls [][]byte) (*TrustStore, error
 		}
 		var issuer *x509.Certificate
 		for _, c := range slices.Concat(ts.roots, ts.inters) {
-			if bytes.Equal(c.RawSubject, crl.RawIssuer) && crl.CheckSignatureFrom(c) == nil {
+			if bytes.Equal(c.RawSubject, crl.RawIssuer) && crlSignedBy(crl, c) {
 				issuer = c
 				break
 			}
@@ -182,6 +182,18 @@ func NewTrustStore(certs []*x509.Certificate, crls [][]byte) (*TrustStore, error
 		ts.crls = append(ts.crls, CRLInfo{Issuer: issuer.Subject.String(), ThisUpdate: crl.ThisUpdate, NextUpdate: crl.NextUpdate})
 	}
 	return ts, nil
+}
+
+// crlSignedBy checks the CRL's signature, SHA-1 included (legacy CAs): a CRL can only
+// revoke, so accepting an old hash here never lets a certificate through.
+func crlSignedBy(crl *x509.RevocationList, c *x509.Certificate) bool {
+	err := crl.CheckSignatureFrom(c)
+	var insecure x509.InsecureAlgorithmError
+	if errors.As(err, &insecure) && (crl.SignatureAlgorithm == x509.SHA1WithRSA || crl.SignatureAlgorithm == x509.ECDSAWithSHA1) &&
+		c.IsCA && (c.KeyUsage == 0 || c.KeyUsage&x509.KeyUsageCRLSign != 0) {
+		err = checkSHA1(c.PublicKey, crl.RawTBSRevocationList, crl.Signature)
+	}
+	return err == nil
 }
 
 func isSelfSigned(c *x509.Certificate) bool {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"hash"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,7 +201,7 @@ func (v *Verifier) Verify(doc *etree.Document) (*Verified, error) {
 		Chain:       entry.chain,
 		Fingerprint: entry.fingerprint,
 		Algorithm:   ps.sigMethod,
-		Legacy:      legacy,
+		Legacy:      legacy || entry.legacy,
 	}, nil
 }
 
@@ -710,6 +711,17 @@ func (v *Verifier) buildChain(ts *TrustStore, ders [][]byte, now time.Time) (*ch
 		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
+	legacy := false
+	if err != nil && v.opts.AllowSHA1 {
+		others := slices.DeleteFunc(slices.Clone(certs), func(c *x509.Certificate) bool { return c == leaf })
+		ch, lerr := legacyChain(ts, leaf, others, now)
+		switch {
+		case lerr == nil:
+			chains, err, legacy = [][]*x509.Certificate{ch}, nil, true
+		case errs.Is(lerr, errs.CertificateExpired):
+			return nil, lerr
+		}
+	}
 	if err != nil {
 		// crypto/x509 reports an expired intermediate as "unknown authority"; tell the
 		// two apart by finding the chain while ignoring time.
@@ -741,7 +753,7 @@ func (v *Verifier) buildChain(ts *TrustStore, ders [][]byte, now time.Time) (*ch
 		return nil, untrusted("unsupported signer key type %v", leaf.PublicKeyAlgorithm)
 	}
 	fp := sha256.Sum256(leaf.Raw)
-	e := &chainEntry{chain: chain, fingerprint: hex.EncodeToString(fp[:]), kind: kind}
+	e := &chainEntry{chain: chain, fingerprint: hex.EncodeToString(fp[:]), kind: kind, legacy: legacy}
 	e.notBefore, e.notAfter = chain[0].NotBefore, chain[0].NotAfter
 	for _, c := range chain[1:] {
 		if c.NotBefore.After(e.notBefore) {

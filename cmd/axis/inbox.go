@@ -56,7 +56,7 @@ func inboxCommand() *cli.Command {
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep consuming until interrupted (default: stop once caught up)", EnvVars: []string{"AXIS_INBOX_FOLLOW"}},
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory; read again on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it senders are bound by serialNumber only", EnvVars: []string{"AXIS_REGISTRY"}},
-			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
+			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures and SHA-1-signed certificates", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
 			&cli.Int64Flag{Name: "max-package-bytes", Value: envelope.DefaultMaxBytes, Usage: "size limit", EnvVars: []string{"AXIS_MAX_PACKAGE_BYTES"}},
 		}, kafkaFlags()...), logFlags()...),
 		Action: inboxAction,

@@ -36,7 +36,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates, CRLs (file or directory; read again when it changes, and on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "identity-key", Usage: "the daemon's signing key (receipts, audit checkpoints)", Required: true, EnvVars: []string{"AXIS_IDENTITY_KEY"}},
 			&cli.StringFlag{Name: "identity-cert", Usage: "the daemon's certificate (and chain)", Required: true, EnvVars: []string{"AXIS_IDENTITY_CERT"}},
-			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures (recorded as legacy)", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
+			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures and SHA-1-signed certificates (recorded as legacy)", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
 			&cli.Int64Flag{Name: "max-package-bytes", Value: envelope.DefaultMaxBytes, Usage: "largest package accepted", EnvVars: []string{"AXIS_MAX_PACKAGE_BYTES"}},
 			&cli.StringFlag{Name: "kafka-tls-ca", Usage: "CA file to verify the brokers' TLS certificates (enables TLS)", EnvVars: []string{"AXIS_KAFKA_TLS_CA"}},
 			&cli.StringFlag{Name: "kafka-sasl-mechanism", Usage: "plain, scram-sha-256 or scram-sha-512", EnvVars: []string{"AXIS_KAFKA_SASL_MECHANISM"}},

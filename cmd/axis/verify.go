@@ -26,7 +26,7 @@ func verifyCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it only serialNumber binding is checked", EnvVars: []string{"AXIS_REGISTRY"}},
-			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures (reported as legacy)", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
+			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures and SHA-1-signed certificates (reported as legacy)", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
 			&cli.Int64Flag{Name: "max-package-bytes", Value: envelope.DefaultMaxBytes, Usage: "size limit", EnvVars: []string{"AXIS_MAX_PACKAGE_BYTES"}},
 		},
 		Action: func(c *cli.Context) error {
