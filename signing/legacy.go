@@ -59,6 +59,11 @@ func checkSHA1(pub any, signed, sig []byte) error {
 // rest holds as crypto/x509 would check it; else nil.
 func legacyChain(ts *TrustStore, leaf *x509.Certificate, extra []*x509.Certificate, now time.Time) ([]*x509.Certificate, error) {
 	pool := slices.Concat(extra, ts.inters, ts.roots)
+	// Each certificate is tried as an issuer once, and signature checks are capped:
+	// KeyInfo is the sender's, and certificates that sign one another would otherwise
+	// make the search exponential.
+	tried := make([]bool, len(pool))
+	checks := 0
 	var walk func(chain []*x509.Certificate) []*x509.Certificate
 	walk = func(chain []*x509.Certificate) []*x509.Certificate {
 		cur := chain[len(chain)-1]
@@ -68,11 +73,18 @@ func legacyChain(ts *TrustStore, leaf *x509.Certificate, extra []*x509.Certifica
 		if len(chain) > 8 {
 			return nil
 		}
-		for _, c := range pool {
-			if !bytes.Equal(c.RawSubject, cur.RawIssuer) || slices.ContainsFunc(chain, c.Equal) ||
-				now.Before(c.NotBefore) || now.After(c.NotAfter) || checkSignedBy(cur, c) != nil {
+		for i, c := range pool {
+			if tried[i] || !bytes.Equal(c.RawSubject, cur.RawIssuer) || slices.ContainsFunc(chain, c.Equal) ||
+				now.Before(c.NotBefore) || now.After(c.NotAfter) {
 				continue
 			}
+			if checks++; checks > 32 {
+				return nil
+			}
+			if checkSignedBy(cur, c) != nil {
+				continue
+			}
+			tried[i] = true
 			if found := walk(append(slices.Clip(chain), c)); found != nil {
 				return found
 			}

@@ -138,3 +138,30 @@ func TestLegacySHA1Chains(t *testing.T) {
 	_, err = verify(revoking, true, sign(l.leafValid, l.inter))
 	wantCode(t, err, errs.CertificateRevoked)
 }
+
+// Certificates in KeyInfo that all sign one another (one key, one name) must not make
+// the legacy search exponential: it tries each as an issuer once and refuses.
+func TestLegacySearchIsBounded(t *testing.T) {
+	l := newLegacyPKI(t)
+	var clique []*x509.Certificate
+	for range 12 { // self-issued, not self-signed: the issuer named is "clique" of the same key
+		tmpl, parent := ca("clique"), ca("clique")
+		parent.PublicKey = l.otherKey.Public()
+		l.serial++
+		tmpl.SerialNumber, tmpl.SignatureAlgorithm = big.NewInt(l.serial), x509.SHA1WithRSA
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, l.otherKey.Public(), l.otherKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clique = append(clique, c)
+	}
+	leaf := l.issue(t, leafTmpl(), clique[0], l.otherKey, x509.SHA1WithRSA)
+	s := signedString(t, &Signer{Key: l.key, Cert: leaf, Chain: clique}, sampleDoc)
+	_, err := NewVerifier(l.store(t), Options{AllowSHA1: true}).Verify(parse(t, s))
+	wantCode(t, err, errs.CertificateUntrusted)
+}
