@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -55,7 +54,8 @@ type Config struct {
 	// verify.Checkpoints); nil reports them as not verified.
 	Checkpoints audit.CheckpointVerifier
 	Logger      *zap.Logger
-	// Secret keys the CSRF tokens; random when nil (forms then expire at a restart).
+	// Secret keys the CSRF tokens (default: derived from Keyring, so that a form
+	// rendered before a restart still posts after it).
 	Secret []byte
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -97,9 +97,8 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.MaxPackageBytes <= 0 {
 		cfg.MaxPackageBytes = 64 << 20
 	}
-	if len(cfg.Secret) == 0 {
-		cfg.Secret = make([]byte, 32)
-		rand.Read(cfg.Secret)
+	if len(cfg.Secret) == 0 { // from the data directory's token secret: forms outlive a restart
+		cfg.Secret = cfg.Keyring.Derive("axis portal csrf")
 	}
 	p := &Portal{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}}
 	var err error

@@ -803,3 +803,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The CSRF key comes from the data directory's token secret: a logout form rendered
+// before a restart (the daemon restarts itself to recover its store) still posts after
+// it; another data directory's secret gives other tokens.
+func TestCSRFOutlivesARestart(t *testing.T) {
+	f := newFixture(t)
+	restarted, err := New(Config{Store: f.st, Registry: f.reg, Keyring: f.keys, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := New(Config{Store: f.st, Registry: f.reg, Keyring: token.New([]byte("another data directory's secret")),
+		Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := f.tok[police]
+	if f.portal.csrfToken(session) != restarted.csrfToken(session) {
+		t.Fatal("a restart changed the CSRF tokens")
+	}
+	if f.portal.csrfToken(session) == other.csrfToken(session) {
+		t.Fatal("two data directories share CSRF tokens")
+	}
+}

@@ -121,6 +121,10 @@ func (k *Keyring) Issue(c Claims) (string, error) {
 	return body + "." + base64.RawURLEncoding.EncodeToString(k.mac(body)), nil
 }
 
+// Derive returns a key for another use of the same secret (e.g. the portal's CSRF
+// tokens), so that it too survives restarts; distinct labels give unrelated keys.
+func (k *Keyring) Derive(label string) []byte { return k.mac("derive\x00" + label) }
+
 func (k *Keyring) mac(body string) []byte {
 	m := hmac.New(sha256.New, k.secret)
 	m.Write([]byte(body))
