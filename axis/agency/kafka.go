@@ -3,17 +3,12 @@ package agency
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 	"go.uber.org/zap"
 
 	"axis/axis/bus/kafkabus"
@@ -35,43 +30,11 @@ func (c KafkaConfig) Bus(log *zap.Logger) (*kafkabus.Bus, error) {
 		Username: c.Username, Password: c.Password, ClientID: "axis-agency", Logger: log})
 }
 
-// security builds the TLS configuration and SASL mechanism, as kafkabus does, for the
-// requests kafkabus does not offer (offsets, reading a partition without a group).
+// security is kafkabus's, for the requests kafkabus does not offer (offsets, reading a
+// partition without a group).
 func (c KafkaConfig) security() (*tls.Config, sasl.Mechanism, error) {
-	if len(c.Brokers) == 0 {
-		return nil, nil, errs.Field(errs.BadRequest, "brokers", "at least one Kafka broker (host:port) is required")
-	}
-	var tlsCfg *tls.Config
-	if c.TLSCAFile != "" {
-		pem, err := os.ReadFile(c.TLSCAFile)
-		if err != nil {
-			return nil, nil, errs.Wrap(errs.BadRequest, err, "kafka-tls-ca: cannot read %s", c.TLSCAFile)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, errs.Field(errs.BadRequest, "kafka-tls-ca", "%s holds no PEM certificate", c.TLSCAFile)
-		}
-		tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	var mech sasl.Mechanism
-	switch m := strings.ToLower(strings.TrimSpace(c.SASLMechanism)); m {
-	case "":
-	case kafkabus.SASLPlain:
-		mech = plain.Mechanism{Username: c.Username, Password: c.Password}
-	case kafkabus.SASLScramSHA256, kafkabus.SASLScramSHA512:
-		algo := scram.SHA256
-		if m == kafkabus.SASLScramSHA512 {
-			algo = scram.SHA512
-		}
-		sm, err := scram.Mechanism(algo, c.Username, c.Password)
-		if err != nil {
-			return nil, nil, errs.Wrap(errs.BadRequest, err, "kafka-password: unusable for SCRAM")
-		}
-		mech = sm
-	default:
-		return nil, nil, errs.Field(errs.BadRequest, "kafka-sasl-mechanism", "%q: want plain, scram-sha-256 or scram-sha-512", c.SASLMechanism)
-	}
-	return tlsCfg, mech, nil
+	return kafkabus.Config{Brokers: c.Brokers, TLSCAFile: c.TLSCAFile, SASLMechanism: c.SASLMechanism,
+		Username: c.Username, Password: c.Password}.Security()
 }
 
 // Dialer returns a kafka-go dialer with the configured security.

@@ -157,6 +157,24 @@ func (c *Config) Validate() error {
 }
 
 // tlsConfig returns the TLS configuration to dial with, nil for plaintext.
+// Security validates c and returns the TLS configuration and SASL mechanism it
+// describes, for clients of the same cluster that Bus does not cover (offset queries,
+// readers of one partition without a group).
+func (c Config) Security() (*tls.Config, sasl.Mechanism, error) {
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	mech, err := c.saslMechanism()
+	if err != nil {
+		return nil, nil, err
+	}
+	return tlsCfg, mech, nil
+}
+
 func (c *Config) tlsConfig() (*tls.Config, error) {
 	if c.TLS != nil {
 		return c.TLS, nil
