@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 BENCHCOUNT ?= 1
 export CGO_ENABLED ?= 1
 
-.PHONY: help build run test test-faults fuzz bench bench-e2e bench-rss lint clean
+.PHONY: help build run test test-faults test-diskfull fuzz bench bench-e2e bench-rss lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test: lint ## vet, gofmt, and every test with the race detector
 
 test-faults: ## the fault suite at full size: kill -9 x5 over 10,000 packages, 30 s broker outage, store write faults, 10,000 bad inputs, a 2-minute slow consumer
 	AXIS_FAULTS=full $(GO) test -count=1 -timeout 40m -run '^TestFault' -v ./axis/e2e
+
+test-diskfull: ## as root: a real full disk (a 160 MiB tmpfs as the data directory), then freed; the axis recovers by itself
+	AXIS_DISKFULL=1 $(GO) test -count=1 -timeout 10m -run '^TestDiskFullRecovers$$' -v ./axis/e2e
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \

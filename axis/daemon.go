@@ -285,14 +285,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// the audit cursor again; running both at once published the same events twice.
 	stopLoops()
 	stopWorkAtDeadline := context.AfterFunc(deadline, stopWork)
+	recovering := errors.Is(runErr, ErrRecover)
+	if recovering {
+		// The store takes no writes: nothing being sent can be marked sent, and all of
+		// it is sent again after the recovery. Waiting for it only delays the recovery.
+		stopWork()
+	}
 	routing.Wait()
 	stopWorkAtDeadline()
-	select {
-	case <-topicsReady:
-		d.flush(deadline, disp, ap)
-	default: // nowhere to publish: the outbox waits for the next start
-		if _, err := d.store.Checkpoint(deadline); err != nil {
-			d.log.Warn("final audit checkpoint failed", zap.Error(err))
+	if !recovering { // else nothing could be recorded: no flush, no final checkpoint
+		select {
+		case <-topicsReady:
+			d.flush(deadline, disp, ap)
+		default: // nowhere to publish: the outbox waits for the next start
+			if _, err := d.store.Checkpoint(deadline); err != nil {
+				d.log.Warn("final audit checkpoint failed", zap.Error(err))
+			}
 		}
 	}
 	stopWork()

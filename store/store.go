@@ -618,6 +618,11 @@ func (s *Store) commit(batch []*op, withFreelist bool) {
 		}
 		if err != nil {
 			e := errs.Wrap(errs.Unavailable, err, "store write failed; nothing was written")
+			if s.failed() != nil {
+				// The write-ahead record may be on disk whole (written, its fsync failed;
+				// or written, and bbolt's commit failed): the recovery decides.
+				e = errs.Wrap(errs.Unavailable, err, "store write failed; whether it was kept is known once the store recovers: submit the same bytes again then")
+			}
 			s.log.Error("store commit failed", zap.Int("ops", len(live)), zap.Error(err))
 			for _, o := range live {
 				o.done <- e
