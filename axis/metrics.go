@@ -60,6 +60,9 @@ func newMetrics() *metrics {
 		storeStopped: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_store_stopped",
 			Help: "1 once the store stopped writing after a failed durable write (full or failing disk): submissions are answered 503 until the data directory is writable again and the axis restarts itself."}),
 	}
+	// Both results from the start, at 0: an alert on errors needs the series to exist.
+	m.trustReloads.WithLabelValues("ok")
+	m.trustReloads.WithLabelValues("error")
 	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.storeStopped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
