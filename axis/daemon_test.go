@@ -1287,3 +1287,26 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// `axis token revoke` beside a running daemon: the token is refused within a second or
+// two (API and portal share the check); other tokens still work.
+func TestTokenRevokedWhileRunning(t *testing.T) {
+	h := startDaemon(t)
+	leaked, kept := h.auditorToken(), h.agencyToken(police)
+	if r := h.do("GET", "/v1/stats", leaked, nil); r.Status != http.StatusOK {
+		t.Fatalf("before: %d", r.Status)
+	}
+	k, err := token.LoadOrCreate(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Revoke(leaked, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the revoked token refused", func() bool {
+		return h.do("GET", "/v1/stats", leaked, nil).Status == http.StatusUnauthorized
+	})
+	if r := h.do("GET", "/v1/stats", kept, nil); r.Status != http.StatusOK {
+		t.Fatalf("another token: %d", r.Status)
+	}
+}

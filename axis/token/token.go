@@ -2,7 +2,8 @@
 // A token names one agency (it sees only documents it sent or received) or an auditor
 // (sees everything), and expires. Tokens are HMAC-SHA256 signed with a secret kept in
 // the data directory, so `axis token issue` works offline beside a stopped or running
-// daemon, and rotating the secret file revokes every token.
+// daemon. `axis token revoke` revokes one token (revoked.go); rotating the secret file
+// (with a restart) revokes every token.
 package token
 
 import (
@@ -61,7 +62,10 @@ func (c Claims) CanSee(from string, to []string) bool {
 }
 
 // Keyring signs and checks tokens.
-type Keyring struct{ secret []byte }
+type Keyring struct {
+	secret []byte
+	rev    *revocations // the data directory's revoked tokens (revoked.go); nil for New
+}
 
 // LoadOrCreate reads DIR/token.key, creating it (0600, 32 random bytes) if missing.
 func LoadOrCreate(dataDir string) (*Keyring, error) {
@@ -94,7 +98,7 @@ func LoadOrCreate(dataDir string) (*Keyring, error) {
 		if err := f.Close(); err != nil {
 			return nil, err
 		}
-		return &Keyring{secret: b}, nil
+		return &Keyring{secret: b, rev: &revocations{path: filepath.Join(dataDir, RevokedFile)}}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -102,7 +106,7 @@ func LoadOrCreate(dataDir string) (*Keyring, error) {
 	if len(b) < 32 {
 		return nil, fmt.Errorf("%s: secret too short", p)
 	}
-	return &Keyring{secret: b}, nil
+	return &Keyring{secret: b, rev: &revocations{path: filepath.Join(dataDir, RevokedFile)}}, nil
 }
 
 // New is a keyring over a given secret (tests).
@@ -131,9 +135,18 @@ func (k *Keyring) mac(body string) []byte {
 	return m.Sum(nil)
 }
 
-// Check verifies a token at time now.
+// Check verifies a token at time now: signed by this keyring, not expired, not revoked.
 func (k *Keyring) Check(tok string, now time.Time) (Claims, error) {
-	bad := errs.E(errs.Unauthorized, "invalid or expired token")
+	c, err := k.verify(tok)
+	if err != nil || now.Unix() >= c.Expires || k.rev != nil && k.rev.revoked(tok, now) {
+		return Claims{}, errs.E(errs.Unauthorized, "invalid, expired or revoked token")
+	}
+	return c, nil
+}
+
+// verify checks a token's signature and claims, not its time.
+func (k *Keyring) verify(tok string) (Claims, error) {
+	bad := errs.E(errs.Unauthorized, "invalid token")
 	if !strings.HasPrefix(tok, prefix) {
 		return Claims{}, bad
 	}
@@ -152,9 +165,6 @@ func (k *Keyring) Check(tok string, now time.Time) (Claims, error) {
 	}
 	var c Claims
 	if err := json.Unmarshal(payload, &c); err != nil || c.Auditor == (c.Agency != "") {
-		return Claims{}, bad
-	}
-	if now.Unix() >= c.Expires {
 		return Claims{}, bad
 	}
 	return c, nil

@@ -1,7 +1,10 @@
 package token
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,4 +61,62 @@ func mustIssue(t *testing.T, k *Keyring, c Claims) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// A revoked token is refused, by the keyring that revoked it at once and by another
+// process's keyring (the daemon's) once it looks at the file again (within a second);
+// other tokens are not; a revocation outlives a restart; junk and expired tokens are
+// not revoked; a line being written is skipped until whole.
+func TestRevoke(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_800_000_000, 0)
+	daemon, err := LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaked, _ := cli.Issue(Claims{Auditor: true, Expires: now.Add(time.Hour).Unix()})
+	other, _ := cli.Issue(Claims{Agency: "000.00.00.G22", Expires: now.Add(time.Hour).Unix()})
+	if _, err := daemon.Check(leaked, now); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := cli.Revoke(leaked, now); err != nil || !c.Auditor {
+		t.Fatalf("revoke: %+v %v", c, err)
+	}
+	if _, err := cli.Check(leaked, now); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("the revoking keyring accepts it: %v", err)
+	}
+	if _, err := daemon.Check(leaked, now.Add(revokedRefresh)); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("the daemon's keyring accepts it a second later: %v", err)
+	}
+	if _, err := daemon.Check(other, now.Add(revokedRefresh)); err != nil {
+		t.Fatalf("another token: %v", err)
+	}
+	restarted, _ := LoadOrCreate(dir)
+	if _, err := restarted.Check(leaked, now); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("after a restart: %v", err)
+	}
+
+	if _, err := cli.Revoke("axis1.junk.junk", now); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("junk: %v", err)
+	}
+	if _, err := cli.Revoke(other, now.Add(2*time.Hour)); err == nil {
+		t.Fatal("an expired token was revoked")
+	}
+	// A line half written when read is skipped, and read whole at the next look.
+	f, _ := os.OpenFile(filepath.Join(dir, RevokedFile), os.O_WRONLY|os.O_APPEND, 0o600)
+	sum := sha256.Sum256([]byte(other))
+	line := fmt.Sprintf("%x %d\n", sum, now.Add(time.Hour).Unix())
+	f.WriteString(line[:20])
+	if _, err := daemon.Check(other, now.Add(2*revokedRefresh)); err != nil {
+		t.Fatalf("a half line: %v", err)
+	}
+	f.WriteString(line[20:])
+	f.Close()
+	if _, err := daemon.Check(other, now.Add(3*revokedRefresh)); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("the line once whole: %v", err)
+	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -41,6 +43,37 @@ func tokenCommand() *cli.Command {
 					return err
 				}
 				fmt.Fprintln(c.App.Writer, tok)
+				return nil
+			},
+		}, {
+			Name:      "revoke",
+			Usage:     "revoke one token (a running daemon refuses it within a second)",
+			ArgsUsage: "TOKEN|-",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "data-dir", Value: ".axis", Usage: "the daemon's data directory (holds the token secret and the revoked tokens)", EnvVars: []string{"AXIS_DATA_DIR"}},
+			},
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return cli.Exit("token revoke: give the token, or - to read it from stdin", 2)
+				}
+				tok := c.Args().First()
+				if tok == "-" {
+					b, err := io.ReadAll(c.App.Reader)
+					if err != nil {
+						return err
+					}
+					tok = string(b)
+				}
+				k, err := token.LoadOrCreate(c.String("data-dir"))
+				if err != nil {
+					return err
+				}
+				claims, err := k.Revoke(strings.TrimSpace(tok), time.Now())
+				if err != nil {
+					return cli.Exit("token revoke: "+err.Error(), 1)
+				}
+				fmt.Fprintf(c.App.Writer, "REVOKED %s token (it would have expired at %s)\n", claims.Subject(),
+					time.Unix(claims.Expires, 0).UTC().Format(time.RFC3339))
 				return nil
 			},
 		}},
