@@ -27,6 +27,12 @@ const SecretFile = "token.key"
 
 const prefix = "axis1."
 
+var strictB64 = base64.RawURLEncoding.Strict()
+
+func notTokenChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
+}
+
 // Claims is what a token grants.
 type Claims struct {
 	Agency  string `json:"agency,omitempty"` // set for an agency token
@@ -147,7 +153,9 @@ func (k *Keyring) Check(tok string, now time.Time) (Claims, error) {
 // verify checks a token's signature and claims, not its time.
 func (k *Keyring) verify(tok string) (Claims, error) {
 	bad := errs.E(errs.Unauthorized, "invalid token")
-	if !strings.HasPrefix(tok, prefix) {
+	// Only the characters Issue writes: the base64 decoder skips line breaks, which
+	// would give one token several spellings (see strictB64).
+	if !strings.HasPrefix(tok, prefix) || strings.IndexFunc(tok, notTokenChar) >= 0 {
 		return Claims{}, bad
 	}
 	i := strings.LastIndexByte(tok, '.')
@@ -155,11 +163,14 @@ func (k *Keyring) verify(tok string) (Claims, error) {
 		return Claims{}, bad
 	}
 	body, sig := tok[:i], tok[i+1:]
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a lenient decoder ignores the last character's unused bits, so one MAC
+	// would have several spellings, and a revoked token (listed by its text) would come
+	// back as another.
+	got, err := strictB64.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, k.mac(body)) {
 		return Claims{}, bad
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(body[len(prefix):])
+	payload, err := strictB64.DecodeString(body[len(prefix):])
 	if err != nil {
 		return Claims{}, bad
 	}
