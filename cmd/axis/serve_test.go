@@ -28,6 +28,13 @@ import (
 // accepted before is there (200, the first answer), the package refused meanwhile is
 // accepted (202), and /readyz is green again. No restart by hand.
 func TestServeRecoversTheStore(t *testing.T) {
+	t.Run("in-memory bus", func(t *testing.T) { serveRecovers(t, true) })
+	// The default development setup: the embedded broker stops and starts again with
+	// the daemon, on the same address and data.
+	t.Run("embedded broker", func(t *testing.T) { serveRecovers(t, false) })
+}
+
+func serveRecovers(t *testing.T, memBus bool) {
 	const regFile = "../../testdata/agencies.json"
 	pki := t.TempDir()
 	reg, err := registry.Load(regFile)
@@ -64,7 +71,7 @@ func TestServeRecoversTheStore(t *testing.T) {
 	cfg := axis.Config{DataDir: filepath.Join(t.TempDir(), "data"), HTTPAddr: addr, RegistryFile: regFile,
 		TrustPath: devpki.RootCertPath(pki), IdentityKey: devpki.AxisKeyPath(pki), IdentityCert: devpki.AxisCertPath(pki),
 		RecoverProbe: 50 * time.Millisecond, ShutdownGrace: 5 * time.Second}
-	opts := axis.Options{Bus: membus.New(membus.Options{}), StoreHooks: func(o *store.Options) {
+	opts := axis.Options{StoreHooks: func(o *store.Options) {
 		o.FailLog = func() error {
 			if diskFull.Load() {
 				return errors.New("injected: no space left on device")
@@ -72,6 +79,11 @@ func TestServeRecoversTheStore(t *testing.T) {
 			return nil
 		}
 	}}
+	if memBus {
+		opts.Bus = membus.New(membus.Options{})
+	} else {
+		cfg.EmbeddedBroker, cfg.BrokerNoSync = agFreeAddr(t), true
+	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	cfg.Logger = log
 	ctx, cancel := context.WithCancel(context.Background())
