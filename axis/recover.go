@@ -51,9 +51,9 @@ func (d *Daemon) recoverWhenWritable(ctx context.Context) {
 			}
 			return
 		}
-		d.log.Warn("the data directory is still not writable; the store stays stopped",
-			zap.String("data_dir", d.cfg.DataDir), zap.Duration("next_check", min(2*delay, time.Minute)), zap.Error(err))
 		delay = min(2*delay, time.Minute)
+		d.log.Warn("the data directory is still not writable; the store stays stopped",
+			zap.String("data_dir", d.cfg.DataDir), zap.Duration("next_check", delay), zap.Error(err))
 	}
 }
 

@@ -218,7 +218,7 @@ func (l *blobLog) syncLoop() {
 		l.mu.Lock()
 		if err != nil {
 			l.broken = fmt.Errorf("sync blob log: %w", err)
-			l.told()
+			l.reportBreak()
 		} else {
 			l.synced = covers
 		}
@@ -228,9 +228,9 @@ func (l *blobLog) syncLoop() {
 	l.cond.Broadcast()
 }
 
-// told reports the break to onBreak, in a goroutine: mu is held. Called once, when
+// reportBreak reports the break to onBreak, in a goroutine: mu is held. Called once, when
 // broken is set (nothing sets it again but close).
-func (l *blobLog) told() {
+func (l *blobLog) reportBreak() {
 	if l.onBreak != nil {
 		go l.onBreak(l.broken)
 	}
@@ -262,7 +262,7 @@ func (l *blobLog) extend(from, to int64) {
 	l.extending = false
 	if err != nil {
 		l.broken = fmt.Errorf("extend blob log: %w", err)
-		l.told()
+		l.reportBreak()
 	} else {
 		l.zeroed = to
 	}
