@@ -1310,3 +1310,22 @@ func TestTokenRevokedWhileRunning(t *testing.T) {
 		t.Fatalf("another token: %d", r.Status)
 	}
 }
+
+// axis token rotate while the daemon runs: without grace, every earlier token is
+// refused within a second and tokens of the new secret accepted, without a restart.
+func TestTokenRotatedWhileRunning(t *testing.T) {
+	h := startDaemon(t)
+	before := h.auditorToken()
+	if r := h.do("GET", "/v1/stats", before, nil); r.Status != http.StatusOK {
+		t.Fatalf("before: %d", r.Status)
+	}
+	if _, err := token.Rotate(h.dir, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the replaced secret's token refused", func() bool {
+		return h.do("GET", "/v1/stats", before, nil).Status == http.StatusUnauthorized
+	})
+	if r := h.do("GET", "/v1/stats", h.auditorToken(), nil); r.Status != http.StatusOK {
+		t.Fatalf("a token of the new secret: %d", r.Status)
+	}
+}

@@ -1,6 +1,8 @@
 package token
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -48,4 +50,27 @@ func TestOneSpellingPerToken(t *testing.T) {
 			t.Fatalf("%q accepted as well as %q", other, tok)
 		}
 	}
+}
+
+// FuzzOldSecrets: the old-secrets file either reads whole, every secret long enough, or
+// is refused; never a panic.
+func FuzzOldSecrets(f *testing.F) {
+	f.Add([]byte("3031323334353637383961626364656630313233343536373839616263646566 1800000000\n"))
+	f.Add([]byte("zz 1\n"))
+	f.Add([]byte("\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(t.TempDir(), OldSecretsFile)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old, err := readOldSecrets(p)
+		if err != nil {
+			return
+		}
+		for _, o := range old {
+			if len(o.secret) < minSecret {
+				t.Fatalf("a secret of %d bytes", len(o.secret))
+			}
+		}
+	})
 }

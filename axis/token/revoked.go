@@ -82,7 +82,7 @@ func (k *Keyring) Revoke(tok string, now time.Time) (Claims, error) {
 	if k.rev == nil {
 		return Claims{}, errors.New("this keyring has no data directory")
 	}
-	c, err := k.verify(tok)
+	c, err := k.verify(tok, now)
 	if err != nil {
 		return Claims{}, err
 	}

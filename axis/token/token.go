@@ -2,8 +2,9 @@
 // A token names one agency (it sees only documents it sent or received) or an auditor
 // (sees everything), and expires. Tokens are HMAC-SHA256 signed with a secret kept in
 // the data directory, so `axis token issue` works offline beside a stopped or running
-// daemon. `axis token revoke` revokes one token (revoked.go); rotating the secret file
-// (with a restart) revokes every token.
+// daemon. `axis token revoke` revokes one token (revoked.go); `axis token rotate`
+// replaces the secret (rotate.go), which revokes every token issued before, at once or
+// after a grace period. A running daemon sees both within a second.
 package token
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"axis/axis/errs"
@@ -26,6 +28,9 @@ import (
 const SecretFile = "token.key"
 
 const prefix = "axis1."
+
+// minSecret is the shortest secret accepted, in bytes (a new one has 32).
+const minSecret = 32
 
 var strictB64 = base64.RawURLEncoding.Strict()
 
@@ -69,8 +74,16 @@ func (c Claims) CanSee(from string, to []string) bool {
 
 // Keyring signs and checks tokens.
 type Keyring struct {
-	secret []byte
-	rev    *revocations // the data directory's revoked tokens (revoked.go); nil for New
+	keys atomic.Pointer[keyset]
+	dir  *secretFiles // the data directory's secrets as last read (rotate.go); nil for New
+	rev  *revocations // the data directory's revoked tokens (revoked.go); nil for New
+}
+
+// keyset is the secret tokens are issued with, and those replaced by a rotation whose
+// tokens are still accepted for a while.
+type keyset struct {
+	current []byte
+	old     []oldSecret
 }
 
 // LoadOrCreate reads DIR/token.key, creating it (0600, 32 random bytes) if missing.
@@ -104,19 +117,49 @@ func LoadOrCreate(dataDir string) (*Keyring, error) {
 		if err := f.Close(); err != nil {
 			return nil, err
 		}
-		return &Keyring{secret: b, rev: &revocations{path: filepath.Join(dataDir, RevokedFile)}}, nil
+		return openKeyring(dataDir)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < 32 {
+	if len(b) < minSecret {
 		return nil, fmt.Errorf("%s: secret too short", p)
 	}
-	return &Keyring{secret: b, rev: &revocations{path: filepath.Join(dataDir, RevokedFile)}}, nil
+	return openKeyring(dataDir)
+}
+
+// openKeyring reads the data directory's secrets (current and still-accepted old ones).
+func openKeyring(dataDir string) (*Keyring, error) {
+	k := &Keyring{dir: &secretFiles{dir: dataDir}, rev: &revocations{path: filepath.Join(dataDir, RevokedFile)}}
+	ks, err := k.dir.load()
+	if err != nil {
+		return nil, err
+	}
+	k.keys.Store(ks)
+	return k, nil
 }
 
 // New is a keyring over a given secret (tests).
-func New(secret []byte) *Keyring { return &Keyring{secret: secret} }
+func New(secret []byte) *Keyring {
+	k := &Keyring{}
+	k.keys.Store(&keyset{current: secret})
+	return k
+}
+
+// secret is the one tokens are issued with: the files are looked at first, whenever
+// the last look was, so that nothing is issued with a secret rotated away.
+func (k *Keyring) secret() []byte { return k.keyset(time.Now(), true).current }
+
+// keyset returns the secrets, reading the files again if they changed since the last
+// look; that look is at most once per secretRefresh unless forced.
+func (k *Keyring) keyset(now time.Time, force bool) *keyset {
+	if k.dir != nil {
+		if ks := k.dir.refresh(now, force); ks != nil {
+			k.keys.Store(ks)
+		}
+	}
+	return k.keys.Load()
+}
 
 // Issue returns a token for c.
 func (k *Keyring) Issue(c Claims) (string, error) {
@@ -128,30 +171,33 @@ func (k *Keyring) Issue(c Claims) (string, error) {
 		return "", err
 	}
 	body := prefix + base64.RawURLEncoding.EncodeToString(payload)
-	return body + "." + base64.RawURLEncoding.EncodeToString(k.mac(body)), nil
+	return body + "." + base64.RawURLEncoding.EncodeToString(mac(k.secret(), body)), nil
 }
 
 // Derive returns a key for another use of the same secret (e.g. the portal's CSRF
 // tokens), so that it too survives restarts; distinct labels give unrelated keys.
-func (k *Keyring) Derive(label string) []byte { return k.mac("derive\x00" + label) }
+func (k *Keyring) Derive(label string) []byte {
+	return mac(k.secret(), "derive\x00"+label)
+}
 
-func (k *Keyring) mac(body string) []byte {
-	m := hmac.New(sha256.New, k.secret)
+func mac(secret []byte, body string) []byte {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(body))
 	return m.Sum(nil)
 }
 
 // Check verifies a token at time now: signed by this keyring, not expired, not revoked.
 func (k *Keyring) Check(tok string, now time.Time) (Claims, error) {
-	c, err := k.verify(tok)
+	c, err := k.verify(tok, now)
 	if err != nil || now.Unix() >= c.Expires || k.rev != nil && k.rev.revoked(tok, now) {
 		return Claims{}, errs.E(errs.Unauthorized, "invalid, expired or revoked token")
 	}
 	return c, nil
 }
 
-// verify checks a token's signature and claims, not its time.
-func (k *Keyring) verify(tok string) (Claims, error) {
+// verify checks a token's signature (by the current secret, or an old one still in its
+// grace at now) and its claims, not its expiry.
+func (k *Keyring) verify(tok string, now time.Time) (Claims, error) {
 	bad := errs.E(errs.Unauthorized, "invalid token")
 	// Only the characters Issue writes: the base64 decoder skips line breaks, which
 	// would give one token several spellings (see strictB64).
@@ -167,7 +213,7 @@ func (k *Keyring) verify(tok string) (Claims, error) {
 	// would have several spellings, and a revoked token (listed by its text) would come
 	// back as another.
 	got, err := strictB64.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, k.mac(body)) {
+	if err != nil || !k.keyset(now, false).signed(body, got, now) {
 		return Claims{}, bad
 	}
 	payload, err := strictB64.DecodeString(body[len(prefix):])
@@ -179,4 +225,18 @@ func (k *Keyring) verify(tok string) (Claims, error) {
 		return Claims{}, bad
 	}
 	return c, nil
+}
+
+// signed reports whether sig is body's MAC by the current secret, or by an old one
+// whose grace has not ended at now.
+func (ks *keyset) signed(body string, sig []byte, now time.Time) bool {
+	if hmac.Equal(sig, mac(ks.current, body)) {
+		return true
+	}
+	for _, o := range ks.old {
+		if now.Unix() < o.until && hmac.Equal(sig, mac(o.secret, body)) {
+			return true
+		}
+	}
+	return false
 }

@@ -76,6 +76,35 @@ func tokenCommand() *cli.Command {
 					time.Unix(claims.Expires, 0).UTC().Format(time.RFC3339))
 				return nil
 			},
+		}, {
+			Name:  "rotate",
+			Usage: "replace the token secret: earlier tokens are refused at once, or after --grace (a running daemon follows within a second)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "data-dir", Value: ".axis", Usage: "the daemon's data directory (holds the token secret)", EnvVars: []string{"AXIS_DATA_DIR"}},
+				&cli.DurationFlag{Name: "grace", Usage: "how long tokens issued before stay valid (0: refused at once, for a leaked secret)"},
+			},
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 0 {
+					return cli.Exit("token rotate: no arguments (the data directory is --data-dir)", 2)
+				}
+				if c.Duration("grace") < 0 {
+					return cli.Exit("token rotate: --grace cannot be negative", 2)
+				}
+				r, err := token.Rotate(c.String("data-dir"), c.Duration("grace"), time.Now())
+				if err != nil {
+					return cli.Exit("token rotate: "+err.Error(), 1)
+				}
+				if r.GraceUntil.IsZero() {
+					fmt.Fprintln(c.App.Writer, "ROTATED: every token issued before is refused; issue new ones with `axis token issue`")
+				} else {
+					fmt.Fprintf(c.App.Writer, "ROTATED: tokens issued before stay valid until %s (or their own expiry, if sooner)\n",
+						r.GraceUntil.UTC().Format(time.RFC3339))
+				}
+				if r.Kept > 0 {
+					fmt.Fprintf(c.App.Writer, "(%d secret(s) of earlier rotations keep their own grace)\n", r.Kept)
+				}
+				return nil
+			},
 		}},
 	}
 }
