@@ -43,6 +43,9 @@ type Config struct {
 	IdentityCert    string
 	AllowSHA1       bool
 	MaxPackageBytes int64
+	// BodyIdle is the longest a submission's body may pause (default 30 s); the whole
+	// body also gets this plus its size at 16 KiB/s.
+	BodyIdle time.Duration
 
 	KafkaTLSCA    string
 	SASLMechanism string
@@ -74,6 +77,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPackageBytes <= 0 {
 		c.MaxPackageBytes = envelope.DefaultMaxBytes
+	}
+	if c.BodyIdle <= 0 {
+		c.BodyIdle = 30 * time.Second
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = time.Minute

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,23 +69,61 @@ func (d *Daemon) routes() http.Handler {
 	return mux
 }
 
-// readBody reads a submission, refusing more than --max-package-bytes.
-func (d *Daemon) readBody(r *http.Request) ([]byte, error) {
+// A submission's body must keep coming: each read may wait BodyIdle, and the whole body
+// gets BodyIdle plus its size at bodyMinRate. A client that announces a large body and
+// then trickles it (slowloris) is cut off rather than holding its connection for ever.
+const bodyMinRate = 16 << 10 // bytes per second
+
+// readBody reads a submission, refusing more than --max-package-bytes. The buffer grows
+// with the bytes that arrive, never ahead of them from Content-Length: an announced
+// size costs nothing until it is sent.
+func (d *Daemon) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > d.cfg.MaxPackageBytes {
 		return nil, errs.E(errs.TooLarge, "body is %d bytes, limit is %d", r.ContentLength, d.cfg.MaxPackageBytes)
 	}
+	expect := r.ContentLength // net/http holds the body to it
+	if expect < 0 {
+		expect = d.cfg.MaxPackageBytes
+	}
+	rc := http.NewResponseController(w)
+	end := time.Now().Add(d.cfg.BodyIdle + time.Duration(expect)*time.Second/bodyMinRate)
+	defer rc.SetReadDeadline(time.Time{}) // the answer comes after the store, unbounded by these
 	body := http.MaxBytesReader(nil, r.Body, d.cfg.MaxPackageBytes)
-	var b []byte
+	b := make([]byte, 0, min(max(r.ContentLength, 512), 64<<10))
 	var err error
-	if r.ContentLength > 0 { // the announced size (net/http holds the body to it): no regrowing
-		b = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(body, b)
-	} else {
-		b, err = io.ReadAll(body)
+	for r.ContentLength < 0 || int64(len(b)) < r.ContentLength {
+		if len(b) == cap(b) {
+			n := 2 * cap(b)
+			if r.ContentLength > 0 {
+				n = int(min(int64(n), r.ContentLength))
+			}
+			b = slices.Grow(b, n-len(b))
+		}
+		dl := time.Now().Add(d.cfg.BodyIdle)
+		if dl.After(end) {
+			dl = end
+		}
+		_ = rc.SetReadDeadline(dl) // not every ResponseWriter can; then the server's own limits hold
+		var n int
+		n, err = body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			break
+		}
+	}
+	if err == io.EOF {
+		err = nil
+		if r.ContentLength > 0 && int64(len(b)) < r.ContentLength {
+			err = io.ErrUnexpectedEOF
+		}
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, errs.E(errs.TooLarge, "body is over the limit of %d bytes", d.cfg.MaxPackageBytes)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil, errs.Wrap(errs.BadRequest, err, "the body came too slowly (each part within %s, the whole at %d KiB/s)", d.cfg.BodyIdle, bodyMinRate>>10)
 	}
 	if err != nil {
 		return nil, errs.Wrap(errs.BadRequest, err, "reading the body failed")
@@ -106,7 +146,7 @@ func submit[A any](d *Daemon, w http.ResponseWriter, r *http.Request,
 	if d.shutting.Load() {
 		return errs.E(errs.Unavailable, "shutting down")
 	}
-	b, err := d.readBody(r)
+	b, err := d.readBody(w, r)
 	if errs.Is(err, errs.TooLarge) {
 		d.intake.Refused(r.Context(), err, SourceHTTP)
 	}
