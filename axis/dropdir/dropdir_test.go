@@ -613,6 +613,9 @@ func TestCandidate(t *testing.T) {
 		{"abcdef.x", 1, 8, "abcd.1.x"},
 		{long, 0, 20, "ééééééé.edxml"},  // 7×2 bytes: the 8th would be cut in half
 		{long, 3, 20, "éééééé.3.edxml"}, // 12 + 2 + 6
+		// Not UTF-8 (any bytes but / and NUL are a Linux name): only the cut is trimmed.
+		{"\xff" + strings.Repeat("a", 30), 1, 12, "\xffaaaaaaaaa.1"},
+		{"\xffé" + strings.Repeat("a", 30), 0, 2, "\xff"},
 	} {
 		got := candidate(c.name, c.i, c.limit)
 		if got != c.want {
@@ -622,18 +625,18 @@ func TestCandidate(t *testing.T) {
 }
 
 func FuzzCandidate(f *testing.F) {
-	for _, s := range []string{"a.edxml", "a", "a.b.c", strings.Repeat("é", 130) + ".xml", "x.verylongextension-over-16"} {
+	for _, s := range []string{"a.edxml", "a", "a.b.c", strings.Repeat("é", 130) + ".xml", "x.verylongextension-over-16", "\xff" + strings.Repeat("a", 249)} {
 		f.Add(s, 1, 255)
 	}
 	f.Fuzz(func(t *testing.T, name string, i, limit int) {
-		if ignored(name) || strings.ContainsAny(name, "/\x00") || !utf8.ValidString(name) || i < 0 || i >= 1_000_000 || limit < 40 || limit > 255 {
+		if ignored(name) || strings.ContainsAny(name, "/\x00") || i < 0 || i >= 1_000_000 || limit < 40 || limit > 255 {
 			return
 		}
 		got := candidate(name, i, limit)
 		if len(got) > limit {
 			t.Fatalf("%q longer than %d", got, limit)
 		}
-		if !utf8.ValidString(got) || strings.ContainsRune(got, '/') || got == "" || got[0] == '.' {
+		if utf8.ValidString(name) && !utf8.ValidString(got) || strings.ContainsRune(got, '/') || got == "" || got[0] == '.' {
 			t.Fatalf("candidate(%q, %d) = %q", name, i, got)
 		}
 		if i == 0 && len(name) <= limit && got != name {

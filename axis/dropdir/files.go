@@ -39,12 +39,13 @@ const (
 var (
 	errNotRegular = errors.New("not a regular file")
 	errGone       = errors.New("file no longer in incoming/")
+	errReplaced   = errors.New("another file was renamed in under the same name")
 )
 
 // process makes one attempt at incoming/name, after attempts transient failures.
 func (d *Dir) process(ctx context.Context, name string, attempts int) outcome {
 	log := d.log.With(zap.String("file", name))
-	b, err := d.read(filepath.Join(d.incoming, name))
+	b, read, err := d.read(filepath.Join(d.incoming, name))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return finished // moved or removed by someone else, or already handled
@@ -67,14 +68,14 @@ func (d *Dir) process(ctx context.Context, name string, attempts int) outcome {
 		if attempts > 0 {
 			log = log.With(zap.Int("failed_attempts", attempts))
 		}
-		return d.accept(log, name, a)
+		return d.accept(log, name, read, a)
 	}
 	if code := errs.CodeOf(err); code.Transient() {
 		d.logRetry(log, attempts, "submission failed; the file stays in incoming/ and will be retried",
 			zap.String("code", string(code)), zap.Error(err))
 		return retry
 	}
-	return d.reject(log, name, err)
+	return d.reject(log, name, read, err)
 }
 
 // logRetry logs the first of a run of transient failures as a warning and the rest at
@@ -87,45 +88,46 @@ func (d *Dir) logRetry(log *zap.Logger, attempts int, msg string, fields ...zap.
 	}
 }
 
-// read returns the file's bytes, or errs.TooLarge without reading more than the limit.
-// A file that is not regular (or is swapped for one between the checks) is errNotRegular;
-// it is never opened in a way that could block (FIFO) or follow a link.
-func (d *Dir) read(path string) ([]byte, error) {
+// read returns the file's bytes and which file it read (moves check that the name
+// still holds it), or errs.TooLarge without reading more than the limit. A file that is
+// not regular (or is swapped for one between the checks) is errNotRegular; it is never
+// opened in a way that could block (FIFO) or follow a link.
+func (d *Dir) read(path string) ([]byte, os.FileInfo, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, errNotRegular
+		return nil, nil, errNotRegular
 	}
 	if err := d.checkSize(fi.Size()); err != nil {
-		return nil, err
+		return nil, fi, err
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
-			return nil, errNotRegular
+			return nil, nil, errNotRegular
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	if fi, err = f.Stat(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, errNotRegular
+		return nil, nil, errNotRegular
 	}
 	if err := d.checkSize(fi.Size()); err != nil {
-		return nil, err
+		return nil, fi, err
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
 	if _, err := buf.ReadFrom(io.LimitReader(f, d.cfg.MaxBytes+1)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if buf.Len() > int(d.cfg.MaxBytes) { // it grew while we read: a writer broke the rename rule
-		return nil, errs.E(errs.TooLarge, "file is over the limit of %d bytes", d.cfg.MaxBytes)
+		return nil, fi, errs.E(errs.TooLarge, "file is over the limit of %d bytes", d.cfg.MaxBytes)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), fi, nil
 }
 
 func (d *Dir) checkSize(n int64) error {
@@ -137,16 +139,20 @@ func (d *Dir) checkSize(n int64) error {
 
 // accept moves an accepted file to accepted/. The acceptance is already durable, so a
 // failure here only means the next attempt resubmits (and gets Existing) and moves again.
-func (d *Dir) accept(log *zap.Logger, name string, a Answer) outcome {
+func (d *Dir) accept(log *zap.Logger, name string, read os.FileInfo, a Answer) outcome {
 	log = log.With(zap.String("document_id", a.DocumentID))
 	src := filepath.Join(d.incoming, name)
 	d.moveMu.Lock()
 	dst, err := freeName(d.accepted, name, acceptedNameMax, false)
 	if err == nil {
-		err = rename(src, filepath.Join(d.accepted, dst))
+		err = rename(src, read, filepath.Join(d.accepted, dst))
 	}
 	d.moveMu.Unlock()
 	switch {
+	case errors.Is(err, errReplaced):
+		log.Info("dropped package accepted; a new file under its name stays in incoming/ for its own submission",
+			zap.String("sha256", a.SHA256), zap.Uint64("audit_seq", a.AuditSeq), zap.Bool("existing", a.Existing))
+		return finished
 	case errors.Is(err, errGone):
 		log.Warn("file left incoming/ before it could be moved; it was accepted", zap.String("sha256", a.SHA256))
 		return finished
@@ -162,7 +168,7 @@ func (d *Dir) accept(log *zap.Logger, name string, a Answer) outcome {
 
 // reject moves a refused file to rejected/ with its error body beside it, in the order
 // the package comment explains.
-func (d *Dir) reject(log *zap.Logger, name string, cause error) outcome {
+func (d *Dir) reject(log *zap.Logger, name string, read os.FileInfo, cause error) outcome {
 	body := errs.ToBody(cause)
 	js, err := json.Marshal(body)
 	if err != nil {
@@ -189,8 +195,12 @@ func (d *Dir) reject(log *zap.Logger, name string, cause error) outcome {
 		log.Error("refused, but cannot write the error file; will retry", zap.Error(err))
 		return retry
 	}
-	if err := rename(src, filepath.Join(d.rejected, dst)); err != nil {
+	if err := rename(src, read, filepath.Join(d.rejected, dst)); err != nil {
 		os.Remove(pending)
+		if errors.Is(err, errReplaced) {
+			log.Warn("dropped file refused; a new file under its name stays in incoming/ for its own submission", zap.Error(cause))
+			return finished
+		}
 		if errors.Is(err, errGone) {
 			log.Warn("file left incoming/ before it could be moved to rejected/", zap.Error(cause))
 			return finished
@@ -282,10 +292,13 @@ func candidate(name string, i, limit int) string {
 		suffix = "." + strconv.Itoa(i)
 	}
 	if room := limit - len(ext) - len(suffix); len(stem) > room {
-		stem = stem[:room]
-		for len(stem) > 0 && !utf8.ValidString(stem) { // do not cut a character in half
-			stem = stem[:len(stem)-1]
+		// Do not cut a character in half: back up to the start of the one cut, at most
+		// 3 bytes (a name need not be UTF-8 at all; its other bytes stay as they are).
+		cut := room
+		for cut > 0 && cut > room-utf8.UTFMax+1 && !utf8.RuneStart(stem[cut]) {
+			cut--
 		}
+		stem = stem[:cut]
 	}
 	return stem + suffix + ext
 }
@@ -301,8 +314,20 @@ func exists(path string) (bool, error) {
 	return false, err
 }
 
-// rename moves src to dst, which freeName found free. errGone: src is not there.
-func rename(src, dst string) error {
+// rename moves src to dst, which freeName found free, if src is still the file that was
+// read. errGone: src is not there; errReplaced: a writer renamed another file in under
+// its name meanwhile (submitted or not, that one is not moved: it gets its own turn).
+// The check narrows that window from the whole submission to this call.
+func rename(src string, read os.FileInfo, dst string) error {
+	if read != nil {
+		fi, err := os.Lstat(src)
+		if errors.Is(err, fs.ErrNotExist) {
+			return errGone
+		}
+		if err == nil && !os.SameFile(fi, read) {
+			return errReplaced
+		}
+	}
 	err := os.Rename(src, dst)
 	if err != nil {
 		if ok, _ := exists(src); !ok {
