@@ -21,8 +21,12 @@ type TrustStore struct {
 	inters    []*x509.Certificate
 	rootPool  *x509.CertPool
 	interPool *x509.CertPool
-	// revoked maps an issuer (subject + public key, so re-issued CA certificates with the
-	// same key count as the same issuer) to the serial numbers its CRLs revoke.
+	// revoked maps an issuer name (DER subject) to the serial numbers its CRLs revoke.
+	// Keyed by name, not key (RFC 5280 §6.3.3; serials are unique per issuer name,
+	// §4.1.2.2): after a CA key rollover the CRL signed with the new key still revokes
+	// certificates issued under the old one. Every CRL was signed by a CA certificate
+	// of the store with that name, and the CRLs of one name (the old key's last, the new
+	// key's) are merged: a revocation in either counts.
 	revoked map[string]map[string]revocation
 	crls    []CRLInfo
 	ignored int
@@ -161,10 +165,10 @@ func NewTrustStore(certs []*x509.Certificate, crls [][]byte) (*TrustStore, error
 		if issuer == nil {
 			return nil, fmt.Errorf("CRL of %q: no CA certificate in the store has signed it", crl.Issuer)
 		}
-		set := ts.revoked[issuerKey(issuer)]
+		set := ts.revoked[string(issuer.RawSubject)]
 		if set == nil {
 			set = map[string]revocation{}
-			ts.revoked[issuerKey(issuer)] = set
+			ts.revoked[string(issuer.RawSubject)] = set
 		}
 		for _, e := range crl.RevokedCertificateEntries {
 			if e.ReasonCode == reasonRemoveFromCRL { // delta CRLs only: not a revocation
@@ -198,10 +202,6 @@ func crlSignedBy(crl *x509.RevocationList, c *x509.Certificate) bool {
 
 func isSelfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
-}
-
-func issuerKey(c *x509.Certificate) string {
-	return string(c.RawSubject) + "\x00" + string(c.RawSubjectPublicKeyInfo)
 }
 
 // Roots returns the trusted root certificates.
@@ -240,7 +240,9 @@ var compromiseReasons = []int{1, 2, 10} // keyCompromise, cACompromise, aACompro
 // signed before (and none after), unless its key was compromised.
 func (ts *TrustStore) revokedIn(chain []*x509.Certificate, now time.Time) (revoked *x509.Certificate, until time.Time) {
 	for i := 0; i+1 < len(chain); i++ {
-		set := ts.revoked[issuerKey(chain[i+1])]
+		// The certificate's issuer name (chain building matched it byte for byte to
+		// chain[i+1]'s subject), whichever key of that CA signed it.
+		set := ts.revoked[string(chain[i].RawIssuer)]
 		r, ok := set[chain[i].SerialNumber.String()]
 		switch {
 		case !ok:
