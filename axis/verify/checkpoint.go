@@ -1,11 +1,11 @@
 package verify
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/beevik/etree"
 
+	"axis/axis/errs"
 	"axis/envelope"
 	"axis/signing"
 	"axis/store/audit"
@@ -36,14 +36,25 @@ func CheckpointsFrom(trust func() *signing.TrustStore, pinned string) audit.Chec
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case pinned != "" && v.Fingerprint != pinned:
-			return nil, fmt.Errorf("signed by %s, not the axis identity certificate", v.Signer.Subject)
-		case pinned == "" && v.Signer.Subject.SerialNumber != "axis":
-			return nil, fmt.Errorf("signed by %s, not the axis identity (serialNumber axis)", v.Signer.Subject)
+		if err := axisIdentity(v, pinned); err != nil {
+			return nil, err
 		}
 		out := etree.NewDocument()
 		out.SetRoot(v.Root)
 		return out.WriteToBytes()
 	})
+}
+
+// axisIdentity refuses what the axis identity did not sign: with pinned set, any other
+// certificate than the one of that SHA-256 fingerprint; without, one whose subject
+// serialNumber is not "axis" (what `axis pki init` issues; an agency's carries its
+// OrganId). A chain to the national root alone proves an agency as well as the axis.
+func axisIdentity(v *signing.Verified, pinned string) error {
+	switch {
+	case pinned != "" && v.Fingerprint != pinned:
+		return errs.E(errs.SenderMismatch, "signed by %s, not the axis identity certificate", v.Signer.Subject)
+	case pinned == "" && v.Signer.Subject.SerialNumber != "axis":
+		return errs.E(errs.SenderMismatch, "signed by %s, not the axis identity (serialNumber axis)", v.Signer.Subject)
+	}
+	return nil
 }

@@ -22,11 +22,21 @@ type Checker struct {
 	verifier *signing.Verifier
 	registry *registry.Registry // nil: no agency checks, bind by serialNumber only
 	limits   envelope.Limits
+	identity string // SHA-256 fingerprint of the axis identity certificate, if pinned
 }
 
 // New returns a Checker. reg may be nil for offline verification without a registry.
 func New(v *signing.Verifier, reg *registry.Registry, lim envelope.Limits) *Checker {
 	return &Checker{verifier: v, registry: reg, limits: lim}
+}
+
+// WithIdentity returns a Checker that accepts acceptance receipts only from the axis
+// identity certificate of this SHA-256 fingerprint (hex); without, from any certificate
+// whose subject serialNumber is "axis", as audit checkpoints.
+func (c *Checker) WithIdentity(fingerprint string) *Checker {
+	cp := *c
+	cp.identity = fingerprint
+	return &cp
 }
 
 // Result is what a verified document says, read from the signed element only.
@@ -63,8 +73,10 @@ func (c *Checker) Check(b []byte) (*Result, error) {
 	res := &Result{SHA256: hex.EncodeToString(sum[:]), Signed: signed}
 	root := signed.Root
 	if receipt.Is(root) {
-		// Signed by the axis identity, not an agency: the chain to the national root is
-		// what binds it; From names the signer.
+		// Signed by the axis identity, not an agency; From names the signer.
+		if err := axisIdentity(signed, c.identity); err != nil {
+			return nil, err
+		}
 		r, err := receipt.Decode(root)
 		if err != nil {
 			return nil, err

@@ -229,6 +229,16 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	if r, _ := os.ReadDir(receipts); len(r) != 1 {
 		t.Fatalf("receipts: %v", r)
 	}
+	// The saved receipt verifies offline, pinned to the axis identity; pinned to
+	// another certificate it is refused.
+	root := filepath.Join(d.pki, "root.pem")
+	if out, e, code := run(t, nil, "verify", "--trust", root, "--identity-cert", filepath.Join(d.pki, "axis.pem"), receipts); code != 0 ||
+		!strings.HasPrefix(out, "OK "+agDoc+" from axis (acceptance receipt: "+agG22+", sha256 "+sum+", audit seq 1)") {
+		t.Fatalf("verify the receipt: %d %q %s", code, out, e)
+	}
+	if out, _, code := run(t, nil, "verify", "--trust", root, "--identity-cert", d.cert(agG22), receipts); code != 1 || !strings.Contains(out, ": sender_mismatch: signed by ") {
+		t.Fatalf("verify the receipt against another identity: %d %q", code, out)
+	}
 	out, _, code = run(t, nil, "send", "--server", d.server, signed, "../../testdata/demo/decree.edxml")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ALREADY_ACCEPTED "+signed+": "+agDoc+" sha256 "+sum+" audit_seq 1 ") ||

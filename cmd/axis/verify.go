@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"axis/axis/verify"
 	"axis/envelope"
 	"axis/signing"
+	"axis/signing/devpki"
 )
 
 func init() { register(verifyCommand()) }
@@ -28,6 +31,7 @@ func verifyCommand() *cli.Command {
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it only serialNumber binding is checked", EnvVars: []string{"AXIS_REGISTRY"}},
 			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures and SHA-1-signed certificates (reported as legacy)", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
 			&cli.Int64Flag{Name: "max-package-bytes", Value: envelope.DefaultMaxBytes, Usage: "size limit", EnvVars: []string{"AXIS_MAX_PACKAGE_BYTES"}},
+			&cli.StringFlag{Name: "identity-cert", Usage: "the axis identity certificate (PEM) acceptance receipts must be signed with; default: any certificate under --trust whose subject serialNumber is \"axis\"", EnvVars: []string{"AXIS_IDENTITY_CERT"}},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -45,6 +49,14 @@ func verifyCommand() *cli.Command {
 			}
 			checker := verify.New(signing.NewVerifier(ts, signing.Options{AllowSHA1: c.Bool("allow-sha1")}), reg,
 				envelope.Limits{MaxBytes: c.Int64("max-package-bytes")})
+			if p := c.String("identity-cert"); p != "" {
+				certs, err := devpki.LoadCertificates(p)
+				if err != nil {
+					return err
+				}
+				sum := sha256.Sum256(certs[0].Raw)
+				checker = checker.WithIdentity(hex.EncodeToString(sum[:]))
+			}
 			files, err := expandFiles(c.Args().Slice())
 			if err != nil {
 				return err
