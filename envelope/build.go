@@ -27,6 +27,9 @@ func (b builder) leaf(parent *etree.Element, local, text string) {
 func (b builder) skeleton() (doc *etree.Document, root, env, header *etree.Element) {
 	doc = etree.NewDocument()
 	doc.WriteSettings.CanonicalText = true // writes CR as &#xD; so that it survives a re-read
+	// Writes tab, LF and CR in an attribute value as references: written literally they
+	// would read back as spaces (XML 1.0 §3.3.3).
+	doc.WriteSettings.CanonicalAttrVal = true
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	root = doc.CreateElement("edXML")
 	root.CreateAttr("xmlns", NS)

@@ -30,15 +30,21 @@ import (
 //   - a character reference to a surrogate however it is written (readEtree only caught
 //     the ones with at most 10 characters between "&#" and ";").
 //
-// Kept exactly as encoding/xml has them, because signatures were made and checked over
-// trees built that way: names are checked against the XML 1.0 Appendix B tables;
-// attribute values and text get \r\n and \r turned into \n and nothing else (no
-// tab/newline-to-space attribute normalisation); comments and PIs keep their raw bytes;
-// a CDATA section is a separate CharData without the CDATA flag (PreserveCData is off).
-// Kept from readEtree: "&#xD800;" written inside a comment or CDATA section is rejected.
+// Unlike encoding/xml, in both modes, an attribute value is normalised as XML 1.0
+// §3.3.3 requires (see decode): a literal tab, newline or CR (a CRLF pair counting as
+// one) becomes a space, a character reference's character is kept. Canonical XML is
+// over that value, so without it the digests of XML-DSig differ from every conforming
+// implementation's (xmlsec1 signs and verifies what encoding/xml's tree refuses).
+//
+// Kept exactly as encoding/xml has them: names are checked against the XML 1.0
+// Appendix B tables; text gets \r\n and \r turned into \n and nothing else; comments
+// and PIs keep their raw bytes; a CDATA section is a separate CharData without the
+// CDATA flag (PreserveCData is off). Kept from readEtree: "&#xD800;" written inside a
+// comment or CDATA section is rejected.
 //
 // ReadDocument uses strict mode; the lenient mode exists so that the differential fuzz
-// target can prove the parser equal to readEtree rule for rule.
+// target can prove the parser equal to readEtree (which applies §3.3.3 to etree's
+// input, see normalizeAttrs) rule for rule.
 func parseXML(b []byte, maxDepth int, strict bool) (doc *etree.Document, strictFail bool, err error) {
 	p := xmlParser{b: b, strict: strict, maxDepth: maxDepth}
 	sc := scratchPool.Get().(*parseScratch)
@@ -165,7 +171,7 @@ type openElem struct {
 type rawAttr struct {
 	name, colon, nameEnd int    // colon: offset of the prefix separator, or -1
 	val, valEnd          int    // the raw value, between the quotes
-	decoded              string // the value when it held references or CRs
+	decoded              string // the value when it held references or whitespace to normalise
 	special              bool
 }
 
@@ -321,13 +327,14 @@ func (p *xmlParser) attach(e *etree.Element, kids []etree.Token) {
 	// them here would cost a write barrier per token while the GC is marking.
 }
 
-// Character classes of the ASCII bytes in text and attribute values.
+// Character classes of the ASCII bytes in text (charClass) and attribute values
+// (attrClass).
 const (
 	cPlain = iota
 	cBad   // not an XML Char
 	cLT
 	cAmp
-	cCR
+	cWS // a byte decode rewrites: \r in text; \r, \n and \t in an attribute value
 	cBracket
 	cQuote
 	cHigh // first byte of a multi-byte sequence (or invalid UTF-8)
@@ -338,7 +345,7 @@ var charClass = func() (t [256]uint8) {
 		t[c] = cBad
 	}
 	t['\t'], t['\n'] = cPlain, cPlain
-	t['\r'] = cCR
+	t['\r'] = cWS
 	t['<'], t['&'], t[']'] = cLT, cAmp, cBracket
 	t['"'], t['\''] = cQuote, cQuote
 	for c := 0x80; c < 0x100; c++ {
@@ -347,14 +354,27 @@ var charClass = func() (t [256]uint8) {
 	return t
 }()
 
+// attrClass is charClass where a literal tab or newline is not plain: XML 1.0 §3.3.3
+// turns it into a space in an attribute value, so the value must go through decode.
+var attrClass = func() (t [256]uint8) {
+	t = charClass
+	t['\t'], t['\n'] = cWS, cWS
+	return t
+}()
+
 // scan reads character data from i to the first '<' (quote == 0) or to the closing
-// quote, validating every character, and reports whether it holds '&' or '\r'.
+// quote, validating every character, and reports whether decode must rewrite it: it
+// holds '&' or '\r' or, in an attribute value, '\t' or '\n'.
 func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 	b := p.b
+	class := &charClass
+	if quote != 0 {
+		class = &attrClass
+	}
 	run := 0 // plain bytes in a row
 	for i < len(b) {
 		c := b[i]
-		switch charClass[c] {
+		switch class[c] {
 		case cPlain:
 			i++
 			// Base64 and long ASCII text are long runs of plain bytes (class 0): once
@@ -365,8 +385,8 @@ func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 			}
 			for i+8 <= len(b) {
 				w := b[i : i+8 : i+8]
-				if charClass[w[0]]|charClass[w[1]]|charClass[w[2]]|charClass[w[3]]|
-					charClass[w[4]]|charClass[w[5]]|charClass[w[6]]|charClass[w[7]] != cPlain {
+				if class[w[0]]|class[w[1]]|class[w[2]]|class[w[3]]|
+					class[w[4]]|class[w[5]]|class[w[6]]|class[w[7]] != cPlain {
 					break
 				}
 				i += 8
@@ -378,7 +398,7 @@ func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 				return 0, false, p.syntaxf(i, "unescaped < inside quoted string")
 			}
 			return i, special, nil
-		case cAmp, cCR:
+		case cAmp, cWS:
 			special = true
 			i++
 			run = 0
@@ -414,10 +434,15 @@ func (p *xmlParser) scan(i int, quote byte) (end int, special bool, err error) {
 	return i, special, nil
 }
 
-// decode returns b[s:e] with references replaced and line ends normalised the way
-// encoding/xml does (\r\n and lone \r become \n; tabs and newlines stay). The result is
-// never longer than the input, so arena room (or one allocation) of len(b[s:e]) holds it.
-func (p *xmlParser) decode(s, e int) (string, error) {
+// decode returns b[s:e] with references replaced and line ends normalised the way XML
+// 1.0 §2.11 does (\r\n and lone \r become \n). In an attribute value (attr) it then
+// normalises as §3.3.3 does for CDATA attributes (all of them, without a DTD): each
+// literal \t, \n or \r, and each \r\n pair, becomes one space, while a character
+// written as a reference (&#9; &#10; &#13;) is kept. Canonical XML, and so every
+// XML-DSig digest, is over the normalised value: xmlsec1 and libxml2 read it so.
+// The result is never longer than the input, so arena room (or one allocation) of
+// len(b[s:e]) holds it.
+func (p *xmlParser) decode(s, e int, attr bool) (string, error) {
 	b := p.b
 	out, start := &p.strs.sb, 0
 	if e-s <= arenaMax {
@@ -427,15 +452,22 @@ func (p *xmlParser) decode(s, e int) (string, error) {
 		out = &strings.Builder{}
 		out.Grow(e - s)
 	}
+	nl, class := byte('\n'), &charClass
+	if attr {
+		nl, class = ' ', &attrClass
+	}
 	for i := s; i < e; {
-		switch b[i] {
-		case '\r':
-			out.WriteByte('\n')
+		switch c := b[i]; {
+		case c == '\r':
+			out.WriteByte(nl)
 			i++
 			if i < e && b[i] == '\n' {
 				i++
 			}
-		case '&':
+		case class[c] == cWS: // \n or \t in an attribute value (text has them plain)
+			out.WriteByte(' ')
+			i++
+		case c == '&':
 			r, next, err := p.ref(i, e)
 			if err != nil {
 				return "", err
@@ -444,7 +476,7 @@ func (p *xmlParser) decode(s, e int) (string, error) {
 			i = next
 		default:
 			j := i + 1
-			for j < e && b[j] != '&' && b[j] != '\r' {
+			for j < e && b[j] != '&' && class[b[j]] != cWS {
 				j++
 			}
 			out.Write(b[i:j])
@@ -525,7 +557,7 @@ func (p *xmlParser) text(i int) (int, error) {
 	}
 	var s string
 	if special {
-		if s, err = p.decode(i, end); err != nil {
+		if s, err = p.decode(i, end, false); err != nil {
 			return 0, err
 		}
 	} else if s = indentString(p.b[i:end]); s == "" {
@@ -701,7 +733,7 @@ func (p *xmlParser) startTag(start int) (int, error) {
 			return 0, err
 		}
 		if a.special {
-			if a.decoded, err = p.decode(a.val, a.valEnd); err != nil {
+			if a.decoded, err = p.decode(a.val, a.valEnd, true); err != nil {
 				return 0, err
 			}
 		}

@@ -30,6 +30,7 @@ func TestParseXMLFastPaths(t *testing.T) {
 			row{fmt.Sprintf("text run %d then bad UTF-8", n), "<a>" + run(n) + "\xff</a>", "invalid UTF-8"},
 			row{fmt.Sprintf("text run %d then EOF", n), "<a>" + run(n), "unbalanced"},
 			row{fmt.Sprintf("value run %d then other quote", n), `<a b="` + run(n) + `'` + run(n) + `" c='` + run(n) + `"'/>`, ""},
+			row{fmt.Sprintf("value run %d then tab, LF, CR", n), "<a b=\"" + run(n) + "\t" + run(n) + "\" c='" + run(n) + "\n" + run(n) + "\r\n'/>", ""},
 			row{fmt.Sprintf("value run %d then <", n), `<a b="` + run(n) + `<"/>`, "unescaped < inside quoted string"},
 			row{fmt.Sprintf("value run %d then EOF", n), `<a b="` + run(n), "unexpected EOF"},
 		)

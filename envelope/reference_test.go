@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -17,6 +18,8 @@ import (
 
 // readEtree is the original ReadDocument pass (etree, then checkDocument and
 // checkCharRefs): the reference the byte parser is proven against (FuzzParserMatchesEtree).
+// etree reads b after normalizeAttrs, because encoding/xml does not do XML 1.0's
+// attribute-value normalisation, which the byte parser (as XML requires) does.
 func readEtree(b []byte, lim Limits) (*etree.Document, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings = etree.ReadSettings{
@@ -24,7 +27,7 @@ func readEtree(b []byte, lim Limits) (*etree.Document, error) {
 		PreserveDuplicateAttrs: true, // so that duplicates can be reported, not silently merged
 		MaxDepth:               lim.MaxDepth,
 	}
-	if err := doc.ReadFromBytes(b); err != nil {
+	if err := doc.ReadFromBytes(normalizeAttrs(b)); err != nil {
 		switch {
 		case hasDirective(doc):
 			return nil, errs.E(errs.MalformedXML, "DOCTYPE and entity declarations are not allowed")
@@ -257,3 +260,59 @@ func checkText(s, what string) error {
 
 // binding is one in-scope namespace declaration ("" is the default namespace).
 type binding struct{ prefix, uri string }
+
+// normalizeAttrs returns b with XML 1.0 §3.3.3 applied to the literal characters of its
+// attribute values: each \t, \n, \r and \r\n pair becomes one space. encoding/xml keeps
+// them (it only turns \r\n and \r into \n), so etree alone would give a tree that
+// differs from the byte parser's, and from every conforming parser's, on such values.
+// References (&#9; &#10; &#13;) are left as written: they still decode to the character.
+// The start tags are found by encoding/xml's own tokenizer (its offsets), independently
+// of parse.go; within a start tag the only quoted strings are the values. Reading stops
+// at the first error: the rest is left as is, for etree to reject the same way.
+func normalizeAttrs(b []byte) []byte {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.CharsetReader = rejectCharset
+	var out []byte
+	last := 0
+	for {
+		start := int(d.InputOffset())
+		t, err := d.RawToken()
+		if err != nil {
+			break
+		}
+		if _, ok := t.(xml.StartElement); !ok {
+			continue
+		}
+		end := int(d.InputOffset())
+		tag := b[start:end]
+		if !bytes.ContainsAny(tag, "\t\n\r") {
+			continue
+		}
+		out = append(out, b[last:start]...)
+		var quote byte
+		for i := 0; i < len(tag); i++ {
+			c := tag[i]
+			switch {
+			case quote == 0:
+				if c == '"' || c == '\'' {
+					quote = c
+				}
+			case c == quote:
+				quote = 0
+			case c == '\r':
+				if i+1 < len(tag) && tag[i+1] == '\n' {
+					i++
+				}
+				c = ' '
+			case c == '\n' || c == '\t':
+				c = ' '
+			}
+			out = append(out, c)
+		}
+		last = end
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
