@@ -43,6 +43,9 @@ type Config struct {
 	IdentityCert    string
 	AllowSHA1       bool
 	MaxPackageBytes int64
+	// SecureCookies: the portal is served over HTTPS by a TLS-terminating proxy (Secure
+	// cookies and HSTS though this listener is plain HTTP).
+	SecureCookies bool
 	// BodyIdle is the longest a submission's body may pause (default 30 s); the whole
 	// body also gets this plus its size at 16 KiB/s.
 	BodyIdle time.Duration

@@ -180,7 +180,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("--http %s: %w", cfg.HTTPAddr, err)
 	}
 	if d.portal, err = portal.New(portal.Config{Store: d.store, Registry: d.registry, Keyring: d.keyring,
-		Checkpoints: d.checkpoints, Logger: d.log.Named("portal"), MaxPackageBytes: cfg.MaxPackageBytes}); err != nil {
+		Checkpoints: d.checkpoints, Logger: d.log.Named("portal"), MaxPackageBytes: cfg.MaxPackageBytes,
+		SecureCookies: cfg.SecureCookies}); err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	d.server = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,

@@ -101,7 +101,7 @@ func (in *Intake) SubmitPackage(ctx context.Context, b []byte, source string) (P
 	meta := store.DocumentMeta{
 		DocumentID: p.DocumentID, From: p.From.OrganID, To: p.Recipients(), Subject: p.Subject,
 		CodeNumber: p.Code.CodeNumber, CodeNotation: p.Code.CodeNotation, DocTypeName: p.DocumentType.TypeName,
-		BusinessType: p.BusinessType(),
+		BusinessType: p.BusinessType(), Legacy: res.Signed.Legacy,
 	}
 	meta.DocType, _ = strconv.Atoi(p.DocumentType.Type)
 	if p.OtherInfo != nil {
@@ -156,7 +156,8 @@ func (in *Intake) SubmitStatus(ctx context.Context, b []byte, source string) (St
 		docFrom = id.OrganID
 	}
 	r, err := in.store.RecordStatus(ctx, store.StatusRequest{DocumentID: s.ResponseFor.DocumentID, DocFrom: docFrom,
-		From: res.From, Code: s.StatusCode, Description: s.Description, Bytes: b})
+		From: res.From, Code: s.StatusCode, Description: s.Description, Bytes: b,
+		Signed: append([]byte(res.Signed.Algorithm+"\x00"), res.Signed.SignedInfoHash...)})
 	in.m.storeCommit.WithLabelValues("status").Observe(time.Since(start).Seconds())
 	in.noteStore(err)
 	log := in.log.With(zap.String("document_id", s.ResponseFor.DocumentID), zap.String("from", res.From),

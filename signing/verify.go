@@ -110,6 +110,11 @@ type Verified struct {
 	Fingerprint string              // lowercase hex SHA-256 of the signer certificate DER
 	Algorithm   string              // SignatureMethod URI
 	Legacy      bool                // SHA-1 accepted under AllowSHA1
+	// SignedInfoHash is what the SignatureValue signs (canonical SignedInfo, hashed with
+	// Algorithm's hash). It names the signed statement whatever bytes carry it: comments
+	// or whitespace outside the signed content, or another encoding of the signature
+	// value (an ECDSA signature also verifies as (r, n-s)), do not change it.
+	SignedInfoHash []byte
 }
 
 // Verify checks the one enveloped signature of doc against every rule of SPEC §3.
@@ -196,12 +201,13 @@ func (v *Verifier) Verify(doc *etree.Document) (*Verified, error) {
 
 	sigEl.Parent().RemoveChildAt(sigEl.Index())
 	return &Verified{
-		Root:        root,
-		Signer:      entry.chain[0],
-		Chain:       entry.chain,
-		Fingerprint: entry.fingerprint,
-		Algorithm:   ps.sigMethod,
-		Legacy:      legacy || entry.legacy,
+		Root:           root,
+		Signer:         entry.chain[0],
+		Chain:          entry.chain,
+		Fingerprint:    entry.fingerprint,
+		Algorithm:      ps.sigMethod,
+		Legacy:         legacy || entry.legacy,
+		SignedInfoHash: append([]byte(nil), hashed...),
 	}, nil
 }
 

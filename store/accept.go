@@ -195,7 +195,7 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 		return res, err
 	}
 	seq, err := w.event(audit.Event{Time: at, Type: audit.Accepted, DocumentID: m.DocumentID, From: m.From,
-		To: strings.Join(m.To, ","), SHA256: hexSum, Code: businessCode(m.BusinessType), Detail: targetOf(m)})
+		To: strings.Join(m.To, ","), SHA256: hexSum, Code: businessCode(m.BusinessType), Detail: acceptedDetail(m)})
 	if err != nil {
 		return res, err
 	}
@@ -248,6 +248,22 @@ func (j *acceptJob) run(w *wtx) (res AcceptResult, _ error) {
 var pendingDelivery = (&deliveryRecord{State: StatePending, History: []HistoryEntry{}}).encode()
 
 // targetOf is the DocumentId a revision applies to ("" for a new package).
+// LegacyDetail marks, in the detail of an accepted event, a package accepted on SHA-1.
+const LegacyDetail = "legacy SHA-1 signature"
+
+// acceptedDetail is the detail of an accepted event: the revision's target, and
+// LegacyDetail, joined by "; " when both.
+func acceptedDetail(m DocumentMeta) string {
+	d := targetOf(m)
+	if m.Legacy {
+		if d != "" {
+			d += "; "
+		}
+		d += LegacyDetail
+	}
+	return d
+}
+
 func targetOf(m DocumentMeta) string {
 	switch {
 	case m.BusinessType == 0:

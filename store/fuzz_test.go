@@ -63,7 +63,7 @@ func FuzzOutboxRecord(f *testing.F) {
 func FuzzDocRecord(f *testing.F) {
 	f.Add(uint64(7), uint64(42), uint64(0), int64(4096), int64(5518), int64(1773277200123456789), int64(0), int64(0),
 		"ab12", "000.00.00.G22,2026/11/22,1/NĐ-CP", "000.00.00.G22", "Quyết định", "1", "NĐ-CP", "Nghị định", "", 1, 2, 0, "000.00.00.G01,000.00.00.H53", "3,9", []byte{1, 2})
-	f.Add(uint64(0), uint64(0), uint64(3), int64(-1), int64(0), int64(0), int64(77), int64(900),
+	f.Add(uint64(0), uint64(0), uint64(3), int64(-1), int64(0), int64(0), int64(-77), int64(900),
 		"", "", "", "", "", "", "", "T", 0, 0, 3, "", "", []byte(`{"n":3,"m":{"to":["x"]}}`))
 	f.Fuzz(func(t *testing.T, num, seq, target uint64, off, size, at, roff, rlen int64,
 		sha, id, from, subject, cn, cno, dtn, mtarget string, dt, prio, bt int, to, revs string, junk []byte) {
@@ -74,6 +74,7 @@ func FuzzDocRecord(f *testing.F) {
 		if at == 0 {
 			d.At = time.Time{}
 		}
+		d.Meta.Legacy = roff < 0 // a flag from an input already there (the seeds keep their shape)
 		if to != "" {
 			d.Meta.To = strings.Split(to, ",")
 		}

@@ -131,7 +131,24 @@ func (s *Store) Bytes(ctx context.Context, sha string) ([]byte, error) {
 }
 
 func refOf(d *docRecord) Ref {
-	return Ref{DocumentID: d.Meta.DocumentID, From: d.Meta.From, SHA256: d.SHA256, BusinessType: d.Meta.BusinessType, AcceptedAt: d.At}
+	return Ref{DocumentID: d.Meta.DocumentID, From: d.Meta.From, SHA256: d.SHA256, BusinessType: d.Meta.BusinessType, AcceptedAt: d.At, to: d.Meta.To}
+}
+
+// SeenBy returns d with only the revision links (Revises, Revisions) to documents see
+// allows, given their sender and recipients: a caller learns nothing of a revision it
+// was not sent, not even its id, bytes or time, as asking for it directly answers 404.
+func (d Document) SeenBy(see func(from string, to []string) bool) Document {
+	if d.Revises != nil && !see(d.Revises.From, d.Revises.to) {
+		d.Revises = nil
+	}
+	var kept []Ref
+	for _, r := range d.Revisions {
+		if see(r.From, r.to) {
+			kept = append(kept, r)
+		}
+	}
+	d.Revisions = kept
+	return d
 }
 
 func (s *Store) documentOf(tx *bolt.Tx, num uint64) (Document, error) {

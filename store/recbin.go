@@ -14,8 +14,12 @@ import (
 
 const (
 	docV1   = 1
-	delivV1 = 1
+	docV2   = 2 // v1, then a uvarint of flags: written only when one is set, so that
+	delivV1 = 1 // every other record keeps the v1 form older versions read
 )
+
+// Flags of a v2 document record.
+const docLegacy = 1 << 0 // Meta.Legacy
 
 var errRecord = errors.New("corrupt record")
 
@@ -112,12 +116,20 @@ func (r *recReader) time() time.Time {
 // encode: version, uvarint num, seq, target; varint blob offset, size, at, receipt
 // offset, receipt length; strings sha256, DocumentId, From, Subject, CodeNumber,
 // CodeNotation, DocTypeName, meta target; varint DocType, Priority, BusinessType;
-// uvarint n + n recipients; uvarint n + n revision docnums.
+// uvarint n + n recipients; uvarint n + n revision docnums; v2 only: uvarint flags.
 func (d *docRecord) encode() []byte {
 	m := &d.Meta
 	b := make([]byte, 0, 96+len(d.SHA256)+len(m.DocumentID)+len(m.From)+len(m.Subject)+len(m.CodeNumber)+
 		len(m.CodeNotation)+len(m.DocTypeName)+len(m.Target)+16*len(m.To)+4*len(d.Revisions))
-	b = append(b, docV1)
+	var flags uint64
+	if m.Legacy {
+		flags |= docLegacy
+	}
+	if flags == 0 {
+		b = append(b, docV1)
+	} else {
+		b = append(b, docV2)
+	}
 	b = binary.AppendUvarint(b, d.Num)
 	b = binary.AppendUvarint(b, d.Seq)
 	b = binary.AppendUvarint(b, d.Target)
@@ -140,6 +152,9 @@ func (d *docRecord) encode() []byte {
 	for _, n := range d.Revisions {
 		b = binary.AppendUvarint(b, n)
 	}
+	if flags != 0 {
+		b = binary.AppendUvarint(b, flags)
+	}
 	return b
 }
 
@@ -149,7 +164,7 @@ func decodeDoc(v []byte) (docRecord, error) {
 		err := json.Unmarshal(v, &d)
 		return d, err
 	}
-	if len(v) == 0 || v[0] != docV1 {
+	if len(v) == 0 || v[0] != docV1 && v[0] != docV2 {
 		return d, errRecord
 	}
 	r := recReader{v: v[1:]}
@@ -173,6 +188,9 @@ func decodeDoc(v []byte) (docRecord, error) {
 		for i := range d.Revisions {
 			d.Revisions[i] = r.uvarint()
 		}
+	}
+	if v[0] == docV2 {
+		m.Legacy = r.uvarint()&docLegacy != 0
 	}
 	return d, r.done()
 }

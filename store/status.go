@@ -21,7 +21,8 @@ import (
 // recipient. Otherwise errs.StatusNotAllowed. A document never accepted (no package with
 // that DocumentId, from DocFrom if given) is errs.UnknownTarget. The status applies to the
 // most recent package under that DocumentId the sender is a party to (a revision carrying
-// the same DocumentId supersedes its original). Identical bytes return the first result.
+// the same DocumentId supersedes its original). Identical bytes, or other bytes carrying
+// the same signed statement (req.Signed), return the first result.
 func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResult, error) {
 	switch {
 	case req.DocumentID == "" || req.From == "":
@@ -35,12 +36,20 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 	}
 	sum := sha256.Sum256(req.Bytes)
 	hexSum := hex.EncodeToString(sum[:])
+	type key struct{ bucket, k []byte }
+	keys := []key{{bSHA, sum[:]}}
+	if len(req.Signed) > 0 {
+		stmt := sha256.Sum256(req.Signed)
+		keys = append(keys, key{bStmts, stmt[:]})
+	}
 	// The checks first, on a snapshot, so that refused statuses write no bytes.
 	var existing bool
 	if err := s.view(ctx, func(tx *bolt.Tx) error {
-		if _, ok := decodeSHA(tx.Bucket(bSHA).Get(sum[:])); ok {
-			existing = true
-			return nil
+		for _, k := range keys {
+			if _, ok := decodeSHA(tx.Bucket(k.bucket).Get(k.k)); ok {
+				existing = true
+				return nil
+			}
 		}
 		_, err := statusTarget(tx, req)
 		return err
@@ -56,7 +65,11 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 	}
 	var res StatusResult
 	err := s.do(ctx, func(w *wtx) error {
-		if rec, ok := decodeSHA(w.get(bSHA, sum[:])); ok {
+		for _, k := range keys {
+			rec, ok := decodeSHA(w.get(k.bucket, k.k))
+			if !ok {
+				continue
+			}
 			if rec.Kind != 's' {
 				return errs.E(errs.InvalidEnvelope, "these bytes were accepted as a package")
 			}
@@ -71,7 +84,7 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 		if err != nil {
 			return err
 		}
-		if existing { // the snapshot saw these bytes stored, and stored bytes never go away
+		if existing { // the snapshot saw them stored, and stored statuses never go away
 			return errs.E(errs.Internal, "status bytes not written")
 		}
 		at := w.now()
@@ -111,8 +124,11 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 				return err
 			}
 		}
-		if err := w.put(bSHA, sum[:], shaRecord{Kind: 's', Doc: doc.Num, Blob: blob, Seq: seq, Code: req.Code}.encode()); err != nil {
-			return err
+		rec := shaRecord{Kind: 's', Doc: doc.Num, Blob: blob, Seq: seq, Code: req.Code}.encode()
+		for _, k := range keys {
+			if err := w.put(k.bucket, k.k, rec); err != nil {
+				return err
+			}
 		}
 		if err := w.count(kStatuses, 1); err != nil {
 			return err

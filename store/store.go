@@ -144,18 +144,19 @@ type Store struct {
 
 var (
 	bMeta     = []byte("meta")
-	bSHA      = []byte("sha")      // sha256 (32) → what those bytes are
-	bDocs     = []byte("docs")     // doc num → docRecord
-	bKeys     = []byte("keys")     // DocumentId \0 From \0 docnum → ""
-	bDeliv    = []byte("deliv")    // docnum OrganId → deliveryRecord
-	bOutbox   = []byte("outbox")   // id → outboxRecord
-	bAudit    = []byte("audit")    // seq → audit record (see auditrec.go)
-	bIdxIn    = []byte("idx_in")   // recipient \0 at docnum → summary
-	bIdxOut   = []byte("idx_out")  // sender \0 at docnum → summary
-	bStats    = []byte("stats")    // counter name → uint64
-	bReceipts = []byte("receipts") // doc num → receipt blob offset(8) length(8)
+	bSHA      = []byte("sha")        // sha256 (32) → what those bytes are
+	bDocs     = []byte("docs")       // doc num → docRecord
+	bKeys     = []byte("keys")       // DocumentId \0 From \0 docnum → ""
+	bDeliv    = []byte("deliv")      // docnum OrganId → deliveryRecord
+	bOutbox   = []byte("outbox")     // id → outboxRecord
+	bAudit    = []byte("audit")      // seq → audit record (see auditrec.go)
+	bIdxIn    = []byte("idx_in")     // recipient \0 at docnum → summary
+	bIdxOut   = []byte("idx_out")    // sender \0 at docnum → summary
+	bStats    = []byte("stats")      // counter name → uint64
+	bReceipts = []byte("receipts")   // doc num → receipt blob offset(8) length(8)
+	bStmts    = []byte("statements") // sha256 of a status's signed statement → its shaRecord (status.go)
 	// allBuckets: a bucket's index here names it in write-ahead records: append only.
-	allBuckets  = [][]byte{bMeta, bSHA, bDocs, bKeys, bDeliv, bOutbox, bAudit, bIdxIn, bIdxOut, bStats, bReceipts}
+	allBuckets  = [][]byte{bMeta, bSHA, bDocs, bKeys, bDeliv, bOutbox, bAudit, bIdxIn, bIdxOut, bStats, bReceipts, bStmts}
 	bucketIndex = func() map[string]byte {
 		m := make(map[string]byte, len(allBuckets))
 		for i, b := range allBuckets {

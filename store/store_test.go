@@ -877,3 +877,29 @@ func receiptsRebuilt(t *testing.T, lost int, synced bool, mode func(*Options)) {
 		t.Fatal("a repair ran again after a complete one")
 	}
 }
+
+// A status is one signed statement: other bytes carrying the same statement (Signed)
+// answer the first result and change nothing, also after a crash (the write-ahead log
+// replays the statement key) and a restart; another statement by the same agency is new.
+func TestStatusSameStatementOtherBytes(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	req := status("D1", bca, CodeCompleted)
+	req.Signed = []byte("alg\x00statement one")
+	r1 := must[StatusResult](t)(s.RecordStatus(ctx, req))
+	s.crashForTest()
+	s = openStore(t, dir)
+	h := head(t, s)
+	replay := req
+	replay.Bytes = append(bytes.Clone(req.Bytes), "<!-- replay -->"...)
+	r2 := must[StatusResult](t)(s.RecordStatus(ctx, replay))
+	if !r2.Existing || r2.AuditSeq != r1.AuditSeq || head(t, s) != h || len(stateOf(t, s, "D1", bca).History) != 1 {
+		t.Fatalf("a replay in other bytes recorded again: %+v %+v", r1, r2)
+	}
+	other := status("D1", bca, CodeArrived)
+	other.Signed = []byte("alg\x00statement two")
+	if r := must[StatusResult](t)(s.RecordStatus(ctx, other)); r.Existing {
+		t.Fatalf("another statement taken for the first: %+v", r)
+	}
+}

@@ -102,6 +102,9 @@ type DocumentMeta struct {
 	// Target is the DocumentId a revision (BusinessType 1–3) applies to; empty means the
 	// package's own DocumentId (SPEC §2).
 	Target string `json:"target,omitempty"`
+	// Legacy: accepted on a SHA-1 signature or certificate (--allow-sha1, SPEC §3); also
+	// said in the detail of its audit event, so that an auditor can find every such one.
+	Legacy bool `json:"legacy,omitempty"`
 }
 
 // AcceptRequest is one verified package to store and route.
@@ -143,6 +146,10 @@ type StatusRequest struct {
 	Code        string
 	Description string
 	Bytes       []byte // the exact signed bytes, forwarded as they are
+	// Signed names the signed statement (signing.Verified's Algorithm and SignedInfoHash):
+	// a status recorded under it before is Existing, whatever bytes carry it now, so
+	// that adding a comment to an old signed status does not replay it.
+	Signed []byte
 }
 
 // StatusResult is the answer to a status.
@@ -151,7 +158,7 @@ type StatusResult struct {
 	Code       string
 	SHA256     string
 	AuditSeq   uint64
-	Existing   bool // identical bytes were already recorded
+	Existing   bool // identical bytes, or the same signed statement, were already recorded
 }
 
 // HistoryEntry is one step of a delivery: published to Kafka, or a status received.
@@ -181,6 +188,7 @@ type Ref struct {
 	SHA256       string    `json:"sha256"`
 	BusinessType int       `json:"business_type"`
 	AcceptedAt   time.Time `json:"accepted_at"`
+	to           []string  // its recipients: who may see it (SeenBy)
 }
 
 // Document is one stored package with its deliveries.

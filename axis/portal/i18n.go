@@ -127,6 +127,8 @@ var messages = map[string][2]string{
 	"doc.by":             {"bởi", "by"},
 	"doc.axis":           {"Trục liên thông", "the axis"},
 	"doc.revisions":      {"Chuỗi sửa đổi", "Revision chain"},
+	"doc.signature":      {"Chữ ký số", "Digital signature"},
+	"doc.legacy":         {"SHA-1 (thuật toán cũ, được chấp nhận theo --allow-sha1)", "SHA-1 (legacy algorithm, accepted under --allow-sha1)"},
 	"doc.revises":        {"Gói tin này %s văn bản:", "This package %s the document:"},
 	"doc.revisedby":      {"Các gói tin sau đó:", "Later packages:"},
 	"doc.norevisions":    {"Văn bản chưa được thu hồi, cập nhật hay thay thế.", "The document has not been revoked, updated or replaced."},

@@ -130,7 +130,7 @@ func (p *Portal) showLogin(w http.ResponseWriter, r *http.Request, status int, b
 	rand.Read(v)
 	form := hex.EncodeToString(v)
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: form, Path: "/login", MaxAge: 3600, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: p.secure(r)})
 	b := p.base(w, r, "login.title")
 	b.Active = "login"
 	next := localPath(r.URL.Query().Get("next"))
@@ -152,9 +152,9 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return p.showLogin(w, r, http.StatusUnauthorized, true)
 	}
-	clearCookie(w, r, loginCookie, "/login")
+	p.clearCookie(w, r, loginCookie, "/login")
 	ck := &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil}
+		Secure: p.secure(r)}
 	if cl.Expires > 0 {
 		ck.MaxAge = int(cl.Expires - p.cfg.Now().Unix())
 	}
@@ -176,7 +176,7 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := p.checkCSRF(r, s.Value); err != nil {
 		return err
 	}
-	clearCookie(w, r, sessionCookie, "/")
+	p.clearCookie(w, r, sessionCookie, "/")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
 }

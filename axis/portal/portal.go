@@ -61,6 +61,10 @@ type Config struct {
 	Now func() time.Time
 	// MaxPackageBytes bounds the stored packages the portal parses (default 64 MiB).
 	MaxPackageBytes int64
+	// SecureCookies: the portal is reached over HTTPS through a proxy that terminates TLS,
+	// so cookies are Secure and HSTS is sent though the connection here is plain HTTP.
+	// (Without it, only a TLS connection to the portal itself does both.)
+	SecureCookies bool
 }
 
 // Portal is the portal's http.Handler.
@@ -151,7 +155,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	if r.TLS != nil {
+	if p.secure(r) {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 	p.h.ServeHTTP(w, r)
@@ -212,7 +216,7 @@ type errorPage struct {
 // they were going (a local path only).
 func (p *Portal) toLogin(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-		clearCookie(w, r, sessionCookie, "/")
+		p.clearCookie(w, r, sessionCookie, "/")
 	}
 	target := "/login"
 	if r.Method == http.MethodGet {
@@ -324,7 +328,7 @@ func (p *Portal) base(w http.ResponseWriter, r *http.Request, titleKey string) *
 	if l, ok := parseLang(r.URL.Query().Get("lang")); ok {
 		lang = l
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
-			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: p.secure(r)})
 	}
 	b := &base{Lang: lang, reg: p.cfg.Registry}
 	b.Title = lang.T(titleKey)
@@ -403,9 +407,9 @@ func (p *Portal) checkCSRF(r *http.Request, session string) error {
 	return nil
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
+func (p *Portal) clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: path, MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: p.secure(r)})
 }
 
 // localPath accepts only a path on this site as a redirect target (no open redirect).
@@ -419,3 +423,6 @@ func localPath(s string) string {
 	}
 	return s
 }
+
+// secure reports whether cookies are marked Secure and HSTS sent for r.
+func (p *Portal) secure(r *http.Request) bool { return p.cfg.SecureCookies || r.TLS != nil }

@@ -242,34 +242,59 @@ func FuzzLocalPath(f *testing.F) {
 	})
 }
 
+// Over TLS, or behind a TLS-terminating proxy (SecureCookies, plain HTTP here), every
+// cookie is Secure and HSTS is sent.
 func TestSecureCookieOverTLS(t *testing.T) {
 	f := newFixture(t)
-	get := httptest.NewRequest("GET", "https://axis.example/login", nil)
-	get.TLS = &tls.ConnectionState{}
-	w := httptest.NewRecorder()
-	f.portal.ServeHTTP(w, get)
-	form := hidden(t, w.Body.String(), "form")
-	if w.Header().Get("Strict-Transport-Security") == "" {
-		t.Errorf("no HSTS over TLS")
+	proxied, err := New(Config{Store: f.st, Registry: f.reg, Keyring: f.keys, Logger: zaptest.NewLogger(t), SecureCookies: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ck := range w.Result().Cookies() {
-		if !ck.Secure {
-			t.Errorf("cookie %s not Secure over TLS", ck.Name)
-		}
-	}
-	post := httptest.NewRequest("POST", "https://axis.example/login", strings.NewReader(url.Values{"token": {f.auditor}, "form": {form}}.Encode()))
-	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	post.AddCookie(&http.Cookie{Name: loginCookie, Value: form})
-	post.TLS = &tls.ConnectionState{}
-	w = httptest.NewRecorder()
-	f.portal.ServeHTTP(w, post)
-	if w.Code != http.StatusSeeOther {
-		t.Fatalf("login over TLS = %d", w.Code)
-	}
-	for _, ck := range w.Result().Cookies() {
-		if ck.Name == sessionCookie && (!ck.Secure || !ck.HttpOnly) {
-			t.Errorf("session cookie over TLS: %+v", ck)
-		}
+	for _, tc := range []struct {
+		name    string
+		portal  http.Handler
+		overTLS bool
+	}{{"TLS", f.portal, true}, {"SecureCookies", proxied, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			get := httptest.NewRequest("GET", "https://axis.example/login", nil)
+			if tc.overTLS {
+				get.TLS = &tls.ConnectionState{}
+			}
+			w := httptest.NewRecorder()
+			tc.portal.ServeHTTP(w, get)
+			form := hidden(t, w.Body.String(), "form")
+			if w.Header().Get("Strict-Transport-Security") == "" {
+				t.Errorf("no HSTS")
+			}
+			for _, ck := range w.Result().Cookies() {
+				if !ck.Secure {
+					t.Errorf("cookie %s not Secure", ck.Name)
+				}
+			}
+			post := httptest.NewRequest("POST", "https://axis.example/login", strings.NewReader(url.Values{"token": {f.auditor}, "form": {form}}.Encode()))
+			post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			post.AddCookie(&http.Cookie{Name: loginCookie, Value: form})
+			if tc.overTLS {
+				post.TLS = &tls.ConnectionState{}
+			}
+			w = httptest.NewRecorder()
+			tc.portal.ServeHTTP(w, post)
+			if w.Code != http.StatusSeeOther {
+				t.Fatalf("login = %d", w.Code)
+			}
+			n := 0
+			for _, ck := range w.Result().Cookies() {
+				if !ck.Secure {
+					t.Errorf("cookie %s not Secure: %+v", ck.Name, ck)
+				}
+				if ck.Name == sessionCookie {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("no session cookie")
+			}
+		})
 	}
 }
 
