@@ -18,6 +18,7 @@ import (
 	"github.com/beevik/etree"
 
 	"axis/axis/errs"
+	"axis/envelope"
 )
 
 // Signer signs documents with a key and its certificate chain.
@@ -209,10 +210,13 @@ func randomFor(k crypto.Signer) io.Reader {
 // inserted; every other byte is kept as it was. Re-serialising with etree instead would
 // be lossy (it writes a literal CR in text and literal TAB/LF/CR in attribute values,
 // which a parser then normalises away), so the signature would not survive the trip.
+// The digest is over the document as a conforming parser reads those bytes: the strict
+// parser normalises attribute values (XML 1.0 §3.3.3), which etree's reader does not, so
+// a literal line break in an attribute signed through etree failed at every verifier.
 func (s *Signer) SignBytes(b []byte) ([]byte, error) {
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(b); err != nil {
-		return nil, errs.Wrap(errs.MalformedXML, err, "not well-formed XML")
+	doc, err := envelope.ReadDocument(b, envelope.Limits{MaxBytes: max(int64(len(b)), envelope.DefaultMaxBytes)})
+	if err != nil {
+		return nil, err
 	}
 	if err := s.Sign(doc); err != nil {
 		return nil, err
