@@ -230,7 +230,7 @@ func (d *Daemon) getDocument(w http.ResponseWriter, r *http.Request) error {
 	for i := len(docs) - 1; i >= 0; i-- {
 		doc := docs[i]
 		if c.CanSee(doc.From, doc.To) {
-			return writeJSON(w, http.StatusOK, DocumentView{Document: doc.SeenBy(c.CanSee), Receipt: string(doc.Receipt)})
+			return writeJSON(w, http.StatusOK, DocumentView{Document: doc.SeenBy(c.CanSee).OwnDelivery(c.Agency), Receipt: string(doc.Receipt)})
 		}
 	}
 	return errs.E(errs.NotFound, "no document %q", id) // the same answer as for one that does not exist

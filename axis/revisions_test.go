@@ -93,3 +93,49 @@ func TestRevisionsOnlyThoseSeen(t *testing.T) {
 		t.Errorf("%s, not a party to the original, sees it: %+v", finance, fin.Revises)
 	}
 }
+
+// A recipient sees its own delivery only: another recipient's state and history (its
+// clerks' notes) are that recipient's and the sender's business, as the inbox list
+// already showed. The sender and an auditor see every delivery.
+func TestRecipientSeesOwnDelivery(t *testing.T) {
+	h := startDaemon(t)
+	b, id := pkg(t, 907)
+	h.mustAccept(b)
+	note := "chuyển Vụ Pháp chế xử lý, hạn 30/11"
+	h.mustStatus(status(t, police, id, "03", note))
+	for _, tc := range []struct {
+		token string
+		want  []string
+	}{
+		{h.agencyToken(ngheAn), []string{ngheAn}},
+		{h.agencyToken(police), []string{police}},
+		{h.agencyToken(govOffice), []string{police, ngheAn, tayNinh}},
+		{h.auditorToken(), []string{police, ngheAn, tayNinh}},
+	} {
+		var d store.Document
+		h.do("GET", "/v1/documents/"+url.PathEscape(id), tc.token, nil).json(t, &d)
+		var got []string
+		for _, r := range d.Recipients {
+			got = append(got, r.OrganID)
+		}
+		if len(got) != len(tc.want) || len(d.To) != 3 {
+			t.Fatalf("recipients shown %v (To %v), want %v", got, d.To, tc.want)
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Fatalf("recipients shown %v, want %v", got, tc.want)
+			}
+		}
+	}
+	req, _ := http.NewRequest("GET", h.url+"/documents/"+url.PathEscape(id), nil)
+	req.AddCookie(&http.Cookie{Name: "axis_session", Value: h.agencyToken(ngheAn)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || bytes.Contains(page, []byte("Vụ Pháp chế")) {
+		t.Fatalf("the portal shows %s another recipient's note (%d)", ngheAn, resp.StatusCode)
+	}
+}

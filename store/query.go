@@ -134,6 +134,24 @@ func refOf(d *docRecord) Ref {
 	return Ref{DocumentID: d.Meta.DocumentID, From: d.Meta.From, SHA256: d.SHA256, BusinessType: d.Meta.BusinessType, AcceptedAt: d.At, to: d.Meta.To}
 }
 
+// OwnDelivery returns d with, for a recipient agency, only its own delivery: the state
+// and history of the others (their clerks' notes included) are theirs and the sender's.
+// The sender and an auditor (agency "") see every delivery. The recipients' names stay
+// in To: the signed package lists them anyway.
+func (d Document) OwnDelivery(agency string) Document {
+	if agency == "" || agency == d.From {
+		return d
+	}
+	var own []Delivery
+	for _, r := range d.Recipients {
+		if r.OrganID == agency {
+			own = append(own, r)
+		}
+	}
+	d.Recipients = own
+	return d
+}
+
 // SeenBy returns d with only the revision links (Revises, Revisions) to documents see
 // allows, given their sender and recipients: a caller learns nothing of a revision it
 // was not sent, not even its id, bytes or time, as asking for it directly answers 404.

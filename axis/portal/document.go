@@ -71,7 +71,7 @@ func (p *Portal) visible(r *http.Request, id, sha string) (store.Document, []sto
 	var seen []store.Document
 	for _, d := range docs {
 		if cl.CanSee(d.From, d.To) {
-			seen = append(seen, d.SeenBy(cl.CanSee))
+			seen = append(seen, d.SeenBy(cl.CanSee).OwnDelivery(cl.Agency))
 		}
 	}
 	pick := -1
