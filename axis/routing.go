@@ -2,7 +2,9 @@ package axis
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,9 +30,13 @@ const (
 const (
 	outboxPage      = 1024
 	outboxPageBytes = 16 << 20 // keeps one batch's memory bounded with large packages
-	auditPage       = 1000
-	retryMin        = 100 * time.Millisecond
-	retryMax        = 5 * time.Second
+	// auditPage is one Kafka batch (kafkabus' default BatchSize): one produce request, which
+	// a partition appends whole or not at all. With more, kafka-go sends several requests;
+	// one failing while a later one lands leaves a gap, and Publish then resends from the
+	// failed one on, so the topic would hold 1..100, 201..300, 101..300.
+	auditPage = 100
+	retryMin  = 100 * time.Millisecond
+	retryMax  = 5 * time.Second
 )
 
 // backoff doubles a delay up to retryMax.
@@ -478,22 +484,54 @@ func (s *statusConsumer) handle(ctx context.Context, m bus.Message) error {
 	if code.Transient() {
 		return err // redelivered after a backoff
 	}
-	body := errs.ToBody(err)
-	dlq := bus.Message{Topic: TopicDLQ, Key: m.Key, Value: m.Value,
-		Headers: append(append([]bus.Header(nil), m.Headers...),
-			bus.Header{Key: HeaderErrorCode, Value: []byte(body.Error.Code)},
-			bus.Header{Key: HeaderError, Value: []byte(body.Error.Message)},
-			bus.Header{Key: HeaderSHA256, Value: []byte(sha256Hex(m.Value))})}
+	dlq := deadLetter(m, err)
 	start := time.Now()
 	if err := s.bus.Publish(ctx, dlq); err != nil {
-		return err
+		if errs.CodeOf(err).Transient() {
+			return err
+		}
+		// It can never be published: acknowledging it is the only way on to the next
+		// status (its refusal is in the audit log already).
+		s.log.Error("status refused and not sent to the dead-letter topic; skipped", zap.Int64("offset", m.Offset),
+			zap.String("sha256", sha256Hex(m.Value)), zap.Error(err))
+		return nil
 	}
+	body := errs.ToBody(err)
 	s.m.publish.WithLabelValues("dlq").Observe(time.Since(start).Seconds())
 	s.m.published.WithLabelValues("dlq").Inc()
 	s.log.Info("status sent to the dead-letter topic", zap.String("code", body.Error.Code),
 		zap.Int64("offset", m.Offset), zap.String("error", body.Error.Message))
 	return nil
 }
+
+// deadLetter is the axis.dlq copy of a refused status: the original key, value and
+// headers, with the axis's own headers (the producer's axis-* headers are dropped: they
+// cannot speak for the axis). A value that would take the copy over the message limit
+// is left out, and the copy says so: the error headers alone must always fit.
+func deadLetter(m bus.Message, cause error) bus.Message {
+	body := errs.ToBody(cause)
+	var hs []bus.Header
+	for _, h := range m.Headers {
+		if !strings.HasPrefix(strings.ToLower(h.Key), "axis-") {
+			hs = append(hs, h)
+		}
+	}
+	msg := body.Error.Message
+	hs = append(hs, bus.Header{Key: HeaderErrorCode, Value: []byte(body.Error.Code)},
+		bus.Header{Key: HeaderSHA256, Value: []byte(sha256Hex(m.Value))})
+	d := bus.Message{Topic: TopicDLQ, Key: m.Key, Value: m.Value, Headers: append(hs, bus.Header{Key: HeaderError, Value: []byte(msg)})}
+	if d.Size() > bus.MaxMessageBytes-dlqSlack {
+		msg += fmt.Sprintf(" (the %d-byte value is left out: with these headers it is over the message limit)", len(m.Value))
+		d.Value, d.Headers[len(d.Headers)-1].Value = nil, []byte(msg)
+		for d.Size() > bus.MaxMessageBytes-dlqSlack && len(d.Headers) > 3 { // the producer's own headers last
+			d.Headers = d.Headers[1:]
+		}
+	}
+	return d
+}
+
+// dlqSlack is room for the record's framing within MaxMessageBytes.
+const dlqSlack = 4 << 10
 
 func (s *statusConsumer) run(ctx context.Context) {
 	var bo backoff

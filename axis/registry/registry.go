@@ -62,6 +62,9 @@ func Parse(b []byte) (*Registry, error) {
 		return nil, fmt.Errorf("no agencies")
 	}
 	r := &Registry{byID: make(map[string]*Agency, len(f.Agencies))}
+	// Kafka refuses two topic names that differ only in '.' against '_' (they collide in
+	// its metric names), so two such ids could never both have an inbox.
+	topicOf := make(map[string]string, len(f.Agencies))
 	for i := range f.Agencies {
 		a := f.Agencies[i]
 		a.ID = strings.TrimSpace(a.ID)
@@ -75,6 +78,11 @@ func Parse(b []byte) (*Registry, error) {
 		if _, dup := r.byID[a.ID]; dup {
 			return nil, fmt.Errorf("agency %q listed twice", a.ID)
 		}
+		folded := strings.ReplaceAll(a.ID, ".", "_")
+		if other, ok := topicOf[folded]; ok {
+			return nil, fmt.Errorf("agencies %q and %q: ids differing only in '.' and '_' would collide as Kafka topic names", other, a.ID)
+		}
+		topicOf[folded] = a.ID
 		for j, fp := range a.Certificates {
 			n := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(fp), ":", ""))
 			if raw, err := hex.DecodeString(n); err != nil || len(raw) != 32 {

@@ -31,15 +31,16 @@ func TestLoadSample(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	fp := strings.Repeat("ab", 32)
 	for name, in := range map[string]string{
-		"not json":       `{`,
-		"empty":          `{"agencies":[]}`,
-		"empty id":       `{"agencies":[{"id":" "}]}`,
-		"duplicate":      `{"agencies":[{"id":"A"},{"id":"A"}]}`,
-		"bad fp":         `{"agencies":[{"id":"A","certificates":["zz"]}]}`,
-		"short fp":       `{"agencies":[{"id":"A","certificates":["abcd"]}]}`,
-		"misspelled key": `{"agencies":[{"id":"A","certificate":["` + fp + `"]}]}`,
-		"topic-unsafe":   `{"agencies":[{"id":"A/B"}]}`,
-		"trailing":       `{"agencies":[{"id":"A"}]} {}`,
+		"not json":        `{`,
+		"empty":           `{"agencies":[]}`,
+		"empty id":        `{"agencies":[{"id":" "}]}`,
+		"duplicate":       `{"agencies":[{"id":"A"},{"id":"A"}]}`,
+		"bad fp":          `{"agencies":[{"id":"A","certificates":["zz"]}]}`,
+		"short fp":        `{"agencies":[{"id":"A","certificates":["abcd"]}]}`,
+		"misspelled key":  `{"agencies":[{"id":"A","certificate":["` + fp + `"]}]}`,
+		"topic-unsafe":    `{"agencies":[{"id":"A/B"}]}`,
+		"trailing":        `{"agencies":[{"id":"A"}]} {}`,
+		"topic collision": `{"agencies":[{"id":"000.00.00.G22"},{"id":"000_00_00_G22"}]}`, // Kafka: Invalid Topic
 	} {
 		if _, err := Parse([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
