@@ -217,7 +217,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopIntake()
 
 	var routing, consumers sync.WaitGroup
-	disp := &dispatcher{store: d.store, pub: d.bus, log: d.log.Named("dispatch"), m: d.m, wake: d.dispatchWake, audit: d.auditWake}
+	disp := &dispatcher{store: d.store, pub: d.bus, log: d.log.Named("dispatch"), m: d.m, wake: d.dispatchWake, audit: d.auditWake,
+		ensure: d.bus.EnsureTopics}
 	ap := &auditPublisher{store: d.store, pub: d.bus, log: d.log.Named("audit"), m: d.m, wake: d.auditWake}
 	sc := &statusConsumer{intake: d.intake, bus: d.bus, log: d.log.Named("status"), m: d.m}
 	loops, stopLoops := context.WithCancel(work)

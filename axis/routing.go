@@ -2,6 +2,7 @@ package axis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -106,6 +107,9 @@ type dispatcher struct {
 	m     *metrics
 	wake  wakeup
 	audit wakeup // MarkPublished writes audit events
+	// ensure creates topics again (the bus's EnsureTopics): an inbox topic deleted while
+	// the axis runs would otherwise hold up every delivery behind it. Nil: never.
+	ensure func(ctx context.Context, topics ...string) error
 
 	// refused holds the outbox entries Kafka refused for good (too large for the topic,
 	// invalid) and when: they stay pending and are tried again after refusedRetry, but
@@ -340,6 +344,23 @@ func (d *dispatcher) pendingAfter(ctx context.Context, after uint64) ([]store.Ou
 func (d *dispatcher) publish(ctx context.Context, entries []store.OutboxEntry, msgs []bus.Message) ([]uint64, error) {
 	ids := make([]uint64, 0, len(entries))
 	err := d.pub.Publish(ctx, msgs...)
+	if errors.Is(err, bus.ErrUnknownTopic) && d.ensure != nil {
+		topics := map[string]bool{}
+		var list []string
+		for _, m := range msgs {
+			if !topics[m.Topic] {
+				topics[m.Topic] = true
+				list = append(list, m.Topic)
+			}
+		}
+		// Topics that exist are left as they are: only the missing one is created.
+		if cerr := d.ensure(ctx, list...); cerr != nil {
+			d.log.Error("an inbox topic is missing and could not be created again", zap.Error(cerr))
+		} else {
+			d.log.Warn("an inbox topic was missing (deleted?); created again", zap.Strings("topics", list), zap.Error(err))
+			err = d.pub.Publish(ctx, msgs...)
+		}
+	}
 	if err == nil {
 		for _, e := range entries {
 			ids = append(ids, e.ID)

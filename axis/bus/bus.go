@@ -7,8 +7,14 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrUnknownTopic is in the chain of a Publish error when a topic does not exist
+// (deleted by an operator, say): a caller that owns the topic may create it again
+// (Admin.EnsureTopics). It is transient (errs.Unavailable): nothing is lost meanwhile.
+var ErrUnknownTopic = errors.New("topic does not exist")
 
 // MaxMessageBytes is the largest message (key + value + headers) every implementation
 // must carry: a 64 MiB package (SPEC §6 default --max-package-bytes) plus room for its

@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"axis/axis/bus"
 	"axis/axis/errs"
 )
 
@@ -77,7 +78,7 @@ func classify(err, cause error, format string, args ...any) error {
 	case isTLS(err):
 		return errs.Wrap(errs.Unavailable, err, "%s: TLS with the Kafka brokers failed (check --kafka-tls-ca)", what)
 	case errors.Is(err, kafka.UnknownTopicOrPartition):
-		return errs.Wrap(errs.Unavailable, err, "%s: topic does not exist (topics are created explicitly, never automatically)", what)
+		return errs.Wrap(errs.Unavailable, errors.Join(bus.ErrUnknownTopic, err), "%s: topic does not exist (topics are created explicitly, never automatically)", what)
 	case errors.Is(err, context.Canceled):
 		return errs.Wrap(errs.Unavailable, err, "%s: cancelled", what)
 	}

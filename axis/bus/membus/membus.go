@@ -109,7 +109,7 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 	}
 	for _, m := range msgs {
 		if b.topics[m.Topic] == nil {
-			return errs.E(errs.Unavailable, "topic %q does not exist (create it first)", m.Topic)
+			return errs.Wrap(errs.Unavailable, bus.ErrUnknownTopic, "topic %q does not exist (create it first)", m.Topic)
 		}
 	}
 	now := time.Now().UTC()
