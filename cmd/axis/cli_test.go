@@ -152,3 +152,24 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatalf("sign without input: %d %q", code, e)
 	}
 }
+
+// A wrong command line says what is wrong on stderr and exits 2: a missing required
+// flag (urfave/cli returned it without a word, exit 1), an unknown command or
+// subcommand, an unknown flag.
+func TestCommandLineErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verify", "x.edxml"}, `axis: Required flag "trust" not set`},
+		{[]string{"sign", "x.edxml"}, `axis: Required flags "key, cert" not set`},
+		{[]string{"frobnicate"}, `axis: unknown command "frobnicate"`},
+		{[]string{"token", "frob"}, `axis: unknown command "frob"`},
+		{[]string{"verify", "--bogus"}, "axis: flag provided but not defined: -bogus"},
+	} {
+		_, errOut, code := run(t, nil, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("axis %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, errOut, tc.want)
+		}
+	}
+}

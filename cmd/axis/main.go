@@ -23,6 +23,15 @@ func newApp() *cli.App {
 		Usage:                "national document-interchange axis for signed edXML packages",
 		Commands:             commands,
 		EnableBashCompletion: true,
+		CommandNotFound: func(c *cli.Context, name string) {
+			// Also called when a command's required flag is missing and urfave/cli shows
+			// its help with the arguments as a topic: the error that follows says what.
+			if c.Command != nil && !hasSubcommands(c.Command) && c.Command.Name != "" && c.Command.Name != c.App.Name && c.Command.Name != "help" {
+				return
+			}
+			fmt.Fprintf(c.App.ErrWriter, "axis: unknown command %q (axis --help lists them)\n", name)
+			os.Exit(2)
+		},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err == nil {
 				return
@@ -39,8 +48,22 @@ func newApp() *cli.App {
 	}
 }
 
+// hasSubcommands: cmd groups commands (urfave/cli gives every command a "help" one).
+func hasSubcommands(cmd *cli.Command) bool {
+	for _, s := range cmd.Subcommands {
+		if s.Name != "help" {
+			return true
+		}
+	}
+	return false
+}
+
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
-		os.Exit(1)
+		// What reaches here never went through ExitErrHandler: the command line itself
+		// is wrong (a required flag missing, a flag that does not parse). Say so: a bare
+		// exit status tells a newcomer nothing.
+		fmt.Fprintln(os.Stderr, "axis:", err)
+		os.Exit(2)
 	}
 }
