@@ -2,6 +2,7 @@ package axis
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"net"
@@ -93,6 +94,13 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	identity, err := loadIdentity(cfg.IdentityKey, cfg.IdentityCert)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkIdentity(identity, d.verifier); err != nil {
+		return nil, fmt.Errorf("--identity-key %s, --identity-cert %s: %w", cfg.IdentityKey, cfg.IdentityCert, err)
+	}
+	if sn := identity.Cert.Subject.SerialNumber; sn != "axis" {
+		d.log.Warn("the identity certificate's subject serialNumber is not \"axis\": receipts and audit checkpoints verify only where it is pinned (axis verify --identity-cert, axis audit verify --identity-cert)",
+			zap.String("serial_number", sn))
 	}
 	if d.keyring, err = token.LoadOrCreate(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("token secret: %w", err)
@@ -201,6 +209,29 @@ func loadIdentity(keyFile, certFile string) (*signing.Signer, error) {
 		return nil, fmt.Errorf("--identity-cert %s: %v", certFile, err)
 	}
 	return &signing.Signer{Key: key, Cert: certs[0], Chain: certs[1:]}, nil
+}
+
+// checkIdentity proves at start that the axis can sign what its own trust verifies: the
+// key is the certificate's, and the certificate chains to --trust, is valid now and may
+// sign. Otherwise every submission would be stored, routed and then answered 500 (no
+// receipt), and every checkpoint would break the audit log.
+func checkIdentity(id *signing.Signer, v *signing.Verifier) error {
+	pub, ok := id.Cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(id.Key.Public()) {
+		return errors.New("the key is not the certificate's")
+	}
+	probe, err := id.SignBytes([]byte(`<axisIdentityProbe xmlns="urn:axis:probe"></axisIdentityProbe>`))
+	if err != nil {
+		return fmt.Errorf("signing with the identity: %w", err)
+	}
+	doc, err := envelope.ReadDocument(probe, envelope.DefaultLimits())
+	if err == nil {
+		_, err = v.Verify(doc)
+	}
+	if err != nil {
+		return fmt.Errorf("what the identity signs does not verify against --trust: %w", err)
+	}
+	return nil
 }
 
 // Addr is the HTTP address actually bound (useful with port 0).
