@@ -128,6 +128,15 @@ func LoadOrCreate(dataDir string) (*Keyring, error) {
 	return openKeyring(dataDir)
 }
 
+// Load reads DIR/token.key, which must exist (revoking or checking against a secret
+// made up on the spot would only mislead).
+func Load(dataDir string) (*Keyring, error) {
+	if _, err := os.Stat(filepath.Join(dataDir, SecretFile)); err != nil {
+		return nil, err
+	}
+	return openKeyring(dataDir)
+}
+
 // openKeyring reads the data directory's secrets (current and still-accepted old ones).
 func openKeyring(dataDir string) (*Keyring, error) {
 	k := &Keyring{dir: &secretFiles{dir: dataDir}, rev: &revocations{path: filepath.Join(dataDir, RevokedFile)}}

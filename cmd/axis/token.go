@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,7 +36,15 @@ func tokenCommand() *cli.Command {
 				if c.Duration("ttl") <= 0 {
 					return cli.Exit("token issue: --ttl must be positive", 2)
 				}
-				k, err := token.LoadOrCreate(c.String("data-dir"))
+				dir := c.String("data-dir")
+				k, err := token.Load(dir)
+				if errors.Is(err, fs.ErrNotExist) {
+					// The first start of a daemon creates it too; say so, as a mistyped
+					// --data-dir gives tokens that daemon refuses.
+					fmt.Fprintf(c.App.ErrWriter, "axis: no token secret in %s yet: created %s (a daemon with another --data-dir refuses this token)\n",
+						dir, filepath.Join(dir, token.SecretFile))
+					k, err = token.LoadOrCreate(dir)
+				}
 				if err != nil {
 					return err
 				}
@@ -64,9 +75,9 @@ func tokenCommand() *cli.Command {
 					}
 					tok = string(b)
 				}
-				k, err := token.LoadOrCreate(c.String("data-dir"))
+				k, err := token.Load(c.String("data-dir"))
 				if err != nil {
-					return err
+					return cli.Exit("token revoke: "+err.Error()+" (give the daemon's --data-dir)", 1)
 				}
 				claims, err := k.Revoke(strings.TrimSpace(tok), time.Now())
 				if err != nil {

@@ -19,6 +19,17 @@ func TestTokenRevokeCommand(t *testing.T) {
 		t.Fatalf("issue: %d %s", code, errOut)
 	}
 	tok := strings.TrimSpace(out)
+	if !strings.Contains(errOut, "no token secret in "+dir+" yet: created") {
+		t.Fatalf("issue in a new directory said %q", errOut)
+	}
+	// Revoking against a directory with no secret (a mistyped --data-dir) creates nothing.
+	wrong := filepath.Join(dir, "wrong")
+	if _, errOut, code := run(t, nil, "token", "revoke", "--data-dir", wrong, tok); code != 1 || !strings.Contains(errOut, "give the daemon's --data-dir") {
+		t.Fatalf("revoke in a directory without a secret: %d %s", code, errOut)
+	}
+	if _, err := os.Stat(wrong); !os.IsNotExist(err) {
+		t.Fatalf("revoke created %s: %v", wrong, err)
+	}
 	for range 2 {
 		if out, errOut, code := run(t, nil, "token", "revoke", "--data-dir", dir, tok); code != 0 || !strings.HasPrefix(out, "REVOKED agency:000.00.00.G22 token") {
 			t.Fatalf("revoke: %d %q %s", code, out, errOut)
