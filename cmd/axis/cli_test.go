@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"github.com/urfave/cli/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,4 +173,22 @@ func TestCommandLineErrors(t *testing.T) {
 			t.Errorf("axis %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, errOut, tc.want)
 		}
 	}
+}
+
+// SPEC §5: every flag is also readable from an AXIS_* variable.
+func TestEveryFlagHasAnEnvVar(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			for _, f := range c.Flags {
+				ef, ok := f.(interface{ GetEnvVars() []string })
+				name := f.Names()[0]
+				if !ok || len(ef.GetEnvVars()) == 0 || !strings.HasPrefix(ef.GetEnvVars()[0], "AXIS_") {
+					t.Errorf("axis %s%s --%s has no AXIS_* variable", path, c.Name, name)
+				}
+			}
+			walk(path+c.Name+" ", c.Subcommands)
+		}
+	}
+	walk("", newApp().Commands)
 }

@@ -24,7 +24,7 @@ func signCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "signer private key (PEM, PKCS#8/PKCS#1/SEC1)", Required: true, EnvVars: []string{"AXIS_SIGN_KEY"}},
 			&cli.StringFlag{Name: "cert", Usage: "signer certificate (PEM)", Required: true, EnvVars: []string{"AXIS_SIGN_CERT"}},
 			&cli.StringFlag{Name: "chain", Usage: "intermediate certificates to include in KeyInfo (PEM)", EnvVars: []string{"AXIS_SIGN_CHAIN"}},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output file (default: stdout)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output file (default: stdout)", EnvVars: []string{"AXIS_SIGN_OUT"}},
 		},
 		Action: func(c *cli.Context) error {
 			// SPEC §5 writes "IN [-o OUT]": urfave/cli v2 stops parsing flags at the first

@@ -25,9 +25,9 @@ func tokenCommand() *cli.Command {
 			Usage: "issue a token for one agency (--agency ID) or for an auditor (--auditor)",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "data-dir", Value: ".axis", Usage: "the daemon's data directory (holds the token secret)", EnvVars: []string{"AXIS_DATA_DIR"}},
-				&cli.StringFlag{Name: "agency", Usage: "OrganId the token acts for"},
-				&cli.BoolFlag{Name: "auditor", Usage: "a token that sees every document and the audit log"},
-				&cli.DurationFlag{Name: "ttl", Value: 24 * time.Hour, Usage: "validity"},
+				&cli.StringFlag{Name: "agency", Usage: "OrganId the token acts for", EnvVars: []string{"AXIS_TOKEN_AGENCY"}},
+				&cli.BoolFlag{Name: "auditor", Usage: "a token that sees every document and the audit log", EnvVars: []string{"AXIS_TOKEN_AUDITOR"}},
+				&cli.DurationFlag{Name: "ttl", Value: 24 * time.Hour, Usage: "validity", EnvVars: []string{"AXIS_TOKEN_TTL"}},
 			},
 			Action: func(c *cli.Context) error {
 				if (c.String("agency") == "") == !c.Bool("auditor") {
@@ -92,7 +92,7 @@ func tokenCommand() *cli.Command {
 			Usage: "replace the token secret: earlier tokens are refused at once, or after --grace (a running daemon follows within a second)",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "data-dir", Value: ".axis", Usage: "the daemon's data directory (holds the token secret)", EnvVars: []string{"AXIS_DATA_DIR"}},
-				&cli.DurationFlag{Name: "grace", Usage: "how long tokens issued before stay valid (0: refused at once, for a leaked secret)"},
+				&cli.DurationFlag{Name: "grace", Usage: "how long tokens issued before stay valid (0: refused at once, for a leaked secret)", EnvVars: []string{"AXIS_TOKEN_GRACE"}},
 			},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 0 {
