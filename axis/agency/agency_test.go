@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,9 +32,10 @@ const (
 )
 
 type fixture struct {
-	checker *verify.Checker
-	signers map[string]*signing.Signer
-	decree  []byte // signed by the sender
+	verifier *signing.Verifier
+	checker  *verify.Checker // verifier, without a registry
+	signers  map[string]*signing.Signer
+	decree   []byte // signed by the sender
 }
 
 var (
@@ -56,7 +58,8 @@ func testFixture(t testing.TB) fixture {
 			fixErr = err
 			return
 		}
-		fix.checker = verify.New(signing.NewVerifier(ts, signing.Options{}), nil, envelope.Limits{})
+		fix.verifier = signing.NewVerifier(ts, signing.Options{})
+		fix.checker = verify.New(fix.verifier, nil, envelope.Limits{})
 		fix.signers = map[string]*signing.Signer{}
 		for _, id := range []string{sender, recipient, other} {
 			c, err := devpki.NewLeaf(root, devpki.CertOptions{KeyType: devpki.ECDSA, SerialNumber: id, CommonName: id})
@@ -91,7 +94,7 @@ func newTestInbox(t *testing.T, agency string, pub bus.Publisher) (*Inbox, *[]Ev
 	f := testFixture(t)
 	dir := t.TempDir()
 	var events []Event
-	in, err := NewInbox(Config{Agency: agency, Dir: dir, Checker: f.checker, Signer: f.signers[agency], Publisher: pub,
+	in, err := NewInbox(Config{Agency: agency, Dir: dir, Verifier: f.verifier, Signer: f.signers[agency], Publisher: pub,
 		Report: func(e Event) { events = append(events, e) },
 		Now:    func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }})
 	if err != nil {
@@ -135,7 +138,7 @@ func TestInboxWritesAnswersAndDedupes(t *testing.T) {
 	if len(answers) != 1 {
 		t.Fatalf("%d answers", len(answers))
 	}
-	if kept, _ := os.ReadFile(filepath.Join(dir, SentDir, AnswerFile(filepath.Base(want)))); !bytes.Equal(kept, answers[0].Value) {
+	if kept, _ := os.ReadFile(filepath.Join(dir, SentDir, AnswerFile(docID, hexSHA(f.decree)))); !bytes.Equal(kept, answers[0].Value) {
 		t.Fatal("the published answer is not the one kept in sent/")
 	}
 	a := answers[0]
@@ -166,18 +169,22 @@ func TestInboxRefuses(t *testing.T) {
 	badHeader.SetHeader(HeaderSHA256, strings.Repeat("0", 64))
 	noHeader := delivery(f.decree, "edoc")
 	noHeader.Headers = noHeader.Headers[:3]
+	// Bytes that are not intact (not what anyone signed) are dropped; everything else is
+	// kept in refused/ before it is acknowledged.
 	for _, tc := range []struct {
 		name string
 		m    bus.Message
 		code errs.Code
+		kept string // name in refused/, "" if not kept
 	}{
-		{"tampered", delivery(tampered, "edoc"), errs.SignatureInvalid},
-		{"altered in transit", badHeader, errs.SignatureInvalid},
-		{"no sha header", noHeader, errs.BadRequest},
-		{"wrong signer", delivery(wrongSigner, "edoc"), errs.SenderMismatch},
-		{"not addressed to me", delivery(notForMe, "edoc"), errs.InvalidEnvelope},
-		{"type header lies", delivery(f.decree, "status"), errs.InvalidEnvelope},
-		{"not xml", delivery([]byte("hello"), "edoc"), errs.MalformedXML},
+		{"tampered", delivery(tampered, "edoc"), errs.SignatureInvalid, ""},
+		{"altered in transit", badHeader, errs.SignatureInvalid, ""},
+		{"no sha header", noHeader, errs.BadRequest, ""},
+		{"wrong signer", delivery(wrongSigner, "edoc"), errs.SenderMismatch, PackageFile(docID, hexSHA(wrongSigner))},
+		{"not addressed to me", delivery(notForMe, "edoc"), errs.InvalidEnvelope, PackageFile(docID, hexSHA(notForMe))},
+		{"type header lies", delivery(f.decree, "status"), errs.InvalidEnvelope,
+			strings.TrimSuffix(PackageFile(docID, hexSHA(f.decree)), ".edxml") + ".xml"},
+		{"not xml", delivery([]byte("hello"), "edoc"), errs.MalformedXML, PackageFile(docID, hexSHA([]byte("hello")))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mb := membus.New(membus.Options{})
@@ -192,12 +199,48 @@ func TestInboxRefuses(t *testing.T) {
 			if n := len(mb.Messages(TopicStatus)); n != 0 {
 				t.Fatalf("%d answers published for a refused package", n)
 			}
-			for _, sub := range []string{".", StatusDir, SentDir} {
-				if e, _ := os.ReadDir(filepath.Join(dir, sub)); len(e) != map[string]int{".": 2}[sub] {
+			for _, sub := range []string{StatusDir, SentDir} {
+				if e, _ := os.ReadDir(filepath.Join(dir, sub)); len(e) != 0 {
 					t.Fatalf("%s holds %d entries", sub, len(e))
 				}
 			}
+			top, _ := os.ReadDir(dir)
+			if tc.kept == "" {
+				if len(top) != 2 || (*events)[0].File != "" {
+					t.Fatalf("not intact, but kept: %v, %q", top, (*events)[0].File)
+				}
+				return
+			}
+			if len(top) != 3 {
+				t.Fatalf("dir holds %v", top)
+			}
+			checkRefused(t, dir, tc.kept, tc.m.Value, tc.code)
+			if (*events)[0].File != filepath.Join(dir, RefusedDir, tc.kept) {
+				t.Fatalf("event file %q", (*events)[0].File)
+			}
 		})
+	}
+}
+
+// checkRefused fails unless refused/ holds exactly name (the exact bytes b) and its
+// error body with code.
+func checkRefused(t *testing.T, dir, name string, b []byte, code errs.Code) {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(dir, RefusedDir))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != name+" "+name+ErrorSuffix {
+		t.Fatalf("refused/ holds %v, want %s and its %s", names, name, ErrorSuffix)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, RefusedDir, name)); !bytes.Equal(got, b) {
+		t.Fatal("refused/ does not hold the exact bytes")
+	}
+	var body errs.Body
+	js, _ := os.ReadFile(filepath.Join(dir, RefusedDir, name+ErrorSuffix))
+	if err := json.Unmarshal(js, &body); err != nil || body.Error.Code != string(code) || body.Error.Message == "" {
+		t.Fatalf("error body %s (%v), want code %s", js, err, code)
 	}
 }
 

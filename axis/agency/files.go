@@ -60,9 +60,11 @@ func PackageFile(documentID, sum string) string {
 	return SafeName(documentID) + "." + shortSHA(sum) + ".edxml"
 }
 
-// AnswerFile is the file name of the signed 01 answer to a delivered package.
-func AnswerFile(packageFile string) string {
-	return strings.TrimSuffix(packageFile, ".edxml") + ".01.xml"
+// AnswerFile is the file name, in sent/, of the signed 01 answer to a delivered package
+// of this DocumentId and sha256 (hex). The full sha256 makes it the record that this
+// package was handled, whatever became of its file.
+func AnswerFile(documentID, sum string) string {
+	return SafeName(documentID) + "." + sum + ".01.xml"
 }
 
 // errOtherContent means a file with the name exists but holds other bytes.

@@ -13,7 +13,6 @@ import (
 	"axis/axis/errs"
 	"axis/axis/logging"
 	"axis/axis/registry"
-	"axis/axis/verify"
 	"axis/envelope"
 	"axis/signing"
 )
@@ -52,7 +51,7 @@ func inboxCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "the agency's private key (PEM), signs the 01 answers", Required: true, EnvVars: []string{"AXIS_AGENCY_KEY"}},
 			&cli.StringFlag{Name: "cert", Usage: "the agency's certificate (PEM)", Required: true, EnvVars: []string{"AXIS_AGENCY_CERT"}},
 			&cli.StringFlag{Name: "chain", Usage: "intermediate certificates to include in the answers (PEM)", EnvVars: []string{"AXIS_AGENCY_CHAIN"}},
-			&cli.StringFlag{Name: "out", Usage: "directory the packages are written to (statuses in status/, answers in sent/)", Required: true, EnvVars: []string{"AXIS_INBOX_OUT"}},
+			&cli.StringFlag{Name: "out", Usage: "directory the packages are written to (statuses in status/, answers in sent/, what is refused here in refused/ with a .error.json)", Required: true, EnvVars: []string{"AXIS_INBOX_OUT"}},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep consuming until interrupted (default: stop once caught up)", EnvVars: []string{"AXIS_INBOX_FOLLOW"}},
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory; read again on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it senders are bound by serialNumber only", EnvVars: []string{"AXIS_REGISTRY"}},
@@ -113,7 +112,7 @@ func inboxAction(c *cli.Context) error {
 	defer onSIGHUP(func() { reloadTrust(c.String("trust"), verifier, log) })()
 	in, err := agency.NewInbox(agency.Config{
 		Agency: id, Dir: c.String("out"), Signer: signer, Organ: organ, Publisher: b, Logger: log.Named("inbox"),
-		Checker: verify.New(verifier, reg, envelope.Limits{MaxBytes: c.Int64("max-package-bytes")}),
+		Verifier: verifier, Registry: reg, Limits: envelope.Limits{MaxBytes: c.Int64("max-package-bytes")},
 		Report: func(e agency.Event) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -126,8 +125,12 @@ func inboxAction(c *cli.Context) error {
 			case agency.Duplicate:
 				fmt.Fprintf(out, "DUPLICATE %s from %s (already in %s)\n", e.DocumentID, e.From, e.File)
 			case agency.Refused:
-				fmt.Fprintf(out, "REFUSED %s/%d@%d %s: %s: %s\n", e.Topic, e.Partition, e.Offset, orNone(e.DocumentID),
-					errs.CodeOf(e.Err), oneLine(errs.ToBody(e.Err).Error.Message))
+				kept := ""
+				if e.File != "" {
+					kept = " -> " + e.File
+				}
+				fmt.Fprintf(out, "REFUSED %s/%d@%d %s: %s: %s%s\n", e.Topic, e.Partition, e.Offset, orNone(e.DocumentID),
+					errs.CodeOf(e.Err), oneLine(errs.ToBody(e.Err).Error.Message), kept)
 			}
 		},
 	})
