@@ -16,12 +16,16 @@ import (
 	"axis/axis/errs"
 )
 
+// exitTempFail (sysexits EX_TEMPFAIL): nothing was refused, something could not be
+// submitted; running the same command again is safe.
+const exitTempFail = 75
+
 func init() { register(sendCommand()) }
 
 func sendCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "send",
-		Usage:     "submit signed edXML packages to the axis over HTTP; exit 1 if any is refused",
+		Usage:     "submit signed edXML packages to the axis over HTTP; exit 1 if any is refused, 75 if any could not be submitted (try again)",
 		ArgsUsage: "FILE|DIR...",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Value: "http://127.0.0.1:8080", Usage: "the axis URL", EnvVars: []string{"AXIS_SERVER"}},
@@ -87,13 +91,18 @@ func sendAction(c *cli.Context) error {
 		}
 	}()
 	progress := isTerminal(os.Stderr)
-	accepted, already, refused := 0, 0, 0
+	accepted, already, refused, failed := 0, 0, 0, 0
 	for i := range files {
 		r := <-results[i]
 		if progress {
 			fmt.Fprint(c.App.ErrWriter, "\r\033[K")
 		}
 		switch {
+		case r.err != nil && errs.CodeOf(r.err).Transient():
+			// Not a refusal: the axis could not be reached or could not decide; the same
+			// bytes can be sent again safely (an accepted package answers 200).
+			failed++
+			fmt.Fprintf(c.App.Writer, "FAILED %s: %s: %s\n", r.file, errs.CodeOf(r.err), oneLine(errs.ToBody(r.err).Error.Message))
 		case r.err != nil:
 			refused++
 			fmt.Fprintf(c.App.Writer, "REJECTED %s: %s: %s\n", r.file, errs.CodeOf(r.err), oneLine(errs.ToBody(r.err).Error.Message))
@@ -118,7 +127,7 @@ func sendAction(c *cli.Context) error {
 			}
 		}
 		if progress {
-			fmt.Fprintf(c.App.ErrWriter, "sent %d/%d (%d refused)", i+1, len(files), refused)
+			fmt.Fprintf(c.App.ErrWriter, "sent %d/%d (%d refused, %d failed)", i+1, len(files), refused, failed)
 		}
 	}
 	wg.Wait()
@@ -126,10 +135,13 @@ func sendAction(c *cli.Context) error {
 		fmt.Fprint(c.App.ErrWriter, "\r\033[K")
 	}
 	if len(files) > 1 {
-		fmt.Fprintf(c.App.ErrWriter, "%d accepted, %d already accepted, %d refused\n", accepted, already, refused)
+		fmt.Fprintf(c.App.ErrWriter, "%d accepted, %d already accepted, %d refused, %d failed (send those again)\n", accepted, already, refused, failed)
 	}
 	if refused > 0 {
 		return cli.Exit("", 1)
+	}
+	if failed > 0 {
+		return cli.Exit("", exitTempFail)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -76,5 +77,25 @@ func TestSendOrderRetryReceipts(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(receipts, "X_2026_01_01_5_A.000000000000.receipt.xml")); string(b) != "<r>5</r>" {
 		t.Errorf("receipt of doc5: %q", b)
+	}
+}
+
+// An axis that cannot be reached refused nothing: send and status say FAILED and exit
+// 75 (try again), not REJECTED and 1, so a clerk or a script sends the same bytes again.
+func TestSendUnreachableIsNotARefusal(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "p.edxml")
+	if err := os.WriteFile(f, []byte("<edXML/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := "http://" + l.Addr().String()
+	l.Close() // nobody listens there now
+	out, errOut, code := run(t, nil, "send", "--server", server, "--timeout", "3s", f)
+	if code != 75 || !strings.HasPrefix(out, "FAILED "+f+": unavailable: ") {
+		t.Fatalf("send: exit %d %q %s", code, out, errOut)
 	}
 }

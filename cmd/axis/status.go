@@ -74,6 +74,10 @@ func statusAction(c *cli.Context) error {
 	defer cancel()
 	a, err := cl.SubmitStatus(ctx, b)
 	if err != nil {
+		if errs.CodeOf(err).Transient() {
+			fmt.Fprintf(c.App.Writer, "FAILED %s %s: %s: %s\n", c.String("code"), c.String("doc"), errs.CodeOf(err), oneLine(errs.ToBody(err).Error.Message))
+			return cli.Exit("", exitTempFail)
+		}
 		fmt.Fprintf(c.App.Writer, "REJECTED %s %s: %s: %s\n", c.String("code"), c.String("doc"), errs.CodeOf(err), oneLine(errs.ToBody(err).Error.Message))
 		return cli.Exit("", 1)
 	}
