@@ -18,7 +18,7 @@ DOC='000.00.00.G22,2026/11/22,1234/NĐ-CP'
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }; else step() { printf '\n==> %s\n' "$*"; }; fi
 
 step "development PKI and a daemon with the embedded broker ($WORK)"
 "$BIN" pki init --dir "$PKI" --registry "$REG" | tail -n 1

@@ -20,7 +20,8 @@ DOC='000.00.00.G22,2026/11/22,1234/NĐ-CP'
   testdata/demo/decree.edxml -o "$DATA/decree.signed.edxml"
 TOKEN=$("$BIN" token issue --data-dir "$DATA" --agency "$SENDER" --ttl 720h)
 
-b=$(tput bold 2>/dev/null || true); n=$(tput sgr0 2>/dev/null || true)
+b=; n=
+if [ -t 1 ]; then b=$(tput bold 2>/dev/null || true); n=$(tput sgr0 2>/dev/null || true); fi
 cat <<MSG
 
 ${b}axis is starting${n}: HTTP on http://$HTTP, embedded broker on $BROKER, data in $DATA/.

@@ -44,7 +44,10 @@ func New(c Config) (*zap.Logger, error) {
 	case "console":
 		ec := zap.NewDevelopmentEncoderConfig()
 		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
-		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		if term.IsTerminal(int(os.Stderr.Fd())) { // colour codes only where they are read as colour
+			ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		enc = zapcore.NewConsoleEncoder(ec)
 	default:
 		return nil, fmt.Errorf("log format %q: want auto, json or console", c.Format)
