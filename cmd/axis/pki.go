@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -36,25 +35,18 @@ func pkiCommand() *cli.Command {
 				for _, id := range ids {
 					paths = append(paths, devpki.AgencyCertPath(dir, id))
 				}
-				existed := map[string]bool{}
-				for _, p := range paths {
-					if _, err := os.Stat(p); err == nil {
-						existed[p] = true
-					}
-				}
-				opts := devpki.Options{}
+				created := 0
+				// Each line as soon as its certificate is written: hundreds of RSA keys
+				// take tens of seconds.
+				opts := devpki.Options{Created: func(p string) {
+					created++
+					fmt.Fprintln(c.App.Writer, "created", p)
+				}}
 				if c.Bool("ecdsa") {
 					opts.KeyType = devpki.ECDSA
 				}
 				if err := devpki.Init(dir, ids, opts); err != nil {
 					return err
-				}
-				created := 0
-				for _, p := range paths {
-					if !existed[p] {
-						created++
-						fmt.Fprintln(c.App.Writer, "created", p)
-					}
 				}
 				fmt.Fprintf(c.App.Writer, "development PKI in %s: %d certificates created, %d kept (root: %s)\n",
 					dir, created, len(paths)-created, filepath.Join(dir, "root.pem"))
