@@ -6,6 +6,7 @@
 package replay
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -69,15 +70,23 @@ type Counts map[audit.Type]uint64
 
 // History is the result of a replay.
 type History struct {
-	Documents  []*Document  `json:"documents"`
-	Rejected   []Step       `json:"rejected,omitempty"`
-	Replays    []Step       `json:"replays,omitempty"`
-	Counts     Counts       `json:"counts"`
-	Duplicates uint64       `json:"duplicates"` // lines delivered twice by Kafka (at least once), skipped
-	Skipped    uint64       `json:"skipped"`    // lines before --from
-	Report     audit.Report `json:"report"`
-	Break      *audit.Break `json:"break,omitempty"`
+	Documents  []*Document `json:"documents"`
+	Rejected   []Step      `json:"rejected,omitempty"`
+	Replays    []Step      `json:"replays,omitempty"`
+	Counts     Counts      `json:"counts"`
+	Duplicates uint64      `json:"duplicates"` // lines delivered twice by Kafka (at least once), skipped
+	Skipped    uint64      `json:"skipped"`    // lines before --from
+	// From is the first seq asked for (at least 1). HeadMissing is set when the first
+	// seq read is after it: the start of the log is gone (e.g. deleted by the topic's
+	// retention), and what remains cannot be verified from From.
+	From        uint64       `json:"from"`
+	HeadMissing bool         `json:"head_missing,omitempty"`
+	Report      audit.Report `json:"report"`
+	Break       *audit.Break `json:"break,omitempty"`
 }
+
+// OK reports whether the log verified from From to its end: no break, no lost start.
+func (h *History) OK() bool { return h.Break == nil && !h.HeadMissing }
 
 // Options configures a Replayer.
 type Options struct {
@@ -88,60 +97,215 @@ type Options struct {
 	Checkpoints audit.CheckpointVerifier
 	// Progress, if set, is called every 100,000 verified lines (for a terminal).
 	Progress func(lines uint64)
+	// HoldLines and HoldBytes bound the lines held while a seq is missing (defaults
+	// DefaultHoldLines and DefaultHoldBytes); past either, the missing seq is a break.
+	HoldLines int
+	HoldBytes int
 }
 
+// The hold bounds. A gap written by a benign failure is at most one publisher page
+// (1000 lines): one kafka-go batch of a Publish failed, the later ones were written,
+// and Publish re-sent from the failed batch on right after. 100,000 lines is a hundred
+// such pages; 256 MiB caps memory when the lines are large (checkpoints, long details),
+// and still holds four lines of audit.MaxLine.
+const (
+	DefaultHoldLines = 100_000
+	DefaultHoldBytes = 256 << 20
+)
+
 // Replayer folds audit lines, in order, into a History.
+//
+// The audit topic is in seq order except where the publisher re-sent part of a page: one
+// Publish is written as several kafka-go batches, and when one fails the later ones may
+// still be written before Publish re-sends from the failed one, so the topic can read
+// 1..100, 201..300, 101..300. Lines ahead of the next expected seq are therefore held
+// (within Options.HoldLines and HoldBytes) until the gap fills; a gap still open at the
+// end of the input (Flush), or once the bound is reached, is a break at the missing seq.
 type Replayer struct {
 	opts   Options
+	from   uint64 // the first seq expected: opts.From, at least 1
 	v      *audit.Verifier
 	h      History
 	lines  map[uint64][32]byte // seq -> sha256 of every verified line, to recognise redeliveries
 	bySHA  map[string]*Document
 	byID   map[string][]*Document // DocumentId -> packages in acceptance order
 	status map[string]*Document   // status sha256 -> the document it was applied to
+
+	held      map[uint64]heldLine // seq -> a line read before the seq expected next
+	heldBytes int
+	// conflict holds a second, different line for a held seq: once the held one is
+	// verified, it is fed to the verifier as the line for a seq already seen (a break).
+	conflict map[uint64][]byte
+}
+
+type heldLine struct {
+	line []byte
+	sum  [32]byte
 }
 
 // New returns a Replayer.
 func New(opts Options) *Replayer {
-	return &Replayer{opts: opts, v: audit.NewVerifier(audit.VerifyOptions{Checkpoints: opts.Checkpoints, Progress: opts.Progress}),
+	if opts.HoldLines <= 0 {
+		opts.HoldLines = DefaultHoldLines
+	}
+	if opts.HoldBytes <= 0 {
+		opts.HoldBytes = DefaultHoldBytes
+	}
+	return &Replayer{opts: opts, from: max(opts.From, 1),
+		v:     audit.NewVerifier(audit.VerifyOptions{Checkpoints: opts.Checkpoints, Progress: opts.Progress}),
 		h:     History{Counts: Counts{}, Documents: []*Document{}},
-		lines: map[uint64][32]byte{}, bySHA: map[string]*Document{}, byID: map[string][]*Document{}, status: map[string]*Document{}}
+		lines: map[uint64][32]byte{}, bySHA: map[string]*Document{}, byID: map[string][]*Document{}, status: map[string]*Document{},
+		held: map[uint64]heldLine{}, conflict: map[uint64][]byte{}}
 }
 
-// Add verifies the next line (without its newline) and applies it. After a break it
-// returns the *audit.Break and applies nothing more.
+// next is the seq the chain continues with.
+func (r *Replayer) next() uint64 {
+	if rep := r.v.Report(); rep.Events > 0 {
+		return rep.LastSeq + 1
+	}
+	return r.from
+}
+
+// Add verifies the next line (without its newline) and applies it, or holds it while an
+// earlier seq is missing. After a break it returns the *audit.Break and applies nothing
+// more. Call Flush at the end of the input.
 func (r *Replayer) Add(line []byte) error {
 	if r.h.Break != nil {
 		return r.h.Break
 	}
 	rec, perr := audit.ParseLine(line)
-	var sum [32]byte
-	if perr == nil {
-		if rec.Event.Seq < r.opts.From {
-			r.h.Skipped++
-			return nil
-		}
-		// Kafka delivers at least once: a line already verified, seen again byte for byte,
-		// is a redelivery; anything else with a seen seq is a break.
-		sum = sha256.Sum256(line)
-		if h, ok := r.lines[rec.Event.Seq]; ok && h == sum {
+	if perr != nil {
+		return r.verify(line, rec) // the verifier reports it as the break at the seq expected
+	}
+	seq := rec.Event.Seq
+	if seq < r.opts.From {
+		r.h.Skipped++
+		return nil
+	}
+	// Kafka delivers at least once: a line already verified (or held), seen again byte
+	// for byte, is a redelivery; anything else with a seen seq is a break.
+	sum := sha256.Sum256(line)
+	if h, ok := r.lines[seq]; ok {
+		if h == sum {
 			r.h.Duplicates++
 			return nil
 		}
+		return r.verify(line, rec)
 	}
+	next := r.next()
+	if seq <= next { // the next line, or one before a partial log's start: the verifier decides
+		if err := r.verify(line, rec); err != nil {
+			return err
+		}
+		return r.drain()
+	}
+	if h, ok := r.held[seq]; ok {
+		if h.sum == sum {
+			r.h.Duplicates++
+		} else if _, ok := r.conflict[seq]; !ok {
+			r.conflict[seq] = bytes.Clone(line)
+			r.heldBytes += len(line)
+		}
+		return r.overflow()
+	}
+	r.held[seq] = heldLine{line: bytes.Clone(line), sum: sum}
+	r.heldBytes += len(line)
+	return r.overflow()
+}
+
+// verify feeds one line to the verifier and applies it. rec is line parsed (or not: then
+// the verifier fails on it too).
+func (r *Replayer) verify(line []byte, rec audit.Record) error {
 	if err := r.v.Add(line); err != nil {
 		r.h.Break = r.v.Report().Break
 		return err
 	}
-	// Verified, so it parsed above.
-	r.lines[rec.Event.Seq] = sum
+	r.lines[rec.Event.Seq] = sha256.Sum256(line)
 	r.apply(rec.Event)
+	if c, ok := r.conflict[rec.Event.Seq]; ok {
+		// Another line was read for this seq: it is not a redelivery.
+		delete(r.conflict, rec.Event.Seq)
+		r.heldBytes -= len(c)
+		return r.verify(c, audit.Record{})
+	}
+	return nil
+}
+
+// drain verifies the held lines that now follow the chain.
+func (r *Replayer) drain() error {
+	for {
+		seq := r.next()
+		h, ok := r.held[seq]
+		if !ok {
+			return nil
+		}
+		delete(r.held, seq)
+		r.heldBytes -= len(h.line)
+		rec, _ := audit.ParseLine(h.line) // parsed when held
+		if err := r.verify(h.line, rec); err != nil {
+			return err
+		}
+	}
+}
+
+// overflow ends the wait for a missing seq once the hold is full. Before any line is
+// verified, the log is taken to start at the lowest seq held (the start is missing: see
+// History.HeadMissing); after, the missing seq is a break.
+func (r *Replayer) overflow() error {
+	if len(r.held)+len(r.conflict) <= r.opts.HoldLines && r.heldBytes <= r.opts.HoldBytes {
+		return nil
+	}
+	started := r.v.Report().Events > 0
+	lines, size := len(r.held)+len(r.conflict), r.heldBytes
+	err := r.release() // once started, fails: the lowest seq held is not the one missing
+	if b := r.h.Break; b != nil && started {
+		b.Reason += fmt.Sprintf(", and %d lines with later seqs (%d bytes) were read without it: more than this replay holds (%d lines, %d bytes)",
+			lines, size, r.opts.HoldLines, r.opts.HoldBytes)
+	}
+	return err
+}
+
+// release feeds the held line with the lowest seq to the verifier, and what follows it:
+// the start of a partial log if nothing was verified yet, else the break at the gap.
+func (r *Replayer) release() error {
+	if len(r.held) == 0 {
+		return nil
+	}
+	low := uint64(0)
+	for seq := range r.held {
+		if low == 0 || seq < low {
+			low = seq
+		}
+	}
+	h := r.held[low]
+	delete(r.held, low)
+	r.heldBytes -= len(h.line)
+	rec, _ := audit.ParseLine(h.line)
+	if err := r.verify(h.line, rec); err != nil {
+		return err
+	}
+	return r.drain()
+}
+
+// Flush is called at the end of the input: a seq still missing is a break there ("seq N
+// missing"); if no line was verified yet, the held lines are a log that lost its start.
+func (r *Replayer) Flush() error {
+	for r.h.Break == nil && len(r.held) > 0 {
+		if err := r.release(); err != nil {
+			return err
+		}
+	}
+	if r.h.Break != nil {
+		return r.h.Break
+	}
 	return nil
 }
 
 // History returns the history so far. The result shares memory with the Replayer.
 func (r *Replayer) History() *History {
 	r.h.Report = r.v.Report()
+	r.h.From = r.from
+	r.h.HeadMissing = r.h.Report.Events > 0 && r.h.Report.FirstSeq > r.from
 	return &r.h
 }
 
@@ -284,6 +448,10 @@ func (h *History) Summary() string {
 	rep := h.Report
 	if h.Break != nil {
 		return fmt.Sprintf("BROKEN first_bad_seq=%d last_good_seq=%d: %s", h.Break.Seq, rep.LastSeq, h.Break.Reason)
+	}
+	if h.HeadMissing {
+		return fmt.Sprintf("INCOMPLETE first_seq=%d last_seq=%d: seqs %d to %d are not in the log (deleted by the topic's retention?), so it cannot be verified from seq %d; replay --from %d to verify what remains",
+			rep.FirstSeq, rep.LastSeq, h.From, rep.FirstSeq-1, h.From, rep.FirstSeq)
 	}
 	return fmt.Sprintf("OK events=%d last_seq=%d documents=%d published=%d statuses=%d forwarded=%d recalls=%d rejected=%d checkpoints=%d duplicates=%d",
 		rep.Events, rep.LastSeq, len(h.Documents), h.Counts[audit.Published], h.Counts[audit.Status], h.Counts[audit.Forwarded],

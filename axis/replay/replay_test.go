@@ -211,6 +211,8 @@ func FuzzReplay(f *testing.F) {
 	f.Add(joinLines(lines))
 	f.Add(joinLines(lines[3:]))
 	f.Add([]byte("{}\n\n{\"event\":{}}"))
+	f.Add(joinLines(cat(lines[:3], lines[6:9], lines[3:]))) // a batch re-sent after later ones
+	f.Add(joinLines(cat(lines[:3], lines[6:9], lines[4:]))) // a gap never filled
 	f.Fuzz(func(t *testing.T, in []byte) {
 		h, err := Run(context.Background(), Reader{bytes.NewReader(in)}, Options{})
 		if err != nil {
@@ -225,6 +227,10 @@ func FuzzReplay(f *testing.F) {
 		// Every non-empty line is verified, skipped as a redelivery, or the break.
 		if h.Break == nil && h.Report.Events+h.Duplicates != uint64(nonEmpty) {
 			t.Fatalf("%d lines, %d events, %d duplicates, no break: %q", nonEmpty, h.Report.Events, h.Duplicates, in)
+		}
+		// OK means verified from seq 1 on.
+		if h.OK() && h.Report.Events > 0 && h.Report.FirstSeq != 1 {
+			t.Fatalf("OK from seq %d: %q", h.Report.FirstSeq, in)
 		}
 		var out bytes.Buffer
 		if err := WriteText(&out, h); err != nil {

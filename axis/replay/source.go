@@ -25,7 +25,8 @@ type Source interface {
 }
 
 // Run reads every line of src into a new Replayer. A chain break is not an error: it is
-// in History.Break, and reading stops there.
+// in History.Break, and reading stops there; a log that lost its start is not one either
+// (History.HeadMissing). Check History.OK.
 func Run(ctx context.Context, src Source, opts Options) (*History, error) {
 	r := New(opts)
 	err := src.Lines(ctx, func(line []byte) error {
@@ -38,6 +39,7 @@ func Run(ctx context.Context, src Source, opts Options) (*History, error) {
 	if err != nil && !errors.Is(err, errStop) {
 		return r.History(), err
 	}
+	r.Flush() // a gap still open is a break, in History.Break
 	return r.History(), nil
 }
 
@@ -94,6 +96,12 @@ func (k Kafka) Lines(ctx context.Context, fn func([]byte) error) error {
 		return err
 	}
 	if first >= end {
+		if first > 0 {
+			// Every line was deleted (retention): an empty replay would pass for a
+			// verified one.
+			return errs.E(errs.NotFound, "%s/%d holds no line any more: offsets 0 to %d were deleted (the topic's retention?); the log cannot be replayed from Kafka",
+				k.Topic, k.Partition, first-1)
+		}
 		return nil
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{

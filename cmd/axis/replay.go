@@ -17,9 +17,9 @@ import (
 func auditReplayCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "replay",
-		Usage: "rebuild and verify the delivery history from the axis.audit topic (or an export file); exit 1 on a chain break",
+		Usage: "rebuild and verify the delivery history from the axis.audit topic (or an export file); exit 1 on a chain break or a missing start",
 		Flags: append([]cli.Flag{
-			&cli.Uint64Flag{Name: "from", Value: 1, Usage: "first seq to replay (earlier events are skipped, not verified)", EnvVars: []string{"AXIS_AUDIT_FROM"}},
+			&cli.Uint64Flag{Name: "from", Value: 1, Usage: "first seq to replay (earlier events are skipped, not verified); exit 1 if the log starts after it (its head was deleted)", EnvVars: []string{"AXIS_AUDIT_FROM"}},
 			&cli.StringFlag{Name: "topic", Value: replay.TopicAudit, Usage: "the audit topic", EnvVars: []string{"AXIS_AUDIT_TOPIC"}},
 			&cli.StringFlag{Name: "file", Usage: "replay an export file (- for stdin) instead of the topic", EnvVars: []string{"AXIS_REPLAY_FILE"}},
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots (PEM file or directory): also verify checkpoint signatures", EnvVars: []string{"AXIS_TRUST"}},
@@ -81,7 +81,7 @@ func auditReplay(c *cli.Context) error {
 	} else if err := replay.WriteText(c.App.Writer, h); err != nil {
 		return err
 	}
-	if h.Break != nil {
+	if !h.OK() { // a break, or a log that lost its start: neither is verified from --from
 		if c.Bool("json") {
 			fmt.Fprintln(c.App.ErrWriter, h.Summary())
 		}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -153,9 +154,11 @@ func (b *Bus) diagnose(ctx context.Context, err error) error {
 }
 
 // EnsureTopics implements bus.Admin. Topics are created with the configured partitions
-// and replication factor and max.message.bytes = MaxMessageBytes; existing topics are
-// left as they are. On return, this Bus's Publish sees every topic. Transient broker
-// errors are retried for up to PublishTimeout.
+// and replication factor, max.message.bytes = MaxMessageBytes, and no retention limit
+// (topicRetention). Existing topics are left as they are, retention included: this only
+// creates (an operator's setting is never overwritten), and says so in the log. On
+// return, this Bus's Publish sees every topic. Transient broker errors are retried for
+// up to PublishTimeout.
 func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	if len(topics) == 0 {
 		return nil
@@ -169,17 +172,21 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 			Topic:             t,
 			NumPartitions:     b.cfg.Partitions,
 			ReplicationFactor: b.cfg.ReplicationFactor,
-			ConfigEntries: []kafka.ConfigEntry{
+			ConfigEntries: append([]kafka.ConfigEntry{
 				// The limit applies to a whole record batch: leave room for its framing.
 				{ConfigName: "max.message.bytes", ConfigValue: fmt.Sprint(b.cfg.MaxMessageBytes + 1<<20)},
-			},
+			}, topicRetention...),
 		})
 	}
 	ctx, cancel := b.bounded(ctx, b.cfg.PublishTimeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		err := b.createTopics(ctx, req)
+		existing, err := b.createTopics(ctx, req)
 		if err == nil {
+			if len(existing) > 0 {
+				b.log.Info("topics exist already: their configuration (retention included) is left as it is",
+					zap.Strings("topics", existing))
+			}
 			break
 		}
 		err = b.diagnose(ctx, err)
@@ -204,17 +211,36 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	}
 }
 
-func (b *Bus) createTopics(ctx context.Context, req *kafka.CreateTopicsRequest) error {
+// topicRetention keeps every record: the broker's default (log.retention.hours=168)
+// would delete the head of axis.audit after a week, and `axis audit replay` could no
+// longer rebuild the history from the topic (SPEC §5, §9); it would also delete the
+// documents in the inbox of an agency offline for a week, the statuses on axis.status
+// not yet accepted, and the evidence in axis.dlq. Every topic the axis creates holds
+// something found nowhere else until it is read, so none expires by default; an
+// operator who wants a bound sets it per topic (kafka-configs --alter), which
+// EnsureTopics never undoes.
+var topicRetention = []kafka.ConfigEntry{
+	{ConfigName: "retention.ms", ConfigValue: "-1"},
+	{ConfigName: "retention.bytes", ConfigValue: "-1"},
+}
+
+// createTopics returns the topics that existed already.
+func (b *Bus) createTopics(ctx context.Context, req *kafka.CreateTopicsRequest) ([]string, error) {
 	resp, err := b.client.CreateTopics(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var existing []string
 	for topic, terr := range resp.Errors {
-		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("topic %s: %w", topic, terr)
+		switch {
+		case errors.Is(terr, kafka.TopicAlreadyExists):
+			existing = append(existing, topic)
+		case terr != nil:
+			return nil, fmt.Errorf("topic %s: %w", topic, terr)
 		}
 	}
-	return nil
+	slices.Sort(existing)
+	return existing, nil
 }
 
 // missingTopics returns the topics the client's metadata does not show yet.
