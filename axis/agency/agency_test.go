@@ -169,15 +169,16 @@ func TestInboxRefuses(t *testing.T) {
 	badHeader.SetHeader(HeaderSHA256, strings.Repeat("0", 64))
 	noHeader := delivery(f.decree, "edoc")
 	noHeader.Headers = noHeader.Headers[:3]
-	// Bytes that are not intact (not what anyone signed) are dropped; everything else is
-	// kept in refused/ before it is acknowledged.
+	// Bytes that are not what the axis delivered (no axis-sha256, or another) are
+	// dropped; everything else, a signature that does not verify here included, is kept
+	// in refused/ before it is acknowledged.
 	for _, tc := range []struct {
 		name string
 		m    bus.Message
 		code errs.Code
 		kept string // name in refused/, "" if not kept
 	}{
-		{"tampered", delivery(tampered, "edoc"), errs.SignatureInvalid, ""},
+		{"tampered", delivery(tampered, "edoc"), errs.SignatureInvalid, PackageFile(docID, hexSHA(tampered))},
 		{"altered in transit", badHeader, errs.SignatureInvalid, ""},
 		{"no sha header", noHeader, errs.BadRequest, ""},
 		{"wrong signer", delivery(wrongSigner, "edoc"), errs.SenderMismatch, PackageFile(docID, hexSHA(wrongSigner))},

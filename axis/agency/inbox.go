@@ -58,7 +58,7 @@ const (
 	Arrived   Kind = "ARRIVED"   // a new package, written and answered 01
 	Status    Kind = "STATUS"    // a forwarded status, written to status/
 	Duplicate Kind = "DUPLICATE" // already written and answered (at-least-once redelivery): nothing is done again
-	Refused   Kind = "REFUSED"   // failed verification: not written to Dir itself, not answered (kept in refused/ unless its bytes are not intact)
+	Refused   Kind = "REFUSED"   // failed verification: not written to Dir itself, not answered (kept in refused/ if its bytes are what the axis sent)
 )
 
 // Event reports one handled message.
@@ -174,8 +174,8 @@ func (in *Inbox) report(e Event) {
 // block the inbox; it is neither written to Dir nor answered. Its bytes are first kept,
 // durably, in refused/ with the error body beside them (refusals can depend on this
 // side: an older --registry, a smaller --max-package-bytes, a trust store without the
-// sender's CA), unless they are not intact (no or another axis-sha256, signature_invalid):
-// such bytes are not a document anyone signed, and no change here could accept them.
+// sender's CA, a verifier of another version), unless they are not what the axis
+// delivered (no axis-sha256, or another): those were altered on the way.
 func (in *Inbox) Handle(ctx context.Context, m bus.Message) error {
 	ev := Event{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		DocumentID: m.Header(HeaderDocID), From: m.Header(HeaderFrom)}
@@ -184,7 +184,7 @@ func (in *Inbox) Handle(ctx context.Context, m bus.Message) error {
 	refuse := func(err error) error {
 		ev.Kind, ev.Err = Refused, err
 		code := errs.CodeOf(err)
-		if intact := strings.ToLower(m.Header(HeaderSHA256)) == hexSum && code != errs.SignatureInvalid; intact {
+		if intact := strings.ToLower(m.Header(HeaderSHA256)) == hexSum; intact {
 			path, werr := in.keepRefused(m, hexSum, ev.DocumentID, err)
 			if werr != nil {
 				// Not acknowledged: acknowledging would lose the only copy here.

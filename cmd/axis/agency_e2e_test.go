@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -354,7 +355,9 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 		t.Fatalf("sender inbox files: %v", files)
 	}
 
-	// A tampered package put straight on an inbox topic is refused: not written, not answered.
+	// A tampered package put straight on an inbox topic is refused: not written to the
+	// inbox, not answered, kept in refused/ with its error (evidence, or a document a
+	// verifier of another version refused).
 	h53Before := agListFiles(t, outs[agH53])
 	deliver("axis.inbox."+agH53, bytes.Replace(decree, []byte("Nghị định quy định"), []byte("Nghị quyết quy định"), 1))
 	o, e, code = d.inbox(t, agH53, outs[agH53])
@@ -362,8 +365,14 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 		!strings.Contains(e, "1 refused") {
 		t.Fatalf("tampered: %d %q %q", code, o, e)
 	}
-	if after := agListFiles(t, outs[agH53]); strings.Join(after, " ") != strings.Join(h53Before, " ") {
-		t.Fatalf("tampered package left files: %v", after)
+	var kept []string
+	for _, f := range agListFiles(t, outs[agH53]) {
+		if !slices.Contains(h53Before, f) {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) != 2 || !strings.HasPrefix(kept[0], "refused/") || !strings.HasSuffix(kept[1], ".error.json") {
+		t.Fatalf("tampered package left files: %v", kept)
 	}
 	// No 01 came from that refusal: H53's history still holds exactly one status.
 	var view client.Document
