@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"axis/axis/bus/membus"
 	"axis/axis/errs"
 	"axis/axis/token"
+	"axis/signing/devpki"
 	"axis/store"
 	"axis/store/audit"
 )
@@ -629,7 +631,23 @@ func TestAuditEndpoints(t *testing.T) {
 // registry); the store-dependent ones are built here.
 func TestIntakeErrorCodes(t *testing.T) {
 	const corpus = "../testdata/attacks/"
-	h := startDaemon(t, withTrust(corpus+"trust", corpus+"registry.json"), withMaxBytes(64<<10))
+	// The corpus's trust, plus the root of the axis identity the harness starts with (the
+	// daemon refuses an identity its trust does not verify).
+	trust := t.TempDir()
+	for _, f := range []string{corpus + "trust/root.pem", corpus + "trust/root.crl", devpki.RootCertPath(testPKI(t))} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(f)
+		if strings.HasPrefix(f, corpus) {
+			name = "corpus-" + name
+		}
+		if err := os.WriteFile(filepath.Join(trust, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := startDaemon(t, withTrust(trust, corpus+"registry.json"), withMaxBytes(64<<10))
 	cases := loadAttackCases(t, corpus+"cases.json")
 	seen := map[string]bool{}
 	for _, c := range cases {
