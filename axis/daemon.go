@@ -194,8 +194,13 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	}
 	d.server = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: zap.NewStdLog(d.log.Named("http"))}
+	brokers := cfg.Brokers
+	if len(brokers) == 0 {
+		brokers = []string{cfg.EmbeddedBroker + " (embedded)"}
+	}
 	d.log.Info("axis ready", zap.String("http", "http://"+d.listener.Addr().String()), zap.String("data_dir", cfg.DataDir),
-		zap.Int("agencies", d.registry.Len()), zap.Int("topics", len(topics)), zap.String("trust", ts.Summary()))
+		zap.Strings("brokers", brokers), zap.Int("agencies", d.registry.Len()), zap.Int("topics", len(topics)),
+		zap.String("trust", ts.Summary()))
 	return d, nil
 }
 

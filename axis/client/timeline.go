@@ -72,7 +72,11 @@ func WriteTimeline(w io.Writer, d Document) error {
 			extra += ", recall " + r.Recall
 		}
 		if !r.ArrivedAt.IsZero() {
-			extra += ", arrived " + when(r.ArrivedAt)
+			if r.State == "arrived" {
+				extra += " " + when(r.ArrivedAt)
+			} else {
+				extra += ", arrived " + when(r.ArrivedAt)
+			}
 		}
 		ew.Printf("  %-16s %s%s\n", r.OrganID, r.State, extra)
 		for _, h := range r.History {

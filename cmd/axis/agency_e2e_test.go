@@ -277,7 +277,7 @@ func TestAgencyToolsEndToEnd(t *testing.T) {
 	auditor := d.token(t, "--auditor")
 	d.waitStates(t, auditor, map[string]string{agG01: "arrived", agH41: "arrived", agH53: "arrived"})
 	text, _, code := run(t, nil, "track", "--server", d.server, "--token", d.token(t, "--agency", agH41), agDoc)
-	if code != 0 || !regexp.MustCompile(`(?m)^  000\.00\.00\.H41 +arrived, arrived `).MatchString(text) ||
+	if code != 0 || !regexp.MustCompile(`(?m)^  000\.00\.00\.H41 +arrived 20`).MatchString(text) ||
 		!strings.Contains(text, "01 arrived by "+agH41) || !strings.Contains(text, "receipt    signed by the axis: "+agDoc) {
 		t.Fatalf("track:\n%s", text)
 	}

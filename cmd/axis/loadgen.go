@@ -56,6 +56,9 @@ func loadgenAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if c.Int("n") <= 0 {
+		return cli.Exit("loadgen: --n must be positive", 2)
+	}
 	cfg := loadgen.Config{
 		Server: c.String("server"), PKIDir: c.String("pki"), Registry: reg,
 		N: c.Int("n"), Size: c.Int("size"), Recipients: c.Int("recipients"), Rate: c.Float64("rate"),
