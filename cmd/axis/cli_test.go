@@ -193,3 +193,11 @@ func TestEveryFlagHasAnEnvVar(t *testing.T) {
 	}
 	walk("", newApp().Commands)
 }
+
+// axis verify - reads the document from standard input.
+func TestVerifyStdin(t *testing.T) {
+	out, errOut, code := run(t, []byte("<edXML>not closed"), "verify", "--trust", "../../testdata/attacks/trust", "-")
+	if code != 1 || !strings.HasPrefix(out, "REJECTED -: malformed_xml: ") {
+		t.Fatalf("verify -: %d %q %s", code, out, errOut)
+	}
+}

@@ -25,7 +25,7 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "verify",
 		Usage:     "verify signed edXML packages and statuses offline; exit 1 if any is rejected",
-		ArgsUsage: "FILE|DIR...",
+		ArgsUsage: "FILE|DIR|-...",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it only serialNumber binding is checked", EnvVars: []string{"AXIS_REGISTRY"}},
@@ -63,9 +63,19 @@ func verifyCommand() *cli.Command {
 			}
 			rejected := 0
 			for _, f := range files {
-				b, err := os.ReadFile(f)
-				if err != nil {
+				var b []byte
+				if f == "-" { // standard input, as `axis audit verify -`
+					b, err = envelope.ReadLimited(c.App.Reader, c.Int64("max-package-bytes"))
+				} else {
+					b, err = os.ReadFile(f)
+				}
+				if err != nil && !errs.Is(err, errs.TooLarge) {
 					return err
+				}
+				if err != nil {
+					rejected++
+					fmt.Fprintf(c.App.Writer, "REJECTED %s: %s: %s\n", f, errs.CodeOf(err), oneLine(errs.ToBody(err).Error.Message))
+					continue
 				}
 				res, err := checker.Check(b)
 				if err != nil {
@@ -94,6 +104,10 @@ func verifyCommand() *cli.Command {
 func expandFiles(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
+		if a == "-" {
+			out = append(out, a)
+			continue
+		}
 		st, err := os.Stat(a)
 		if err != nil {
 			return nil, err
