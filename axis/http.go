@@ -17,6 +17,7 @@ import (
 
 	"axis/axis/errs"
 	"axis/axis/token"
+	"axis/envelope"
 	"axis/store"
 )
 
@@ -226,10 +227,12 @@ func (d *Daemon) getDocument(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Several packages may carry the same DocumentId (another sender, or a replacement
-	// reusing it): show the newest the caller may see, which is the one statuses apply to.
+	// reusing it): show the newest the caller may see, which is the one statuses apply to,
+	// or the one with ?sha= (an original whose id a replacement reuses keeps its history).
+	sha := strings.ToLower(r.URL.Query().Get("sha"))
 	for i := len(docs) - 1; i >= 0; i-- {
 		doc := docs[i]
-		if c.CanSee(doc.From, doc.To) {
+		if c.CanSee(doc.From, doc.To) && (sha == "" || doc.SHA256 == sha) {
 			return writeJSON(w, http.StatusOK, DocumentView{Document: doc.SeenBy(c.CanSee).OwnDelivery(c.Agency), Receipt: string(doc.Receipt)})
 		}
 	}
@@ -257,7 +260,11 @@ func (d *Daemon) listAgency(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := store.Filter{State: store.State(q.Get("status")), Counterpart: q.Get("counterpart"), Text: q.Get("q")}
+	st := store.State(q.Get("status"))
+	if byCode := store.StateOfCode(q.Get("status")); byCode != "" { // an edXML code (03) names its state
+		st = byCode
+	}
+	f := store.Filter{State: st, Counterpart: q.Get("counterpart"), Text: q.Get("q")}
 	switch q.Get("order") {
 	case "", "newest":
 	case "oldest":
@@ -265,10 +272,10 @@ func (d *Daemon) listAgency(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errs.E(errs.BadRequest, "order must be newest or oldest")
 	}
-	if f.Since, err = timeParam(q.Get("since")); err != nil {
+	if f.Since, err = timeParam(q.Get("since"), false); err != nil {
 		return err
 	}
-	if f.Until, err = timeParam(q.Get("until")); err != nil {
+	if f.Until, err = timeParam(q.Get("until"), true); err != nil {
 		return err
 	}
 	page, err := d.store.ListAgency(r.Context(), agency, dir, f, q.Get("cursor"), limit)
@@ -346,14 +353,22 @@ func intParam(s string, def, min, max int) (int, error) {
 	return n, nil
 }
 
-func timeParam(s string) (time.Time, error) {
+// timeParam reads an RFC 3339 time, or a date: a day in Vietnam time, as in the portal
+// and the statistics; its first instant, or its last when it ends a range (until=D
+// includes day D).
+func timeParam(s string, end bool) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
 	}
-	return time.Time{}, errs.E(errs.BadRequest, "%q: want RFC 3339 or YYYY-MM-DD", s)
+	t, err := time.ParseInLocation("2006-01-02", s, envelope.Vietnam)
+	if err != nil {
+		return time.Time{}, errs.E(errs.BadRequest, "%q: want RFC 3339 or YYYY-MM-DD", s)
+	}
+	if end {
+		t = t.AddDate(0, 0, 1).Add(-time.Nanosecond)
+	}
+	return t, nil
 }

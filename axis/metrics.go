@@ -63,7 +63,9 @@ func newMetrics() *metrics {
 	// Both results from the start, at 0: an alert on errors needs the series to exist.
 	m.trustReloads.WithLabelValues("ok")
 	m.trustReloads.WithLabelValues("error")
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.storeStopped,
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.storeStopped)
+	// SPEC §6: every name prefixed axis_, the runtime's too (axis_go_goroutines, ...).
+	prometheus.WrapRegistererWithPrefix("axis_", m.reg).MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

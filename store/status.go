@@ -162,6 +162,18 @@ func statusTarget(tx *bolt.Tx, req StatusRequest) (*docRecord, error) {
 				return d, nil
 			}
 		} else if slices.Contains(d.Meta.To, req.From) {
+			if (req.Code == CodeRecallAgreed || req.Code == CodeRecallRefused) && d.Meta.BusinessType == 0 {
+				// 15/16 answer a recall request (13) or a revision (revoke, update,
+				// replace: EDXML.md). To a new document nobody asked to recall, it would
+				// show a recall agreed that nobody requested.
+				dl, err := loadDelivery(tx, d.Num, req.From)
+				if err != nil {
+					return nil, err
+				}
+				if dl.Recall == RecallNone {
+					return nil, errs.E(errs.StatusNotAllowed, "nothing to agree to or refuse: no recall of %s was requested of %s, and it is not a revision", req.DocumentID, req.From)
+				}
+			}
 			return d, nil
 		}
 	}

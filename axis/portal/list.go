@@ -133,7 +133,7 @@ func (p *Portal) list(dir store.Direction) handler {
 		if pg.Q.Sort == "oldest" {
 			other = ""
 		}
-		pg.SortURL = link(map[string]string{"sort": other})
+		pg.SortURL = link(map[string]string{"sort": other, "cursor": ""}) // the other order starts at its own first page
 		p.render(w, http.StatusOK, "list", pg)
 		return nil
 	}
