@@ -358,12 +358,10 @@ func acceptResultOf(w *wtx, num uint64) (AcceptResult, error) {
 	} else if rc, ok := w.s.receipts.lookup(num); ok {
 		r.Receipt = rc
 	}
+	// The first answer's states, as SPEC §2 promises the same answer: every delivery was
+	// pending when the package was accepted (the document view has the states now).
 	for _, to := range d.Meta.To {
-		dl, err := loadDelivery(tx, num, to)
-		if err != nil {
-			return r, err
-		}
-		r.Recipients = append(r.Recipients, RecipientState{OrganID: to, State: dl.State})
+		r.Recipients = append(r.Recipients, RecipientState{OrganID: to, State: StatePending})
 	}
 	return r, nil
 }

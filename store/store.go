@@ -97,9 +97,10 @@ type Options struct {
 	Receipt func(Document) ([]byte, error)
 
 	// Test hooks.
-	testCheckpointed func() // after each background checkpoint is durable
-	testMapSize      int    // pretend bbolt's mapping is this big
-	testMapLimit     int    // refuse mappings larger than this (ENOMEM), as an address-space limit does
+	testCheckpointed func()       // after each background checkpoint is durable
+	testMapSize      int          // pretend bbolt's mapping is this big
+	testMapLimit     int          // refuse mappings larger than this (ENOMEM), as an address-space limit does
+	testBeforeWAL    func() error // Open, after its own commits and before its first checkpoint: an error there is a crash
 }
 
 // Store is the durable store. Its methods are safe for concurrent use.
@@ -224,7 +225,33 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	s := &Store{db: db, lock: lock, mapSize: mapSize, opts: opts, log: opts.Logger.Named("store"),
 		ops: make(chan *op, 4096), quit: make(chan struct{}), stopped: make(chan struct{}), receipts: newReceiptQueue()}
 	repair := false // receipts may be missing (receipts.go)
+	// After an unclean stop openBolt put the last checkpoint's version back, and the log is
+	// replayed over it. Until startWAL's checkpoint names a later version, a crash means
+	// starting from that version again, so its pages must outlive Open's own commits:
+	// bbolt lets a commit reuse the pages an earlier one freed once no reader holds them,
+	// and the next recovery would put back a tree partly overwritten. This reader holds
+	// them. (Below the mapping's headroom these commits never remap, which would wait for
+	// it.)
+	var hold *bolt.Tx
+	if !opts.ReadOnly && plan.cp != nil && !plan.cp.Trusted {
+		if st, serr := os.Stat(path); serr == nil && st.Size()+mapHeadroom <= int64(mapSize) {
+			if hold, err = db.Begin(false); err != nil {
+				db.Close()
+				unlock(lock)
+				return nil, errs.Wrap(errs.Unavailable, err, "read %s", path)
+			}
+		} else {
+			s.log.Warn("the store's file is close to its mapping: recovering without holding the checkpoint's pages (a crash during this start could need a restore from backup)")
+		}
+	}
+	release := func() {
+		if hold != nil {
+			_ = hold.Rollback()
+			hold = nil
+		}
+	}
 	fail := func(err error, format string, args ...any) (*Store, error) {
+		release()
 		db.Close()
 		unlock(lock)
 		return nil, errs.Wrap(errs.Unavailable, err, format, args...)
@@ -297,10 +324,17 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		close(s.stopped)
 		return s, nil
 	}
+	if opts.testBeforeWAL != nil {
+		if err := opts.testBeforeWAL(); err != nil {
+			s.blobs.close()
+			return fail(err, "start the write-ahead log in %s", dataDir)
+		}
+	}
 	if err := s.startWAL(dataDir); err != nil {
 		s.blobs.close()
 		return fail(err, "start the write-ahead log in %s", dataDir)
 	}
+	release() // the checkpoint startWAL wrote names the state after Open's commits
 	if opts.Checkpoints == nil {
 		s.log.Warn("no checkpoint signer: audit checkpoints are unsigned")
 	}
