@@ -42,6 +42,15 @@ func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, er
 		j.written = true
 	}
 	var res AcceptResult
+	if req.Receipt != nil {
+		s.receiptsOwed.Add(1) // before the commit, which receiptsComplete may follow
+	}
+	owed := req.Receipt != nil
+	defer func() {
+		if owed {
+			s.receiptsOwed.Add(-1)
+		}
+	}()
 	err = s.do(ctx, func(w *wtx) error {
 		var err error
 		res, err = j.run(w)
@@ -61,9 +70,10 @@ func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, er
 		// A receipt lost in a crash, rebuilt now: stored before answering.
 		stored, err := s.storeReceipt(ctx, res.doc, rc)
 		if err != nil {
-			s.log.Warn("receipt not stored; it is rebuilt on the next submission of these bytes",
+			s.log.Warn("receipt not stored; it is rebuilt on the next submission of these bytes, or at the next start",
 				zap.String("document_id", res.DocumentID), zap.Error(err))
 			stored = rc
+			owed = false // stays owed: the mark stays, and the next start rebuilds it
 		}
 		rc = stored
 	}

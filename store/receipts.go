@@ -210,14 +210,18 @@ func (s *Store) storeReceipts(batch []queuedReceipt) bool {
 // receipts in the background (repairReceipts).
 var kReceiptsIncomplete = []byte("receipts_incomplete")
 
-// receiptsComplete deletes the mark at a clean Close: called once the receipt writer
-// has stopped. The mark stays if a receipt is still unstored or the repair did not finish.
+// receiptsComplete deletes the mark at a clean Close, from the writer after its last
+// drained operation (the receipt writer has stopped before). The mark stays if a receipt
+// is unstored or still owed (an Accept committed while Close ran), or the repair did not
+// finish.
 func (s *Store) receiptsComplete() {
-	if s.repairPending.Load() || s.receipts.unstored.Load() > 0 {
+	if s.repairPending.Load() || s.receipts.unstored.Load() > 0 || s.receiptsOwed.Load() > 0 {
 		s.log.Warn("some acceptance receipts are not stored; the next start rebuilds them")
 		return
 	}
-	if err := s.do(context.Background(), func(w *wtx) error { return w.del(bMeta, kReceiptsIncomplete) }); err != nil {
+	o := &op{done: make(chan error, 1), run: func(w *wtx) error { return w.del(bMeta, kReceiptsIncomplete) }}
+	s.commit([]*op{o}, false)
+	if err := <-o.done; err != nil {
 		s.log.Warn("could not record that every receipt is stored; the next start checks again", zap.Error(err))
 	}
 }

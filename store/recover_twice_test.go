@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,5 +108,45 @@ func TestExistingAnswerIsTheFirst(t *testing.T) {
 	again := must[AcceptResult](t)(s.Accept(ctx, req))
 	if !reflect.DeepEqual(first.Recipients, again.Recipients) {
 		t.Fatalf("identical resubmission answered other recipients:\nfirst %+v\nagain %+v", first.Recipients, again.Recipients)
+	}
+}
+
+// A package committed while Close runs (its receipt still being signed) is answered 202
+// with its receipt; the store keeps the mark that makes the next start rebuild it. Before,
+// Close deleted the mark first, and the receipt was never stored.
+func TestReceiptOfAcceptRacingClose(t *testing.T) {
+	dir := t.TempDir()
+	signing, release := make(chan struct{}), make(chan struct{})
+	req := pkg("D1", vpcp, []string{bca}, "a")
+	req.Receipt = func(seq uint64, at time.Time) ([]byte, error) {
+		close(signing)
+		<-release
+		return receipt(seq, at)
+	}
+	s := openStore(t, dir)
+	done := make(chan AcceptResult, 1)
+	go func() {
+		r, err := s.Accept(ctx, req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	<-signing // committed: the answer will be a 202
+	s.Close()
+	close(release)
+	ans := <-done
+	if len(ans.Receipt) == 0 {
+		t.Fatal("no receipt answered")
+	}
+	var builds atomic.Int64
+	s = openStore(t, dir, func(o *Options) {
+		o.Receipt = func(d Document) ([]byte, error) { builds.Add(1); return receipt(d.AuditSeq, d.AcceptedAt) }
+	})
+	if s.repairDone != nil {
+		<-s.repairDone
+	}
+	if got := storedReceiptOf(t, s, "D1"); !bytes.Equal(got, ans.Receipt) {
+		t.Fatalf("answered receipt %q, stored %q (repair ran: %v, rebuilt %d)", ans.Receipt, got, s.repairDone != nil, builds.Load())
 	}
 }

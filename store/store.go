@@ -105,11 +105,15 @@ type Options struct {
 
 // Store is the durable store. Its methods are safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
-	dbFile *os.File // bbolt's file, read-only: meta pages for checkpoints
-	lock   *os.File // the data directory's lock (lockDir)
-	opts   Options
-	log    *zap.Logger
+	// receiptsOwed counts Accepts that may commit a document whose receipt is not yet
+	// queued or stored: a clean Close keeps the "receipts incomplete" mark while any is
+	// (receiptsComplete), so a receipt signed as Close runs is rebuilt at the next start.
+	receiptsOwed atomic.Int64
+	db           *bolt.DB
+	dbFile       *os.File // bbolt's file, read-only: meta pages for checkpoints
+	lock         *os.File // the data directory's lock (lockDir)
+	opts         Options
+	log          *zap.Logger
 
 	wal     *wal                  // see wal.go; nil when read-only
 	ck      checkpointer          // see checkpoint.go
@@ -386,7 +390,6 @@ func (s *Store) Close() error {
 		if !s.opts.ReadOnly {
 			s.endRepair()
 			s.receipts.close() // before the writer stops: it stores through it
-			s.receiptsComplete()
 			s.mu.Lock()
 			s.closed = true
 			s.mu.Unlock()
@@ -496,6 +499,7 @@ func (s *Store) writer() {
 				}
 				s.commit(batch, false)
 			}
+			s.receiptsComplete() // after every drained Accept: none can commit after it
 			s.closingCheckpoint()
 			s.closeWAL()
 			return
