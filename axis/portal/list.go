@@ -93,7 +93,7 @@ func (p *Portal) list(dir store.Direction) handler {
 		if err != nil {
 			return err
 		}
-		urgent := p.urgency(r, page.Items)
+		urgent, shas := p.rowDocs(r, page.Items)
 		l := b.Lang
 		pg.Labels = rowLabels{Date: l.T("col.date"), Code: l.T("col.code"), Subject: l.T("col.subject"), Party: l.T("col.from"),
 			State: l.T("col.state"), Urgent: l.T("badge.urgent")}
@@ -101,7 +101,7 @@ func (p *Portal) list(dir store.Direction) handler {
 			pg.Labels.Party = l.T("col.to")
 		}
 		for i, s := range page.Items {
-			pg.Rows = append(pg.Rows, p.row(l, dir, s, urgent[i]))
+			pg.Rows = append(pg.Rows, p.row(l, dir, s, urgent[i], shas[i]))
 		}
 		link := func(set map[string]string) string {
 			v := url.Values{}
@@ -139,9 +139,9 @@ func (p *Portal) list(dir store.Direction) handler {
 	}
 }
 
-func (p *Portal) row(l Lang, dir store.Direction, s store.Summary, urgent bool) row {
+func (p *Portal) row(l Lang, dir store.Direction, s store.Summary, urgent bool, sha string) row {
 	r := row{Date: l.Date(s.AcceptedAt), ISO: s.AcceptedAt.UTC().Format(time.RFC3339), Code: s.CodeNumber, Title: s.Subject,
-		URL: docURL(s.DocumentID, ""), Urgent: urgent}
+		URL: docURL(s.DocumentID, sha), Urgent: urgent}
 	if s.CodeNotation != "" {
 		r.Code += "/" + s.CodeNotation
 	}
@@ -170,10 +170,12 @@ func (p *Portal) row(l Lang, dir store.Direction, s store.Summary, urgent bool) 
 	return r
 }
 
-// urgency reports which rows are urgent (Priority ≥ 1). The list index does not carry
-// the priority, so each row's document is read: at most one page of point lookups.
-func (p *Portal) urgency(r *http.Request, items []store.Summary) []bool {
-	out := make([]bool, len(items))
+// rowDocs reports which rows are urgent (Priority ≥ 1), and the sha256 of rows whose
+// DocumentId other packages share (an original and its replacement), so that each row
+// opens its own package. The list index carries neither, so each row's document is read:
+// at most one page of point lookups.
+func (p *Portal) rowDocs(r *http.Request, items []store.Summary) (urgent []bool, shas []string) {
+	urgent, shas = make([]bool, len(items)), make([]string, len(items))
 	for i, s := range items {
 		docs, err := p.cfg.Store.DocumentsByID(r.Context(), s.DocumentID)
 		if err != nil {
@@ -181,11 +183,14 @@ func (p *Portal) urgency(r *http.Request, items []store.Summary) []bool {
 		}
 		for _, d := range docs {
 			if d.From == s.From && d.AcceptedAt.Equal(s.AcceptedAt) {
-				out[i] = d.Priority >= 1
+				urgent[i] = d.Priority >= 1
+				if len(docs) > 1 {
+					shas[i] = d.SHA256
+				}
 			}
 		}
 	}
-	return out
+	return urgent, shas
 }
 
 // day reads a YYYY-MM-DD filter date as a day in Vietnam time: its first instant, or

@@ -79,3 +79,27 @@ func TestPagesBalanced(t *testing.T) {
 		check("empty inbox "+lang, a.get("/inbox?agency="+finance+"&lang="+lang).body)
 	}
 }
+
+// An original and its replacement under the same DocumentId are two rows of the inbox;
+// each opens its own package (?sha=), not both the newest.
+func TestListRowsOfSameIDOpenTheirOwnPackage(t *testing.T) {
+	f := newFixture(t)
+	id := "000.00.00.G22,2026/11/22,500/UBND"
+	orig := accept(t, f.st, doc{ID: id, From: govOffice, To: []string{ngheAn}, Subject: "Bản gốc", Notation: "UBND"})
+	repl := accept(t, f.st, doc{ID: id, From: govOffice, To: []string{ngheAn}, Subject: "Bản thay thế", Notation: "UBND", Business: 3})
+	c := f.signedIn(t, f.tok[ngheAn])
+	p := c.get("/inbox")
+	for title, sha := range map[string]string{"Bản gốc": orig.SHA256, "Bản thay thế": repl.SHA256} {
+		m := regexp.MustCompile(`<a href="([^"]*)">` + title + `</a>`).FindStringSubmatch(p.body)
+		if m == nil {
+			t.Fatalf("no row %q", title)
+		}
+		link := strings.ReplaceAll(m[1], "&amp;", "&")
+		if !strings.HasSuffix(link, "?sha="+sha) {
+			t.Fatalf("row %q links to %s, not its own package %s", title, link, sha[:12])
+		}
+		if doc := c.get(link); !strings.Contains(doc.body, title) {
+			t.Fatalf("row %q opens another package", title)
+		}
+	}
+}
