@@ -296,7 +296,7 @@ func (d *Daemon) getAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	from, err := intParam(q.Get("from"), 1, 1, 1<<62)
 	if err != nil {
-		return err
+		return errs.E(errs.BadRequest, "from=%q: want an audit seq, 1 or more", q.Get("from"))
 	}
 	limit, err := intParam(q.Get("limit"), 1000, 1, 100000)
 	if err != nil {

@@ -22,7 +22,7 @@ func init() { register(inboxCommand()) }
 // kafkaFlags are the broker flags of the agency and auditor tools, as `axis serve` has them.
 func kafkaFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "brokers", Value: "127.0.0.1:9092", Usage: "Kafka bootstrap brokers host:port,... (default: the embedded development broker)", EnvVars: []string{"AXIS_BROKERS"}},
+		&cli.StringFlag{Name: "brokers", Value: "127.0.0.1:9092", Usage: "Kafka bootstrap brokers host:port,... (the default is the embedded development broker's address)", EnvVars: []string{"AXIS_BROKERS"}},
 		&cli.StringFlag{Name: "kafka-tls-ca", Usage: "CA file to verify the brokers' TLS certificates (enables TLS)", EnvVars: []string{"AXIS_KAFKA_TLS_CA"}},
 		&cli.StringFlag{Name: "kafka-sasl-mechanism", Usage: "plain, scram-sha-256 or scram-sha-512", EnvVars: []string{"AXIS_KAFKA_SASL_MECHANISM"}},
 		&cli.StringFlag{Name: "kafka-username", EnvVars: []string{"AXIS_KAFKA_USERNAME"}},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,9 @@ func loadSigner(keyFile, certFile, chainFile string) (*signing.Signer, error) {
 	}
 	if len(certs) == 0 {
 		return nil, errors.New(certFile + ": no certificate")
+	}
+	if pub, ok := certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(key.Public()) {
+		return nil, cli.Exit(fmt.Sprintf("%s is not the key of %s: give the key and certificate of one signer", keyFile, certFile), 2)
 	}
 	s := &signing.Signer{Key: key, Cert: certs[0], Chain: certs[1:]}
 	if chainFile != "" {
