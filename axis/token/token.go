@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,42 +87,35 @@ type keyset struct {
 
 // LoadOrCreate reads DIR/token.key, creating it (0600, 32 random bytes) if missing.
 func LoadOrCreate(dataDir string) (*Keyring, error) {
-	p := filepath.Join(dataDir, SecretFile)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, err
-		}
-		b = make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-		// O_EXCL: two processes creating it at once must not end with different secrets.
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return LoadOrCreate(dataDir)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Close(); err != nil {
-			return nil, err
-		}
-		return openKeyring(dataDir)
+	k, err := Load(dataDir)
+	if !errors.Is(err, os.ErrNotExist) {
+		return k, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	// O_EXCL: two processes creating it at once must not end with different secrets.
+	f, err := os.OpenFile(filepath.Join(dataDir, SecretFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return Load(dataDir)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < minSecret {
-		return nil, fmt.Errorf("%s: secret too short", p)
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
 	}
 	return openKeyring(dataDir)
 }
