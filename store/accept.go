@@ -42,10 +42,10 @@ func (s *Store) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, er
 		j.written = true
 	}
 	var res AcceptResult
-	if req.Receipt != nil {
+	owed := req.Receipt != nil
+	if owed {
 		s.receiptsOwed.Add(1) // before the commit, which receiptsComplete may follow
 	}
-	owed := req.Receipt != nil
 	defer func() {
 		if owed {
 			s.receiptsOwed.Add(-1)
