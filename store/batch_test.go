@@ -369,3 +369,94 @@ func TestOnOutboxAfterDeliveriesOnly(t *testing.T) {
 	must[StatusResult](t)(s.RecordStatus(ctx, status("D1", bca, CodeArrived)))
 	expect("recorded status", 1)
 }
+
+// TestNoReadBeforeTheLogIsDurable: bbolt commits a batch while its write-ahead record is
+// being synced; no read may begin on that commit before the sync returns (a read then
+// could answer, or the dispatcher publish, what a power cut takes back).
+func TestNoReadBeforeTheLogIsDurable(t *testing.T) {
+	var hold atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	s := openStore(t, t.TempDir(), func(o *Options) {
+		o.FailLogSync = func() error {
+			if hold.Load() {
+				entered <- struct{}{}
+				<-release
+			}
+			return nil
+		}
+	})
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the store's Close (cleanups run last first)
+	hold.Store(true)
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := s.Accept(ctx, pkg("D2", vpcp, []string{bca}, "b"))
+		accepted <- err
+	}()
+	<-entered
+	hold.Store(false)
+	read := make(chan error, 1)
+	go func() {
+		_, err := s.Document(ctx, "D2")
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		t.Fatalf("a read began while the batch's record was not durable (err %v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	unblock()
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("the read after the sync: %v", err)
+	}
+}
+
+// TestLogSyncFailsAfterBoltCommit: the record's fsync fails after bbolt committed the
+// batch. Its caller is told it may or may not be kept, the store stops writing and
+// reading (what bbolt holds may be more than the log), and opened again it holds either
+// the whole batch or none of it, with a chain that verifies.
+func TestLogSyncFailsAfterBoltCommit(t *testing.T) {
+	dir := t.TempDir()
+	var fail atomic.Bool
+	stopped := make(chan error, 1)
+	s := openStore(t, dir, func(o *Options) {
+		o.FailLogSync = func() error {
+			if fail.Load() {
+				return errors.New("injected fsync failure")
+			}
+			return nil
+		}
+		o.OnFail = func(err error) { stopped <- err }
+	})
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	s.receipts.sync() // D1's receipt is not the batch that fails
+	fail.Store(true)
+	_, err := s.Accept(ctx, pkg("D2", vpcp, []string{bca}, "b"))
+	wantCode(t, err, errs.Unavailable)
+	if !strings.Contains(err.Error(), "once the store recovers") {
+		t.Fatalf("the caller is not told the outcome is unknown: %v", err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the store did not stop writing (OnFail)")
+	}
+	_, err = s.Document(ctx, "D2")
+	wantCode(t, err, errs.Unavailable)
+	_, err = s.Document(ctx, "D1")
+	wantCode(t, err, errs.Unavailable)
+	s.Close()
+	s = openStore(t, dir)
+	if _, err := s.Document(ctx, "D1"); err != nil {
+		t.Fatalf("an acknowledged package is lost: %v", err)
+	}
+	if _, err := s.Document(ctx, "D2"); err != nil && !errs.Is(err, errs.NotFound) {
+		t.Fatal(err)
+	}
+	verifyLog(t, s)
+}

@@ -82,6 +82,9 @@ type Options struct {
 	// FailLog is a fault hook for tests: called before each write-ahead append; an error
 	// fails it as a full or failing disk would, which stops all writing (OnFail).
 	FailLog func() error
+	// FailLogSync is a fault hook for tests: called when a batch waits for its write-ahead
+	// record's fsync (bbolt has committed it meanwhile); an error fails the fsync.
+	FailLogSync func() error
 	// OnFail, if set, is called once if the store stops writing after a durable write
 	// failed: only a new Open (recovery) writes again. It must not block.
 	OnFail func(error)
@@ -121,8 +124,13 @@ type Store struct {
 	synced  bool                  // writer: bbolt syncs its commits itself (checkpoint.go)
 	muts    mutLog                // writer: the changes of the transaction in progress
 	broken  atomic.Pointer[error] // a durable write failed: nothing more is written
-	crashed atomic.Bool           // tests: stop as a crash would (crashForTest)
-	ckNow   atomic.Bool           // tests: checkpoint after the next commit
+	// visible is held by the writer from before bbolt commits a batch until its write-ahead
+	// record is synced; reads begin under it (view). undurable: a batch bbolt committed
+	// was not synced to the log; no read may begin again.
+	visible   sync.RWMutex
+	undurable atomic.Bool
+	crashed   atomic.Bool // tests: stop as a crash would (crashForTest)
+	ckNow     atomic.Bool // tests: checkpoint after the next commit
 
 	ops     chan *op
 	mu      sync.RWMutex // guards closed against sends in flight
@@ -616,6 +624,7 @@ func (s *Store) commit(batch []*op, withFreelist bool) {
 		results := make([]error, len(live))
 		failed := -1
 		logged := false
+		var durable func() error // waits for the batch's write-ahead record
 		var w *wtx
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			// Read by this transaction's Commit; set under bbolt's writer lock, as it is.
@@ -640,13 +649,33 @@ func (s *Store) commit(batch []*op, withFreelist bool) {
 					return err
 				}
 			}
-			if err := s.logBatch(w); err != nil {
+			wait, err := s.logBatch(w)
+			if err != nil {
 				s.fail(err)
 				return err
 			}
 			logged = true
+			if wait != nil {
+				// bbolt's commit (page writes, unsynced) runs while the record's fsync
+				// does; no read may begin on this transaction before the record is
+				// durable (view), so nothing reads, answers or publishes a change a
+				// power cut could take back.
+				s.visible.Lock()
+				durable = wait
+			}
 			return nil
 		})
+		if durable != nil {
+			if werr := durable(); werr != nil {
+				// bbolt holds the transaction; the log may not: no read may see it.
+				s.undurable.Store(true)
+				s.fail(fmt.Errorf("write-ahead log: %w", werr))
+				if err == nil {
+					err = fmt.Errorf("write-ahead log: %w", werr)
+				}
+			}
+			s.visible.Unlock()
+		}
 		if err != nil && logged {
 			s.fail(fmt.Errorf("commit after its write-ahead record: %w", err))
 		}
@@ -718,27 +747,37 @@ type wtx struct {
 	outboxed   bool              // added deliveries to the outbox (OnOutbox)
 }
 
-// logBatch makes the transaction durable before bbolt commits it without fsync: its
-// changes as one write-ahead record, synced. In synced mode bbolt's commit does it.
-func (s *Store) logBatch(w *wtx) error {
+// logBatch makes the transaction durable, for bbolt to commit it without fsync: its
+// changes as one write-ahead record. The record is written when it returns; wait returns
+// once it is synced (commit answers after it). In synced mode bbolt's commit does it all
+// and wait is nil.
+func (s *Store) logBatch(w *wtx) (wait func() error, err error) {
 	if s.synced {
-		return nil
+		return nil, nil
 	}
 	if size := w.tx.Size(); size+mapHeadroom >= int64(s.mapSize) {
-		return s.enterSyncedMode(size)
+		return nil, s.enterSyncedMode(size)
 	}
 	if s.opts.FailLog != nil {
 		if err := s.opts.FailLog(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if err := s.wal.write(w.muts.b); err != nil {
-		return fmt.Errorf("write-ahead log: %w", err)
+	synced, err := s.wal.start(w.muts.b)
+	if err != nil {
+		return nil, fmt.Errorf("write-ahead log: %w", err)
 	}
 	if cap(w.muts.b) > 8<<20 {
 		w.muts.b = nil
 	}
-	return nil
+	return func() error {
+		if s.opts.FailLogSync != nil {
+			if err := s.opts.FailLogSync(); err != nil {
+				return err
+			}
+		}
+		return synced()
+	}, nil
 }
 
 func (s *Store) newWtx(tx *bolt.Tx) *wtx {
@@ -872,7 +911,19 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "cancelled")
 	}
-	err := s.db.View(fn)
+	s.visible.RLock() // a transaction begins on a durable commit only (commit)
+	if s.undurable.Load() {
+		s.visible.RUnlock()
+		return errs.E(errs.Unavailable, "store stopped after a failed write-ahead sync: what it holds is known once it is opened again")
+	}
+	tx, err := s.db.Begin(false)
+	s.visible.RUnlock()
+	if err == nil {
+		err = func() error {
+			defer tx.Rollback() // a read transaction: nothing to keep, even after a panic
+			return fn(tx)
+		}()
+	}
 	if err != nil {
 		var e *errs.Error
 		if !errors.As(err, &e) {

@@ -190,8 +190,19 @@ func (l *wal) pos() walPos {
 // write appends one record and returns once it is durable (its fsync is shared with
 // the appends of concurrent writers).
 func (l *wal) write(payload []byte) error {
+	wait, err := l.start(payload)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// start appends one record and starts its fsync; wait returns once the record is durable.
+// The record is in the file (the page cache) when start returns: a crash of the process
+// alone keeps it; only the machine's loses it before wait returns.
+func (l *wal) start(payload []byte) (wait func() error, err error) {
 	if len(payload) > walMaxRecord {
-		return fmt.Errorf("write-ahead record of %d bytes is too large", len(payload))
+		return nil, fmt.Errorf("write-ahead record of %d bytes is too large", len(payload))
 	}
 	l.mu.Lock()
 	l.buf = appendFrame(l.buf[:0], payload)
@@ -202,9 +213,9 @@ func (l *wal) write(payload []byte) error {
 	}
 	l.mu.Unlock()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return cur.waitSynced(ref.sync)
+	return func() error { return cur.waitSynced(ref.sync) }, nil
 }
 
 // appendFrame appends payload framed as a record.
