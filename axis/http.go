@@ -63,11 +63,35 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", d.serve(d.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.m.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/v1/", d.serve(func(http.ResponseWriter, *http.Request) error {
+	mux.HandleFunc("/v1/", d.serve(func(w http.ResponseWriter, r *http.Request) error {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return errs.E(errs.MethodNotAllowed, "%s takes %s", r.URL.Path, strings.Join(allow, " or "))
+		}
 		return errs.E(errs.NotFound, "no such endpoint")
 	}))
 	mux.Handle("/", d.portal) // the HTML portal (SPEC §6): everything the API does not claim
 	return mux
+}
+
+// allowedMethods lists the methods the API serves r's path with: a GET of /v1/packages
+// is answered 405 with them, not 404 (the catch-all /v1/ would otherwise claim it).
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); strings.HasPrefix(pattern, m+" ") {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	return allow
 }
 
 // A submission's body must keep coming: each read may wait BodyIdle, and the whole body

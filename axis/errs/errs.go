@@ -34,7 +34,9 @@ const (
 	BadRequest   Code = "bad_request"
 	Unauthorized Code = "unauthorized"
 	NotFound     Code = "not_found"
-	Internal     Code = "internal"
+	// MethodNotAllowed: the endpoint exists, for other methods (an Allow header lists them).
+	MethodNotAllowed Code = "method_not_allowed"
+	Internal         Code = "internal"
 )
 
 var httpStatus = map[Code]int{
@@ -56,6 +58,7 @@ var httpStatus = map[Code]int{
 	BadRequest:           http.StatusBadRequest,
 	Unauthorized:         http.StatusUnauthorized,
 	NotFound:             http.StatusNotFound,
+	MethodNotAllowed:     http.StatusMethodNotAllowed,
 	Internal:             http.StatusInternalServerError,
 }
 
