@@ -186,6 +186,7 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 			if len(existing) > 0 {
 				b.log.Info("topics exist already: their configuration (retention included) is left as it is",
 					zap.Strings("topics", existing))
+				b.warnRetention(ctx, existing)
 			}
 			break
 		}
@@ -222,6 +223,38 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 var topicRetention = []kafka.ConfigEntry{
 	{ConfigName: "retention.ms", ConfigValue: "-1"},
 	{ConfigName: "retention.bytes", ConfigValue: "-1"},
+}
+
+// warnRetention warns about existing topics that do not keep every record (topicRetention):
+// the operator may have meant it, but an agency offline for longer loses documents, and
+// the audit topic its head. A broker that cannot say is only noted.
+func (b *Bus) warnRetention(ctx context.Context, topics []string) {
+	req := &kafka.DescribeConfigsRequest{}
+	for _, t := range topics {
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: t, ConfigNames: []string{"retention.ms", "retention.bytes"}})
+	}
+	resp, err := b.client.DescribeConfigs(ctx, req)
+	if err != nil {
+		b.log.Info("could not read the retention of existing topics", zap.Error(err))
+		return
+	}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			b.log.Info("could not read a topic's retention", zap.String("topic", r.ResourceName), zap.Error(r.Error))
+			continue
+		}
+		var fields []zap.Field
+		for _, e := range r.ConfigEntries {
+			if (e.ConfigName == "retention.ms" || e.ConfigName == "retention.bytes") && e.ConfigValue != "-1" {
+				fields = append(fields, zap.String(e.ConfigName, e.ConfigValue))
+			}
+		}
+		if len(fields) > 0 {
+			b.log.Warn("topic deletes old records: documents an agency has not read, or the start of the audit log, can be lost; set retention.ms=-1 and retention.bytes=-1 unless this is meant",
+				append([]zap.Field{zap.String("topic", r.ResourceName)}, fields...)...)
+		}
+	}
 }
 
 // createTopics returns the topics that existed already.

@@ -113,4 +113,20 @@ func TestEnsureTopicsLeavesExistingTopics(t *testing.T) {
 	if got := said[0].ContextMap()["topics"]; len(got.([]any)) != 1 || got.([]any)[0] != "axis.inbox.000.00.00.G22" {
 		t.Errorf("logged topics %v, want the existing one only", got)
 	}
+	// The operator's finite retention is kept, with a warning naming it.
+	warned := logs.FilterMessageSnippet("deletes old records").All()
+	if len(warned) != 1 || warned[0].Level != zap.WarnLevel {
+		t.Fatalf("finite retention of an existing topic not warned about: %+v", logs.All())
+	}
+	if m := warned[0].ContextMap(); m["topic"] != "axis.inbox.000.00.00.G22" || m["retention.ms"] != "2592000000" {
+		t.Errorf("warning fields %v", m)
+	}
+	// Topics that keep everything (the axis's own, at its next start) are not warned about.
+	logs.TakeAll()
+	if err := b.EnsureTopics(ctx, "axis.audit"); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.FilterMessageSnippet("deletes old records").Len(); n != 0 {
+		t.Errorf("a topic keeping every record was warned about: %+v", logs.All())
+	}
 }
