@@ -111,6 +111,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 			d.m.batchOps.Observe(float64(b.Ops))
 			d.m.writerBusy.Add(b.Busy.Seconds())
 			d.m.writerRun.Add(b.Run.Seconds())
+			if b.Sync > 0 {
+				d.m.logSync.Observe(b.Sync.Seconds())
+			}
 		},
 		OnCheckpoint: func(took time.Duration) { d.m.checkpoint.Observe(took.Seconds()) },
 		// The writer wakes the dispatcher when a commit added deliveries (packages, statuses).

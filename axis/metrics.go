@@ -19,6 +19,7 @@ type metrics struct {
 	writerBusy  prometheus.Counter // seconds
 	writerRun   prometheus.Counter // seconds
 	checkpoint  prometheus.Histogram
+	logSync     prometheus.Histogram
 	// crlNextUpdate: issuer; when its freshest CRL is past its next update (see watchCRLs)
 	crlNextUpdate *prometheus.GaugeVec
 	trustReloads  *prometheus.CounterVec // result: ok, error
@@ -51,6 +52,8 @@ func newMetrics() *metrics {
 			Help: "Part of the writer's busy time spent running operations (the rest is writing and fsync)."}),
 		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_store_checkpoint_seconds",
 			Help: "Time of a store checkpoint (bbolt's file and the blob log synced in the background, about once a second); it bounds how much write-ahead log a restart replays.", Buckets: buckets}),
+		logSync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_store_log_sync_seconds",
+			Help: "Time a store batch waited for its write-ahead record's fsync after bbolt committed it: the disk's latency as submissions see it.", Buckets: buckets}),
 		crlNextUpdate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "axis_trust_crl_next_update_timestamp_seconds",
 			Help: "When the freshest loaded CRL of each issuer is due to be replaced (Unix time); past it, certificates revoked since are unknown to the axis until its current CRL is installed in --trust."}, []string{"issuer"}),
 		trustReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "axis_trust_reloads_total",
@@ -63,7 +66,7 @@ func newMetrics() *metrics {
 	// Both results from the start, at 0: an alert on errors needs the series to exist.
 	m.trustReloads.WithLabelValues("ok")
 	m.trustReloads.WithLabelValues("error")
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.storeStopped)
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.logSync, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.storeStopped)
 	// SPEC §6: every name prefixed axis_, the runtime's too (axis_go_goroutines, ...).
 	prometheus.WrapRegistererWithPrefix("axis_", m.reg).MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -592,8 +592,11 @@ func (s *Store) closingCheckpoint() {
 
 // BatchStats describes one group commit.
 type BatchStats struct {
-	Ops  int           // operations in the batch (failed ones included)
-	Run  time.Duration // running the operations
+	Ops int           // operations in the batch (failed ones included)
+	Run time.Duration // running the operations
+	// Sync: how long the write-ahead record's fsync kept the batch waiting once bbolt had
+	// committed it (0 when bbolt syncs itself); disk latency, checkpoints' writes included.
+	Sync time.Duration
 	Busy time.Duration // the whole commit, durable writes included
 }
 
@@ -603,10 +606,10 @@ var errRetry = errors.New("retry batch without the failed operation")
 // commit writes bbolt's freelist (the one a checkpoint is about to pin).
 func (s *Store) commit(batch []*op, withFreelist bool) {
 	start := time.Now()
-	var run time.Duration
+	var run, synced time.Duration
 	if s.opts.OnBatch != nil {
 		n := len(batch)
-		defer func() { s.opts.OnBatch(BatchStats{Ops: n, Run: run, Busy: time.Since(start)}) }()
+		defer func() { s.opts.OnBatch(BatchStats{Ops: n, Run: run, Sync: synced, Busy: time.Since(start)}) }()
 	}
 	live := batch[:0]
 	for _, o := range batch {
@@ -666,7 +669,10 @@ func (s *Store) commit(batch []*op, withFreelist bool) {
 			return nil
 		})
 		if durable != nil {
-			if werr := durable(); werr != nil {
+			t := time.Now()
+			werr := durable()
+			synced = time.Since(t)
+			if werr != nil {
 				// bbolt holds the transaction; the log may not: no read may see it.
 				s.undurable.Store(true)
 				s.fail(fmt.Errorf("write-ahead log: %w", werr))
