@@ -87,7 +87,7 @@ func (in *Intake) SubmitPackage(ctx context.Context, b []byte, source string) (P
 	sum := sha256Hex(b)
 	// A stored document without its receipt yet (its first submission is between its two
 	// writes, or crashed there) takes the full path, which completes the receipt.
-	if doc, err := in.store.DocumentBySHA(ctx, sum); err == nil && len(doc.Receipt) > 0 {
+	if doc, err := in.store.AcceptedBySHA(ctx, sum); err == nil && len(doc.Receipt) > 0 {
 		in.m.intake.WithLabelValues(source, "edoc", "duplicate").Inc()
 		return answerOf(doc), nil
 	} else if err != nil && !errs.Is(err, errs.NotFound) {

@@ -385,7 +385,8 @@ func TestNoReadBeforeTheLogIsDurable(t *testing.T) {
 			return nil
 		}
 	})
-	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	s.receipts.sync() // the batch held below is D2's, not D1's receipt
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before the store's Close (cleanups run last first)
@@ -397,6 +398,10 @@ func TestNoReadBeforeTheLogIsDurable(t *testing.T) {
 	}()
 	<-entered
 	hold.Store(false)
+	// The intake's shortcut does not wait: it says not found, and the full path follows.
+	if _, err := s.AcceptedBySHA(ctx, first.SHA256); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("AcceptedBySHA during the sync: %v, want not_found at once", err)
+	}
 	read := make(chan error, 1)
 	go func() {
 		_, err := s.Document(ctx, "D2")
@@ -413,6 +418,9 @@ func TestNoReadBeforeTheLogIsDurable(t *testing.T) {
 	}
 	if err := <-read; err != nil {
 		t.Fatalf("the read after the sync: %v", err)
+	}
+	if _, err := s.AcceptedBySHA(ctx, first.SHA256); err != nil {
+		t.Fatalf("AcceptedBySHA with no sync in progress: %v", err)
 	}
 }
 

@@ -86,12 +86,29 @@ func (s *Store) lateReceipt(ctx context.Context, d *Document) error {
 
 // DocumentBySHA returns the package with these bytes; errs.NotFound if none.
 func (s *Store) DocumentBySHA(ctx context.Context, sha string) (Document, error) {
+	return s.documentBySHA(ctx, sha, true)
+}
+
+// AcceptedBySHA is DocumentBySHA for the intake's shortcut (identical bytes answered
+// again without being verified): it does not wait while a batch's write-ahead record is
+// being synced, and answers errs.NotFound then. The caller takes the full path, whose
+// Accept finds the package; a submission arriving during the fsync does not lose the
+// next batch by waiting for it here.
+func (s *Store) AcceptedBySHA(ctx context.Context, sha string) (Document, error) {
+	return s.documentBySHA(ctx, sha, false)
+}
+
+func (s *Store) documentBySHA(ctx context.Context, sha string, wait bool) (Document, error) {
 	var d Document
 	k, err := shaKey(sha)
 	if err != nil {
 		return d, errs.E(errs.NotFound, "no package %s", sha)
 	}
-	err = s.view(ctx, func(tx *bolt.Tx) error {
+	read := s.view
+	if !wait {
+		read = s.viewNow
+	}
+	err = read(ctx, func(tx *bolt.Tx) error {
 		rec, ok := decodeSHA(tx.Bucket(bSHA).Get(k))
 		if !ok || rec.Kind != 'p' {
 			return errs.E(errs.NotFound, "no package %s", sha)

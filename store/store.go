@@ -918,6 +918,23 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		return errs.Wrap(errs.Unavailable, err, "cancelled")
 	}
 	s.visible.RLock() // a transaction begins on a durable commit only (commit)
+	return s.viewLocked(fn)
+}
+
+// viewNow is view, or errs.NotFound at once if a commit's write-ahead record is being
+// synced (view would wait for it).
+func (s *Store) viewNow(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "cancelled")
+	}
+	if !s.visible.TryRLock() {
+		return errs.E(errs.NotFound, "not looked up: the store is syncing a commit")
+	}
+	return s.viewLocked(fn)
+}
+
+// viewLocked begins the transaction and releases visible (held for reading).
+func (s *Store) viewLocked(fn func(tx *bolt.Tx) error) error {
 	if s.undurable.Load() {
 		s.visible.RUnlock()
 		return errs.E(errs.Unavailable, "store stopped after a failed write-ahead sync: what it holds is known once it is opened again")
