@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -161,6 +162,28 @@ func TestLoadgenAgainstDaemon(t *testing.T) {
 		}
 	})
 
+	t.Run("interrupted", func(t *testing.T) {
+		// Ctrl-C part way: what was not sent is not an error, and what was sent is
+		// answered (and counted) although the context ended.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var once sync.Once
+		res, err := Run(ctx, Config{Server: "http://" + httpAddr, PKIDir: dir, Registry: reg,
+			N: 200, Size: 3000, Recipients: 1, Rate: 50, Concurrency: 4, LostAfter: 30 * time.Second,
+			Kafka: agency.KafkaConfig{Brokers: []string{brokerAddr}},
+			Progress: writerFunc(func(b []byte) { // the first answer: stop a second later
+				if bytes.Contains(b, []byte("submitting")) {
+					once.Do(func() { time.AfterFunc(time.Second, cancel) })
+				}
+			})})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want context.Canceled", err)
+		}
+		if res.Errors != 0 || res.Unsent == 0 || res.Accepted+res.Unsent != 200 {
+			t.Fatalf("errors=%d unsent=%d accepted=%d, want 0, >0 and 200 in all", res.Errors, res.Unsent, res.Accepted)
+		}
+	})
+
 	t.Run("axis unreachable", func(t *testing.T) {
 		res, err := Run(context.Background(), Config{Server: "http://" + freeAddr(t), PKIDir: dir, Registry: reg,
 			N: 5, Recipients: 1, LostAfter: time.Second, Kafka: agency.KafkaConfig{Brokers: []string{brokerAddr}}})
@@ -172,3 +195,8 @@ func TestLoadgenAgainstDaemon(t *testing.T) {
 		}
 	})
 }
+
+// writerFunc is an io.Writer calling f with each write.
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(b []byte) (int, error) { f(b); return len(b), nil }

@@ -169,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	bar = newProgress(cfg.Progress, "submitting", len(items))
 	cpu0 := processCPU()
 	subStart := time.Now()
-	res.Errors = submit(ctx, cl, items, tr, cfg, bar.set, log)
+	res.Errors, res.Unsent = submit(ctx, cl, items, tr, cfg, bar.set, log)
 	subEnd := time.Now()
 	bar.done()
 
@@ -196,7 +196,7 @@ wait:
 	}
 	t := tr.tally()
 	res.Accepted, res.Delivered, res.Lost, res.Duplicates = t.accepted, t.delivered, t.lost, t.dups
-	res.SubmitPerSec = float64(len(items)-res.Errors) / subEnd.Sub(subStart).Seconds()
+	res.SubmitPerSec = float64(len(items)-res.Errors-res.Unsent) / subEnd.Sub(subStart).Seconds()
 	if t.delivered > 0 {
 		res.Wall = t.last.Sub(t.first)
 		res.E2EPerSec = float64(t.delivered) / res.Wall.Seconds()
@@ -210,13 +210,15 @@ wait:
 }
 
 // submit sends every item, at full speed or at cfg.Rate, with at most cfg.Concurrency
-// in flight, and returns the number of failed submissions.
-func submit(ctx context.Context, cl *client.Client, items []Item, tr *tracker, cfg Config, progress func(int), log *zap.Logger) int {
-	var failed, answered atomic.Int64
+// in flight, and returns the number of failed submissions and of items not sent because
+// ctx ended first (an interrupt: the submissions in flight then still get their answer).
+func submit(ctx context.Context, cl *client.Client, items []Item, tr *tracker, cfg Config, progress func(int), log *zap.Logger) (failed, unsent int) {
+	var nfailed, answered atomic.Int64
 	var logged atomic.Int64
 	one := func(i int, start time.Time) {
 		tr.submitted(i, start)
-		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		// Not cancelled with ctx: a package sent is answered, and counted as what it is.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		// Only the answer's document_id and sha256 are decoded: they say which package
 		// was accepted; the receipt in the answer is not the loadgen's concern.
 		a, err := cl.SubmitPackageAck(rctx, items[i].Bytes)
@@ -230,7 +232,7 @@ func submit(ctx context.Context, cl *client.Client, items []Item, tr *tracker, c
 		}
 		tr.answered(i, err == nil, time.Now())
 		if err != nil {
-			failed.Add(1)
+			nfailed.Add(1)
 			if logged.Add(1) <= 5 { // the first few say why; the count says how many
 				log.Warn("submission failed", zap.String("document_id", items[i].DocumentID), zap.Error(err))
 			}
@@ -254,7 +256,7 @@ func submit(ctx context.Context, cl *client.Client, items []Item, tr *tracker, c
 			}()
 		}
 		wg.Wait()
-		return int(failed.Load()) + max(0, len(items)-int(answered.Load()))
+		return int(nfailed.Load()), max(0, len(items)-int(answered.Load()))
 	}
 	// Open loop: item i is due at t0 + i/Rate whatever happened to the others. It waits
 	// for a free worker if all cfg.Concurrency are busy, and its latency still counts
@@ -298,7 +300,7 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
-	return int(failed.Load()) + max(0, len(items)-int(answered.Load()))
+	return int(nfailed.Load()), max(0, len(items)-int(answered.Load()))
 }
 
 // httpClient keeps one connection per concurrent submission alive (the default

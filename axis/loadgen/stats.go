@@ -25,6 +25,7 @@ type Result struct {
 	P99          time.Duration
 	VerifyPerSec float64 // in-process verification of the same corpus, all cores
 	Errors       int     // submissions that failed (no 202/200)
+	Unsent       int     // not submitted: the run was interrupted (Ctrl-C) first
 	Lost         int     // accepted but not at every recipient within the timeout
 
 	// Details, printed before the summary line.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -97,7 +99,15 @@ func loadgenAction(c *cli.Context) error {
 	if res.CPUPerPkg > 0 { // loadgen shares the machine with the daemon: what it takes, the daemon does not get
 		fmt.Fprintf(w, "loadgen: cpu_ms_per_pkg=%.3f (submission and delivery)\n", ms(res.CPUPerPkg))
 	}
+	interrupted := errors.Is(err, context.Canceled)
+	if interrupted {
+		fmt.Fprintf(w, "interrupted: %d of %d packages not submitted; deliveries still on their way were not waited for (lost counts them)\n",
+			res.Unsent, res.Packages)
+	}
 	fmt.Fprintln(w, res.Line())
+	if interrupted {
+		return cli.Exit("loadgen: interrupted", 130)
+	}
 	if err != nil {
 		return cli.Exit("loadgen: "+err.Error(), 1)
 	}
