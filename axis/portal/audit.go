@@ -29,7 +29,8 @@ type auditView struct {
 	*base
 	Doc, AgencyQ, From string
 	Events             []audit.Event
-	Scanned            uint64 // with a filter: the last seq read
+	Scanned            uint64 // with a filter, reading forward: the last seq read
+	ScannedBack        uint64 // with a filter, reading backward: the first seq read
 	PrevURL, NextURL   string
 	LatestURL          string
 	Report             *audit.Report
@@ -79,14 +80,19 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var from uint64
+	var from, before uint64
 	if pg.From != "" {
 		if from, err = strconv.ParseUint(pg.From, 10, 64); err != nil || from == 0 {
 			return errs.E(errs.BadRequest, "from: want a seq ≥ 1")
 		}
 	}
+	if v := q.Get("before"); v != "" {
+		if before, err = strconv.ParseUint(v, 10, 64); err != nil || before < 2 || from != 0 {
+			return errs.E(errs.BadRequest, "before: want a seq ≥ 2, and not with from")
+		}
+	}
 	filtered := pg.Doc != "" || pg.AgencyQ != ""
-	link := func(from uint64) string {
+	link := func(key string, seq uint64) string {
 		v := url.Values{}
 		if pg.Doc != "" {
 			v.Set("doc", pg.Doc)
@@ -94,14 +100,18 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 		if pg.AgencyQ != "" {
 			v.Set("agency", pg.AgencyQ)
 		}
-		if from > 0 {
-			v.Set("from", strconv.FormatUint(from, 10))
+		if key != "" {
+			v.Set(key, strconv.FormatUint(seq, 10))
 		}
 		return "/audit?" + v.Encode()
 	}
+	newestFirst := true // pg.Events is filled oldest first unless a backward scan fills it
 	switch {
 	case !filtered:
 		// Unfiltered: a window of seqs, the latest by default.
+		if before > 0 {
+			from = max(1, before-min(before-1, auditPage))
+		}
 		if from == 0 {
 			from = 1
 			if head > auditPage {
@@ -118,18 +128,14 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		if from > 1 {
-			pg.PrevURL = link(max(1, from-min(from-1, auditPage)))
+			pg.PrevURL = link("from", max(1, from-min(from-1, auditPage)))
 		}
 		if end := from + uint64(len(lines)); end <= head {
-			pg.NextURL = link(end)
-			pg.LatestURL = link(0)
+			pg.NextURL = link("from", end)
+			pg.LatestURL = link("", 0)
 		}
-	default:
-		// Filtered: read forward from "from" (default the start) until a page of matches
-		// or the scan bound.
-		if from == 0 {
-			from = 1
-		}
+	case from > 0:
+		// Filtered, forward from "from" until a page of matches or the scan bound.
 		after := from - 1
 		for scanned := 0; len(pg.Events) < auditPage && scanned < auditScan; {
 			lines, err := p.cfg.Store.AuditSince(ctx, after, 1000)
@@ -152,11 +158,60 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		pg.Scanned = after
+		if from > 1 {
+			pg.PrevURL = link("before", from)
+		}
 		if after < head {
-			pg.NextURL = link(after + 1)
+			pg.NextURL = link("from", after+1)
+			pg.LatestURL = link("", 0)
+		}
+	default:
+		// Filtered, backward from the head (or from "before"): the newest matches first,
+		// which is what an auditor looking up a document usually wants on a long log.
+		end := head
+		if before > 0 {
+			end = min(head, before-1)
+		}
+		low := end + 1 // the lowest seq read so far
+		for scanned := 0; len(pg.Events) < auditPage && scanned < auditScan && low > 1; {
+			start := low - min(low-1, 1000) // the window [start, low-1]
+			lines, err := p.cfg.Store.AuditSince(ctx, start-1, int(low-start))
+			if err != nil {
+				return err
+			}
+			if len(lines) == 0 {
+				break
+			}
+			for i := len(lines) - 1; i >= 0; i-- {
+				low = lines[i].Seq
+				scanned++
+				rec, err := audit.ParseLine(lines[i].Line)
+				if err == nil && matchEvent(&rec.Event, pg.Doc, pg.AgencyQ) {
+					pg.Events = append(pg.Events, rec.Event)
+					if len(pg.Events) == auditPage {
+						break
+					}
+				}
+			}
+			if lines[0].Seq > start { // the log starts later: nothing more before
+				break
+			}
+		}
+		newestFirst = false
+		if low <= end {
+			pg.ScannedBack = low
+		}
+		if low > 1 {
+			pg.PrevURL = link("before", low)
+		}
+		if end < head {
+			pg.NextURL = link("from", end+1)
+			pg.LatestURL = link("", 0)
 		}
 	}
-	slices.Reverse(pg.Events) // newest first within the page
+	if newestFirst {
+		slices.Reverse(pg.Events) // newest first within the page
+	}
 	if err := p.verification(r, pg); err != nil {
 		return err
 	}

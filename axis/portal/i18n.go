@@ -186,6 +186,7 @@ var messages = map[string][2]string{
 	"audit.filter.ag":    {"Cơ quan", "Agency"},
 	"audit.filter.from":  {"Từ sự kiện số", "From seq"},
 	"audit.scanned":      {"Đã duyệt đến sự kiện số %s.", "Scanned up to seq %s."},
+	"audit.scannedBack":  {"Mới nhất trước; đã duyệt ngược về sự kiện số %s.", "Newest first; scanned back to seq %s."},
 	"audit.prev":         {"← Trước", "← Earlier"},
 	"audit.next":         {"Sau →", "Later →"},
 	"audit.latest":       {"Mới nhất", "Latest"},
