@@ -106,6 +106,7 @@ type Inbox struct {
 
 	mu     sync.Mutex
 	counts Counts
+	last   Kind // the last message's outcome (RetryRefused, which runs alone)
 }
 
 // NewInbox checks cfg and returns an Inbox.
@@ -145,6 +146,7 @@ func (in *Inbox) Counts() Counts {
 
 func (in *Inbox) report(e Event) {
 	in.mu.Lock()
+	in.last = e.Kind
 	switch e.Kind {
 	case Arrived:
 		in.counts.Arrived++
@@ -249,7 +251,14 @@ func (in *Inbox) checkerFor(m bus.Message) *verify.Checker {
 // the error body (errs.ToBody, as the drop directory's rejected/ files) beside it, both
 // synced with their directory.
 func (in *Inbox) keepRefused(m bus.Message, hexSum, documentID string, cause error) (string, error) {
-	js, err := json.Marshal(errs.ToBody(cause))
+	kept := refusedBody{Body: errs.ToBody(cause),
+		Delivery: &refusedDelivery{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Headers: map[string]string{}}}
+	for _, h := range m.Headers {
+		if strings.HasPrefix(h.Key, "axis-") {
+			kept.Delivery.Headers[h.Key] = string(h.Value)
+		}
+	}
+	js, err := json.Marshal(kept)
 	if err != nil {
 		return "", err
 	}

@@ -53,6 +53,7 @@ func inboxCommand() *cli.Command {
 			&cli.StringFlag{Name: "chain", Usage: "intermediate certificates to include in the answers (PEM)", EnvVars: []string{"AXIS_AGENCY_CHAIN"}},
 			&cli.StringFlag{Name: "out", Usage: "directory the packages are written to (statuses in status/, answers in sent/, what is refused here in refused/ with a .error.json)", Required: true, EnvVars: []string{"AXIS_INBOX_OUT"}},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep consuming until interrupted (default: stop once caught up)", EnvVars: []string{"AXIS_INBOX_FOLLOW"}},
+			&cli.BoolFlag{Name: "retry-refused", Usage: "first handle again what refused/ holds (after fixing --registry, --trust or a limit): written and answered now, or kept with the new reason", EnvVars: []string{"AXIS_INBOX_RETRY_REFUSED"}},
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory; read again on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it senders are bound by serialNumber only", EnvVars: []string{"AXIS_REGISTRY"}},
 			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures and SHA-1-signed certificates", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
@@ -139,6 +140,13 @@ func inboxAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if c.Bool("retry-refused") {
+		res, err := in.RetryRefused(ctx)
+		fmt.Fprintf(c.App.ErrWriter, "inbox %s: refused/ retried: %d handled now, %d still refused\n", id, res.Handled, res.Refused)
+		if err != nil {
+			return err
+		}
+	}
 	topic := agency.InboxTopic(id)
 	log.Info("consuming", zap.String("topic", topic), zap.Bool("follow", c.Bool("follow")))
 	err = agency.Consume(ctx, b, in.Handle, agency.ConsumeOptions{Topic: topic, Group: id, Follow: c.Bool("follow"),

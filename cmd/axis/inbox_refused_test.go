@@ -15,7 +15,7 @@ import (
 // (here a smaller --max-package-bytes) is kept in --out/refused/ with its error body,
 // named on the REFUSED line, before its offset is committed: a later run with the
 // configuration fixed finds nothing pending, so the kept copy is the only one left, and
-// nothing was answered.
+// nothing was answered. Once fixed, --retry-refused handles it.
 func TestInboxKeepsRefusedPackage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the daemon")
@@ -59,4 +59,14 @@ func TestInboxKeepsRefusedPackage(t *testing.T) {
 	if st := d.states(t, auditor); st[agH41] != "published" {
 		t.Fatalf("H41's delivery is %q: nothing was answered, want published", st[agH41])
 	}
+	// The limit fixed, --retry-refused handles the kept copy: written, answered (the
+	// sender sees "arrived"), and gone from refused/.
+	o, e, code = run(t, nil, append(args, "--retry-refused")...)
+	if code != 0 || !strings.HasPrefix(o, "ARRIVED "+agDoc+" from "+agG22) || !strings.Contains(e, "1 handled now, 0 still refused") {
+		t.Fatalf("retry: %d %q %q", code, o, e)
+	}
+	if _, err := os.Stat(kept); !os.IsNotExist(err) {
+		t.Fatalf("%s still in refused/", kept)
+	}
+	d.waitStates(t, auditor, map[string]string{agH41: "arrived"})
 }
