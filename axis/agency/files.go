@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"axis/axis/internal/durable"
 )
 
 // maxNameBytes bounds the DocumentId part of a file name: file systems allow 255 bytes,
@@ -85,50 +87,13 @@ func sameFile(path string, b []byte) (bool, error) {
 	return false, fmt.Errorf("%s: %w", path, errOtherContent)
 }
 
-// writeAtomic writes b to path so that path either does not exist or holds all of b,
-// even across a crash: a temporary file in the same directory, fsync, rename, then fsync
-// of the directory so the rename itself is durable.
-func writeAtomic(path string, b []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// writeAtomic writes b to path (its directory created if need be) whole or not at all,
+// durably (durable.WriteFile).
+func writeAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return durable.WriteFile(path, b, 0o644)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
-		return err
-	}
-	return nil
-}
+var syncDir = durable.SyncDir

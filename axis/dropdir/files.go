@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"axis/axis/errs"
+	"axis/axis/internal/durable"
 )
 
 // Test hooks (export_test.go): crash tests widen the windows between the steps.
@@ -352,17 +353,7 @@ func writeSynced(path string, b []byte) error {
 }
 
 // syncDir makes renames in dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+var syncDir = durable.SyncDir
 
 // syncDirs syncs after a rename that already happened: a failure cannot be undone, only
 // reported (the file is where it should be unless the machine crashes).

@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"axis/axis/internal/durable"
 )
 
 // RevokedFile lists the revoked tokens in the data directory, one per line:
@@ -105,5 +108,10 @@ func (k *Keyring) Revoke(tok string, now time.Time) (Claims, error) {
 		f.Close()
 		return c, err
 	}
-	return c, f.Close()
+	if err := f.Close(); err != nil {
+		return c, err
+	}
+	// The file may have been created now: its name must survive a power cut too, or
+	// the revocation would be undone.
+	return c, durable.SyncDir(filepath.Dir(k.rev.path))
 }

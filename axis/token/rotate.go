@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"axis/axis/internal/durable"
 )
 
 // OldSecretsFile keeps the secrets a rotation with a grace period replaced, one per line:
@@ -164,7 +166,7 @@ func Rotate(dataDir string, grace time.Duration, now time.Time) (Rotation, error
 		fmt.Fprintf(&lines, "%x %d\n", cur, r.GraceUntil.Unix())
 	}
 	if lines.Len() > 0 {
-		err = replaceFile(dataDir, OldSecretsFile, lines.Bytes())
+		err = durable.WriteFile(filepath.Join(dataDir, OldSecretsFile), lines.Bytes(), 0o600)
 	} else if err = os.Remove(filepath.Join(dataDir, OldSecretsFile)); errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
@@ -175,43 +177,8 @@ func Rotate(dataDir string, grace time.Duration, now time.Time) (Rotation, error
 	if _, err := rand.Read(secret); err != nil {
 		return Rotation{}, err
 	}
-	if err := replaceFile(dataDir, SecretFile, secret); err != nil {
+	if err := durable.WriteFile(filepath.Join(dataDir, SecretFile), secret, 0o600); err != nil {
 		return Rotation{}, err
 	}
-	return r, syncDir(dataDir)
-}
-
-// replaceFile writes name in dir whole: a temporary file, synced, renamed into place.
-func replaceFile(dir, name string, b []byte) error {
-	f, err := os.CreateTemp(dir, name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, name))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return r, durable.SyncDir(dataDir)
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"axis/axis/errs"
+	"axis/axis/internal/durable"
 )
 
 // SecretFile is the secret's name inside the data directory.
@@ -115,6 +116,11 @@ func LoadOrCreate(dataDir string) (*Keyring, error) {
 		return nil, err
 	}
 	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	// The name too: after a power cut, a secret the tokens were issued with must not be
+	// gone (a new one would refuse them all).
+	if err := durable.SyncDir(dataDir); err != nil {
 		return nil, err
 	}
 	return openKeyring(dataDir)
