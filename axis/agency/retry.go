@@ -71,13 +71,16 @@ func (in *Inbox) RetryRefused(ctx context.Context) (RetryResult, error) {
 		if err != nil {
 			return res, err
 		}
+		in.mu.Lock()
+		in.last = ""
+		in.mu.Unlock()
 		if err := in.Handle(ctx, m); err != nil {
 			return res, err
 		}
 		in.mu.Lock()
 		kind := in.last
 		in.mu.Unlock()
-		if kind == Refused {
+		if kind == Refused || kind == "" { // "": nothing reported, nothing known done
 			res.Refused++
 			continue
 		}
