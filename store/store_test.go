@@ -675,7 +675,19 @@ func TestReceiptSecondStep(t *testing.T) {
 		return receipt(seq, at)
 	}
 	r2 := must[AcceptResult](t)(s.Accept(ctx, req2))
-	s.receipts.sync()
+	// Wait for the failed write (not with receipts.sync: its flush, arriving after the
+	// failure, would carry the retry at once, and the receipt would be stored already).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		consumed := failNext == 0
+		mu.Unlock()
+		if consumed && s.receipts.unstored.Load() == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the receipt's write did not fail")
+		}
+	}
 	if len(r2.Receipt) == 0 || storedReceiptOf(t, s, "D2") != nil {
 		t.Fatalf("answer %q; stored receipt should be missing", r2.Receipt)
 	}
