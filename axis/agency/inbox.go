@@ -104,9 +104,10 @@ type Inbox struct {
 	log     *zap.Logger
 	checker *verify.Checker // at the current time
 
+	serial sync.Mutex // held while a message is handled (Handle, RetryRefused)
 	mu     sync.Mutex
 	counts Counts
-	last   Kind // the last message's outcome (RetryRefused, which runs alone)
+	last   Kind // the last message's outcome (RetryRefused reads it, holding serial)
 }
 
 // NewInbox checks cfg and returns an Inbox.
@@ -165,7 +166,8 @@ func (in *Inbox) report(e Event) {
 
 // Handle processes one inbox message: integrity (axis-sha256), full verification, the
 // atomic write, and for a package the signed 01 answer on axis.status. It returns an
-// error only for what may pass (disk, broker): the message is then redelivered.
+// error only for what may pass (disk, broker): the message is then redelivered. Calls
+// are handled one at a time.
 //
 // Verification is at the time the axis accepted the message (axis-accepted-at), as the
 // axis verified it then: a signer certificate that expired since, or was revoked since
@@ -179,6 +181,12 @@ func (in *Inbox) report(e Event) {
 // sender's CA, a verifier of another version), unless they are not what the axis
 // delivered (no axis-sha256, or another): those were altered on the way.
 func (in *Inbox) Handle(ctx context.Context, m bus.Message) error {
+	in.serial.Lock() // one message at a time, RetryRefused's included
+	defer in.serial.Unlock()
+	return in.handle(ctx, m)
+}
+
+func (in *Inbox) handle(ctx context.Context, m bus.Message) error {
 	ev := Event{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		DocumentID: m.Header(HeaderDocID), From: m.Header(HeaderFrom)}
 	sum := sha256.Sum256(m.Value)

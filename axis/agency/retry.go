@@ -42,9 +42,11 @@ type RetryResult struct {
 // delivers a package once. Each is handled as Handle would, with the headers it came with
 // (a copy kept by an older version, without them, is verified at the current time). A
 // message handled now is removed from refused/; one refused again stays, with the new
-// reason. It must not run concurrently with Handle. An error (disk, broker) stops it;
-// what was done so far stays done.
+// reason. Handle waits while it runs. An error (disk, broker) stops it; what was done so
+// far stays done.
 func (in *Inbox) RetryRefused(ctx context.Context) (RetryResult, error) {
+	in.serial.Lock()
+	defer in.serial.Unlock()
 	var res RetryResult
 	dir := filepath.Join(in.cfg.Dir, RefusedDir)
 	entries, err := os.ReadDir(dir)
@@ -74,7 +76,7 @@ func (in *Inbox) RetryRefused(ctx context.Context) (RetryResult, error) {
 		in.mu.Lock()
 		in.last = ""
 		in.mu.Unlock()
-		if err := in.Handle(ctx, m); err != nil {
+		if err := in.handle(ctx, m); err != nil {
 			return res, err
 		}
 		in.mu.Lock()

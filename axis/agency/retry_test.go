@@ -87,3 +87,36 @@ func TestRetryRefused(t *testing.T) {
 		t.Fatalf("redelivery after the retry: %v %+v", err, fixed.Counts())
 	}
 }
+
+// TestRetryRefusedWhileConsuming: a retry (after SIGHUP) and the consumer's redelivery of
+// the same package run one after the other: it is written and answered once.
+func TestRetryRefusedWhileConsuming(t *testing.T) {
+	f := testFixture(t)
+	full, err := registry.Load("../../testdata/agencies.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		r := newInboxWith(t, Config{Verifier: f.verifier, Limits: envelope.Limits{MaxBytes: 1024}})
+		m := acceptedAt(delivery(f.decree, "edoc"), time.Now().Add(-time.Minute))
+		if err := r.in.Handle(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		fixed, err := NewInbox(Config{Agency: recipient, Dir: r.dir, Signer: f.signers[recipient], Publisher: r.mb,
+			Verifier: f.verifier, Registry: full})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := fixed.RetryRefused(context.Background()); done <- err }()
+		if err := fixed.Handle(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := len(r.mb.Messages(TopicStatus)); n != 1 {
+			t.Fatalf("round %d: %d answers, want 1", i, n)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func inboxCommand() *cli.Command {
 			&cli.StringFlag{Name: "chain", Usage: "intermediate certificates to include in the answers (PEM)", EnvVars: []string{"AXIS_AGENCY_CHAIN"}},
 			&cli.StringFlag{Name: "out", Usage: "directory the packages are written to (statuses in status/, answers in sent/, what is refused here in refused/ with a .error.json)", Required: true, EnvVars: []string{"AXIS_INBOX_OUT"}},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep consuming until interrupted (default: stop once caught up)", EnvVars: []string{"AXIS_INBOX_FOLLOW"}},
-			&cli.BoolFlag{Name: "retry-refused", Usage: "first handle again what refused/ holds (after fixing --registry, --trust or a limit): written and answered now, or kept with the new reason", EnvVars: []string{"AXIS_INBOX_RETRY_REFUSED"}},
+			&cli.BoolFlag{Name: "retry-refused", Usage: "first handle again what refused/ holds (after fixing --registry, --trust or a limit), and again after each SIGHUP: written and answered now, or kept with the new reason", EnvVars: []string{"AXIS_INBOX_RETRY_REFUSED"}},
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory; read again on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it senders are bound by serialNumber only", EnvVars: []string{"AXIS_REGISTRY"}},
 			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures and SHA-1-signed certificates", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
@@ -109,8 +109,6 @@ func inboxAction(c *cli.Context) error {
 	var mu sync.Mutex
 	out := c.App.Writer
 	verifier := signing.NewVerifier(ts, signing.Options{AllowSHA1: c.Bool("allow-sha1"), Logger: log})
-	// A long-running inbox takes new CRLs without a restart: kill -HUP reads --trust again.
-	defer onSIGHUP(func() { reloadTrust(c.String("trust"), verifier, log) })()
 	in, err := agency.NewInbox(agency.Config{
 		Agency: id, Dir: c.String("out"), Signer: signer, Organ: organ, Publisher: b, Logger: log.Named("inbox"),
 		Verifier: verifier, Registry: reg, Limits: envelope.Limits{MaxBytes: c.Int64("max-package-bytes")},
@@ -140,10 +138,22 @@ func inboxAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if c.Bool("retry-refused") {
+	retry := func() error {
 		res, err := in.RetryRefused(ctx)
 		fmt.Fprintf(c.App.ErrWriter, "inbox %s: refused/ retried: %d handled now, %d still refused\n", id, res.Handled, res.Refused)
-		if err != nil {
+		return err
+	}
+	// A long-running inbox takes new CRLs and CAs without a restart: kill -HUP reads
+	// --trust again and, with --retry-refused, handles refused/ again under it.
+	defer onSIGHUP(func() {
+		if reloadTrust(c.String("trust"), verifier, log) == nil && c.Bool("retry-refused") {
+			if err := retry(); err != nil {
+				log.Error("retrying refused/ after SIGHUP", zap.Error(err))
+			}
+		}
+	})()
+	if c.Bool("retry-refused") {
+		if err := retry(); err != nil {
 			return err
 		}
 	}
