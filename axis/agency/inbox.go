@@ -107,7 +107,6 @@ type Inbox struct {
 	serial sync.Mutex // held while a message is handled (Handle, RetryRefused)
 	mu     sync.Mutex
 	counts Counts
-	last   Kind // the last message's outcome (RetryRefused reads it, holding serial)
 }
 
 // NewInbox checks cfg and returns an Inbox.
@@ -147,7 +146,6 @@ func (in *Inbox) Counts() Counts {
 
 func (in *Inbox) report(e Event) {
 	in.mu.Lock()
-	in.last = e.Kind
 	switch e.Kind {
 	case Arrived:
 		in.counts.Arrived++
@@ -183,15 +181,18 @@ func (in *Inbox) report(e Event) {
 func (in *Inbox) Handle(ctx context.Context, m bus.Message) error {
 	in.serial.Lock() // one message at a time, RetryRefused's included
 	defer in.serial.Unlock()
-	return in.handle(ctx, m)
+	_, err := in.handle(ctx, m)
+	return err
 }
 
-func (in *Inbox) handle(ctx context.Context, m bus.Message) error {
+// handle is Handle, returning what it reported (Arrived, Status, Duplicate or Refused)
+// when it returns no error.
+func (in *Inbox) handle(ctx context.Context, m bus.Message) (Kind, error) {
 	ev := Event{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		DocumentID: m.Header(HeaderDocID), From: m.Header(HeaderFrom)}
 	sum := sha256.Sum256(m.Value)
 	hexSum := hex.EncodeToString(sum[:])
-	refuse := func(err error) error {
+	refuse := func(err error) (Kind, error) {
 		ev.Kind, ev.Err = Refused, err
 		code := errs.CodeOf(err)
 		if intact := strings.ToLower(m.Header(HeaderSHA256)) == hexSum; intact {
@@ -201,14 +202,14 @@ func (in *Inbox) handle(ctx context.Context, m bus.Message) error {
 				in.log.Error("inbox message refused, but it cannot be kept in refused/; it will be delivered again",
 					zap.String("document_id", ev.DocumentID), zap.Int64("offset", m.Offset), zap.String("code", string(code)),
 					zap.NamedError("refusal", err), zap.Error(werr))
-				return errs.Wrap(errs.Unavailable, werr, "keeping the refused message %s", path)
+				return "", errs.Wrap(errs.Unavailable, werr, "keeping the refused message %s", path)
 			}
 			ev.File = path
 		}
 		in.log.Warn("inbox message refused", zap.String("document_id", ev.DocumentID), zap.Int64("offset", m.Offset),
 			zap.String("code", string(code)), zap.String("kept", ev.File), zap.Error(err))
 		in.report(ev)
-		return nil
+		return Refused, nil
 	}
 	switch h := strings.ToLower(m.Header(HeaderSHA256)); {
 	case h == "":
@@ -291,7 +292,7 @@ func (in *Inbox) keepRefused(m bus.Message, hexSum, documentID string, cause err
 // was written (it is not written again) and the answer is published again byte for byte
 // (the axis records identical bytes once), so the agency never signs two different 01s
 // for one package.
-func (in *Inbox) handlePackage(ctx context.Context, m bus.Message, res *verify.Result, hexSum string, ev Event) error {
+func (in *Inbox) handlePackage(ctx context.Context, m bus.Message, res *verify.Result, hexSum string, ev Event) (Kind, error) {
 	stem := SafeName(res.DocumentID)
 	name := AnswerFile(res.DocumentID, hexSum)
 	sent := filepath.Join(in.cfg.Dir, SentDir, name)
@@ -302,9 +303,9 @@ func (in *Inbox) handlePackage(ctx context.Context, m bus.Message, res *verify.R
 		in.log.Info("package delivered again; already written and answered", zap.String("document_id", res.DocumentID),
 			zap.String("file", ev.File), zap.String("answer", sent))
 		in.report(ev)
-		return nil
+		return Duplicate, nil
 	case !errors.Is(err, os.ErrNotExist):
-		return errs.Wrap(errs.Unavailable, err, "reading %s", sent)
+		return "", errs.Wrap(errs.Unavailable, err, "reading %s", sent)
 	}
 	answer, err := os.ReadFile(pending)
 	switch {
@@ -313,14 +314,14 @@ func (in *Inbox) handlePackage(ctx context.Context, m bus.Message, res *verify.R
 	case errors.Is(err, os.ErrNotExist):
 		path, _, err := place(in.cfg.Dir, stem, hexSum, ".edxml", m.Value)
 		if err != nil {
-			return errs.Wrap(errs.Unavailable, err, "writing %s", path)
+			return "", errs.Wrap(errs.Unavailable, err, "writing %s", path)
 		}
 		ev.File = path
 		if answer, err = in.answer(res, pending); err != nil {
-			return err
+			return "", err
 		}
 	default:
-		return errs.Wrap(errs.Unavailable, err, "reading %s", pending)
+		return "", errs.Wrap(errs.Unavailable, err, "reading %s", pending)
 	}
 	msg := bus.Message{Topic: TopicStatus, Key: []byte(res.DocumentID), Value: answer, Headers: []bus.Header{
 		{Key: HeaderType, Value: []byte("status")},
@@ -329,19 +330,19 @@ func (in *Inbox) handlePackage(ctx context.Context, m bus.Message, res *verify.R
 		{Key: HeaderSHA256, Value: []byte(sha256Hex(answer))},
 	}}
 	if err := in.cfg.Publisher.Publish(ctx, msg); err != nil {
-		return err
+		return "", err
 	}
 	if err := os.Rename(pending, sent); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "keeping the answer %s", sent)
+		return "", errs.Wrap(errs.Unavailable, err, "keeping the answer %s", sent)
 	}
 	if err := syncDir(filepath.Dir(sent)); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "keeping the answer %s", sent)
+		return "", errs.Wrap(errs.Unavailable, err, "keeping the answer %s", sent)
 	}
 	ev.Kind = Arrived
 	in.log.Info("package delivered", zap.String("document_id", res.DocumentID), zap.String("from", res.From),
 		zap.String("file", ev.File))
 	in.report(ev)
-	return nil
+	return ev.Kind, nil
 }
 
 // packagePath is where a package was written in dir: the name that holds it, or, if the
@@ -376,12 +377,12 @@ func (in *Inbox) answer(res *verify.Result, path string) ([]byte, error) {
 	return b, nil
 }
 
-func (in *Inbox) handleStatus(res *verify.Result, b []byte, hexSum string, ev Event) error {
+func (in *Inbox) handleStatus(res *verify.Result, b []byte, hexSum string, ev Event) (Kind, error) {
 	ev.Code = res.Status.StatusCode
 	stem := SafeName(res.DocumentID) + "." + SafeName(ev.Code) + "." + SafeName(res.From)
 	path, dup, err := place(filepath.Join(in.cfg.Dir, StatusDir), stem, hexSum, ".xml", b)
 	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
+		return "", errs.Wrap(errs.Unavailable, err, "writing %s", path)
 	}
 	ev.File, ev.Kind = path, Status
 	if dup {
@@ -390,7 +391,7 @@ func (in *Inbox) handleStatus(res *verify.Result, b []byte, hexSum string, ev Ev
 	in.log.Info("status received", zap.String("document_id", res.DocumentID), zap.String("from", res.From),
 		zap.String("code", ev.Code), zap.String("file", path), zap.Bool("duplicate", dup))
 	in.report(ev)
-	return nil
+	return ev.Kind, nil
 }
 
 // place writes b as dir/stem.<sha prefix>ext unless that file already holds b (dup). If

@@ -73,16 +73,11 @@ func (in *Inbox) RetryRefused(ctx context.Context) (RetryResult, error) {
 		if err != nil {
 			return res, err
 		}
-		in.mu.Lock()
-		in.last = ""
-		in.mu.Unlock()
-		if err := in.handle(ctx, m); err != nil {
+		kind, err := in.handle(ctx, m)
+		if err != nil {
 			return res, err
 		}
-		in.mu.Lock()
-		kind := in.last
-		in.mu.Unlock()
-		if kind == Refused || kind == "" { // "": nothing reported, nothing known done
+		if kind == Refused {
 			res.Refused++
 			continue
 		}
