@@ -105,7 +105,7 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 		}
 		return "/audit?" + v.Encode()
 	}
-	newestFirst := true // pg.Events is filled oldest first unless a backward scan fills it
+	filledOldestFirst := true // the backward scan fills pg.Events newest first already
 	switch {
 	case !filtered:
 		// Unfiltered: a window of seqs, the latest by default.
@@ -197,7 +197,7 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 				break
 			}
 		}
-		newestFirst = false
+		filledOldestFirst = false
 		if low <= end {
 			pg.ScannedBack = low
 		}
@@ -209,7 +209,7 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 			pg.LatestURL = link("", 0)
 		}
 	}
-	if newestFirst {
+	if filledOldestFirst {
 		slices.Reverse(pg.Events) // newest first within the page
 	}
 	if err := p.verification(r, pg); err != nil {
