@@ -53,6 +53,8 @@ type Config struct {
 	// CPUProfile, if set, receives a CPU profile of the submission phase only (the
 	// corpus signing would drown it).
 	CPUProfile io.Writer
+	// Latencies, if set, receives every package's latencies as CSV (tracker.writeCSV).
+	Latencies io.Writer
 	// Progress, if set, receives a progress bar (a terminal: carriage returns).
 	Progress io.Writer
 	Logger   *zap.Logger
@@ -193,6 +195,11 @@ wait:
 	}
 	if err := cons.stop(); err != nil {
 		log.Warn("an inbox reader failed; its deliveries count as lost", zap.Error(err))
+	}
+	if cfg.Latencies != nil {
+		if err := tr.writeCSV(cfg.Latencies); err != nil {
+			log.Warn("writing the latencies failed", zap.Error(err))
+		}
 	}
 	t := tr.tally()
 	res.Accepted, res.Delivered, res.Lost, res.Duplicates = t.accepted, t.delivered, t.lost, t.dups

@@ -1,6 +1,10 @@
 package loadgen
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -132,4 +136,38 @@ func (t *tracker) tally() tally {
 		}
 	}
 	return r
+}
+
+// writeCSV writes one line per submitted package, in corpus order: when it was due
+// (ms since the first), and its answer, publication and delivery latencies in ms
+// (empty when it has none: refused, or lost). Tails are easier to explain over time
+// than as a percentile: a stall shows as a run of neighbours, a slow stage as a column.
+func (t *tracker) writeCSV(w io.Writer) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var t0 time.Time
+	for _, s := range t.start {
+		if !s.IsZero() && (t0.IsZero() || s.Before(t0)) {
+			t0 = s
+		}
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString("package,due_ms,answer_ms,published_ms,e2e_ms,accepted\n")
+	since := func(a, b time.Time) string {
+		if a.IsZero() || b.IsZero() {
+			return ""
+		}
+		return strconv.FormatFloat(float64(a.Sub(b))/float64(time.Millisecond), 'f', 3, 64)
+	}
+	for i, s := range t.start {
+		if s.IsZero() {
+			continue // not sent (interrupted)
+		}
+		var e2e, pub string
+		if t.accepted[i] && t.remaining[i] == 0 {
+			e2e, pub = since(t.doneAt[i], s), since(t.pubAt[i], s)
+		}
+		fmt.Fprintf(bw, "%d,%s,%s,%s,%s,%t\n", i, since(s, t0), since(t.answerAt[i], s), pub, e2e, t.accepted[i])
+	}
+	return bw.Flush()
 }

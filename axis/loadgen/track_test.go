@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,5 +65,18 @@ func TestTracker(t *testing.T) {
 	}
 	if got := tr.tally(); got.lost != 0 || got.delivered != 3 || !got.last.Equal(at(50)) {
 		t.Fatalf("tally = %+v", got)
+	}
+	var csv strings.Builder
+	if err := tr.writeCSV(&csv); err != nil {
+		t.Fatal(err)
+	}
+	wantCSV := `package,due_ms,answer_ms,published_ms,e2e_ms,accepted
+0,0.000,4.000,25.000,30.000,true
+1,1.000,2.000,15.000,20.000,true
+2,2.000,7.000,43.000,48.000,true
+3,3.000,5.000,,,false
+`
+	if csv.String() != wantCSV {
+		t.Fatalf("CSV:\n%s\nwant:\n%s", csv.String(), wantCSV)
 	}
 }

@@ -38,6 +38,7 @@ func loadgenCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: 64, Usage: "submissions in flight at most", EnvVars: []string{"AXIS_LOADGEN_CONCURRENCY"}},
 			&cli.DurationFlag{Name: "lost-after", Value: 30 * time.Second, Usage: "wait for deliveries after the last answer; missing then: lost", EnvVars: []string{"AXIS_LOADGEN_LOST_AFTER"}},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the submission phase to this file", EnvVars: []string{"AXIS_LOADGEN_CPUPROFILE"}},
+			&cli.StringFlag{Name: "latencies", Usage: "write every package's latencies to this file (CSV: due, answer, published, e2e in ms)", EnvVars: []string{"AXIS_LOADGEN_LATENCIES"}},
 			&cli.Uint64Flag{Name: "seed", Usage: "corpus seed (0: random)", EnvVars: []string{"AXIS_LOADGEN_SEED"}},
 		}, kafkaFlags()...), logFlags()...),
 		Action: loadgenAction,
@@ -77,6 +78,14 @@ func loadgenAction(c *cli.Context) error {
 		}
 		defer f.Close()
 		cfg.CPUProfile = f
+	}
+	if p := c.String("latencies"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return cli.Exit("loadgen: "+err.Error(), 2)
+		}
+		defer f.Close()
+		cfg.Latencies = f
 	}
 	res, err := loadgen.Run(ctx, cfg)
 	if err != nil && res.Packages == 0 {
