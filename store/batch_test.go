@@ -469,3 +469,100 @@ func TestLogSyncFailsAfterBoltCommit(t *testing.T) {
 	}
 	verifyLog(t, s)
 }
+
+// TestChecksWhileALogSyncs: submissions arriving while a batch's write-ahead record
+// syncs do not wait for it (they would miss the next batch): the writer checks them and
+// writes the bytes of those it takes. Every answer is the one the snapshot would have
+// given, and refused or repeated submissions write no bytes.
+func TestChecksWhileALogSyncs(t *testing.T) {
+	var hold atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	s := openStore(t, t.TempDir(), func(o *Options) {
+		o.FailLogSync = func() error {
+			if hold.Load() {
+				entered <- struct{}{}
+				<-release
+			}
+			return nil
+		}
+	})
+	d1 := pkg("D1", vpcp, []string{bca}, "a")
+	must[AcceptResult](t)(s.Accept(ctx, d1))
+	st01 := status("D1", bca, "01")
+	must[StatusResult](t)(s.RecordStatus(ctx, st01))
+	s.receipts.sync()
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+
+	hold.Store(true)
+	type outcome struct {
+		name    string
+		receipt []byte
+		err     error
+	}
+	results := make(chan outcome, 8)
+	accept := func(name string, r AcceptRequest) {
+		go func() {
+			res, err := s.Accept(ctx, r)
+			results <- outcome{name, res.Receipt, err}
+		}()
+	}
+	record := func(name string, r StatusRequest) {
+		go func() {
+			_, err := s.RecordStatus(ctx, r)
+			results <- outcome{name, nil, err}
+		}()
+	}
+	accept("D2 (the batch held in its sync)", pkg("D2", vpcp, []string{bca}, "b"))
+	<-entered
+	hold.Store(false)
+	end := s.blobs.end // D2's bytes included: written before the writer took it
+
+	d3 := pkg("D3", vpcp, []string{bca}, "c")
+	st02 := status("D1", bca, "02")
+	other := d1
+	other.Bytes = []byte("<edXML>D1|other</edXML>")
+	accept("new", d3)
+	accept("identical", d1)
+	accept("same id, other bytes", other)
+	accept("revision of nothing", revision(pkg("D9", vpcp, []string{bca}, "r"), 1, "DX"))
+	record("new status", st02)
+	record("identical status", st01)
+	record("status of nothing", status("DX", bca, "01"))
+	// All seven reach the writer's queue while the sync is held: none waited for it
+	// (a refused one checked on a snapshot would never be queued).
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.ops) < 7 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 7 submissions queued while the record synced: the others wait for it", len(s.ops))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	unblock()
+	want := map[string]errs.Code{"D2 (the batch held in its sync)": "", "new": "", "identical": "",
+		"same id, other bytes": errs.DuplicateDocument, "revision of nothing": errs.UnknownTarget,
+		"new status": "", "identical status": "", "status of nothing": errs.UnknownTarget}
+	grew := int64(len(d3.Bytes) + len(st02.Bytes))
+	for range want {
+		o := <-results
+		if got := errs.CodeOf(o.err); o.err != nil && got != want[o.name] || o.err == nil && want[o.name] != "" {
+			t.Errorf("%s: %v, want %q", o.name, o.err, want[o.name])
+		}
+		if o.name == "new" || o.name == "D2 (the batch held in its sync)" {
+			grew += int64(len(o.receipt))
+		}
+	}
+	s.receipts.sync()
+	if got := s.blobs.end - end; got != grew {
+		t.Errorf("the blob log grew by %d bytes, want %d: refused or repeated submissions wrote bytes", got, grew)
+	}
+	d, err := s.Document(ctx, "D3")
+	if err != nil || d.Size != int64(len(d3.Bytes)) {
+		t.Fatalf("D3: %+v, %v", d, err)
+	}
+	b, err := s.Bytes(ctx, d.SHA256)
+	if err != nil || !bytes.Equal(b, d3.Bytes) {
+		t.Fatalf("D3's bytes: %q, %v", b, err)
+	}
+}

@@ -44,7 +44,7 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 	}
 	// The checks first, on a snapshot, so that refused statuses write no bytes.
 	var existing bool
-	if err := s.view(ctx, func(tx *bolt.Tx) error {
+	check := func(tx *bolt.Tx) error {
 		for _, k := range keys {
 			if _, ok := decodeSHA(tx.Bucket(k.bucket).Get(k.k)); ok {
 				existing = true
@@ -53,18 +53,30 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 		}
 		_, err := statusTarget(tx, req)
 		return err
-	}); err != nil {
+	}
+	var checked bool
+	var err error
+	if len(req.Bytes) <= quietBlobMax {
+		// Not waiting for a commit's sync, as Accept: the writer then checks, and
+		// writes the bytes if it takes them (late).
+		checked, err = s.tryView(ctx, check)
+	} else {
+		checked, err = true, s.view(ctx, check)
+	}
+	if err != nil {
 		return StatusResult{}, err
 	}
+	late := !checked
 	var blob blobRef
-	if !existing {
-		var err error
+	written := false
+	if checked && !existing {
 		if blob, err = s.writeBlob(req.Bytes); err != nil {
 			return StatusResult{}, err
 		}
+		written = true
 	}
 	var res StatusResult
-	err := s.do(ctx, func(w *wtx) error {
+	err = s.do(ctx, func(w *wtx) error {
 		for _, k := range keys {
 			rec, ok := decodeSHA(w.get(k.bucket, k.k))
 			if !ok {
@@ -84,7 +96,13 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 		if err != nil {
 			return err
 		}
-		if existing { // the snapshot saw them stored, and stored statuses never go away
+		if late && !written {
+			if blob, err = w.s.writeBlob(req.Bytes); err != nil {
+				return err
+			}
+			written = true
+		}
+		if !written { // the snapshot saw them stored, and stored statuses never go away
 			return errs.E(errs.Internal, "status bytes not written")
 		}
 		at := w.now()

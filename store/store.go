@@ -924,13 +924,23 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 // viewNow is view, or errs.NotFound at once if a commit's write-ahead record is being
 // synced (view would wait for it).
 func (s *Store) viewNow(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "cancelled")
-	}
-	if !s.visible.TryRLock() {
+	ran, err := s.tryView(ctx, fn)
+	if err == nil && !ran {
 		return errs.E(errs.NotFound, "not looked up: the store is syncing a commit")
 	}
-	return s.viewLocked(fn)
+	return err
+}
+
+// tryView is view if no commit's write-ahead record is being synced; otherwise it
+// returns at once with ran false.
+func (s *Store) tryView(ctx context.Context, fn func(tx *bolt.Tx) error) (ran bool, _ error) {
+	if err := ctx.Err(); err != nil {
+		return false, errs.Wrap(errs.Unavailable, err, "cancelled")
+	}
+	if !s.visible.TryRLock() {
+		return false, nil
+	}
+	return true, s.viewLocked(fn)
 }
 
 // viewLocked begins the transaction and releases visible (held for reading).
