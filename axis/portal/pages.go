@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
+
+	"go.uber.org/zap"
 
 	"axis/axis/errs"
 	"axis/store"
@@ -148,17 +151,15 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) error {
 		return errForbidden
 	}
 	tok := strings.TrimSpace(r.PostFormValue("token"))
-	cl, err := p.cfg.Keyring.Check(tok, p.cfg.Now())
+	now := p.cfg.Now()
+	session, cl, err := p.cfg.Keyring.Session(tok, now, p.cfg.SessionTTL)
 	if err != nil {
 		return p.showLogin(w, r, http.StatusUnauthorized, true)
 	}
 	p.clearCookie(w, r, loginCookie, "/login")
-	ck := &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: p.secure(r)}
-	if cl.Expires > 0 {
-		ck.MaxAge = int(cl.Expires - p.cfg.Now().Unix())
-	}
-	http.SetCookie(w, ck)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: session, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: p.secure(r), MaxAge: max(1, int(cl.Expires-now.Unix()))})
+	p.log.Info("signed in", zap.String("subject", cl.Subject()), zap.Time("until", time.Unix(cl.Expires, 0).UTC()))
 	next := localPath(r.PostFormValue("next"))
 	if next == "" {
 		next = "/inbox"
@@ -175,6 +176,11 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := p.checkCSRF(r, s.Value); err != nil {
 		return err
+	}
+	// Ended for good, not only forgotten by this browser: a copy of the cookie taken
+	// before (a shared computer, a proxy's log) must not outlive the logout.
+	if err := p.cfg.Keyring.EndSession(s.Value, p.cfg.Now()); err != nil {
+		p.log.Warn("logout: the session could not be ended; it stays valid until it expires", zap.Error(err))
 	}
 	p.clearCookie(w, r, sessionCookie, "/")
 	http.Redirect(w, r, "/", http.StatusSeeOther)

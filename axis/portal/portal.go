@@ -65,6 +65,9 @@ type Config struct {
 	// so cookies are Secure and HSTS is sent though the connection here is plain HTTP.
 	// (Without it, only a TLS connection to the portal itself does both.)
 	SecureCookies bool
+	// SessionTTL bounds a sign-in (default 12 h): the session's token expires then, or
+	// with the token signed in with if that is sooner.
+	SessionTTL time.Duration
 }
 
 // Portal is the portal's http.Handler.
@@ -97,6 +100,9 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
 	}
 	if cfg.MaxPackageBytes <= 0 {
 		cfg.MaxPackageBytes = 64 << 20
@@ -349,8 +355,10 @@ func (p *Portal) base(w http.ResponseWriter, r *http.Request, titleKey string) *
 	return b
 }
 
-// Sessions: the cookie holds the bearer token itself (HttpOnly, so scripts never read
-// it), checked on every request like the Authorization header of the API.
+// Sessions: the cookie holds a session token made from the token signed in with
+// (token.Keyring.Session; HttpOnly, so scripts never read it), checked on every request
+// like the Authorization header of the API. Logging out revokes that session token,
+// never the token signed in with, which may be in use elsewhere.
 
 type claimsKey struct{}
 

@@ -851,3 +851,53 @@ func TestCSRFOutlivesARestart(t *testing.T) {
 		t.Fatal("two data directories share CSRF tokens")
 	}
 }
+
+// TestLogoutEndsTheSession: the cookie holds a session token, not the token signed in
+// with; logging out ends that session for good (a copy of the cookie is refused), while
+// the token signed in with, and another session opened with it, go on working.
+func TestLogoutEndsTheSession(t *testing.T) {
+	f := newFixture(t)
+	signIn := func() (*client, string) {
+		c := f.client(t)
+		form := hidden(t, c.get("/login").body, "form")
+		if p := c.post("/login", url.Values{"token": {f.tok[police]}, "form": {form}}, nil); p.status != http.StatusSeeOther {
+			t.Fatalf("login = %d", p.status)
+		}
+		for _, ck := range c.hc.Jar.Cookies(c.url) {
+			if ck.Name == sessionCookie {
+				return c, ck.Value
+			}
+		}
+		t.Fatal("no session cookie")
+		return nil, ""
+	}
+	c, session := signIn()
+	other, _ := signIn()
+	if session == f.tok[police] {
+		t.Fatal("the cookie holds the token signed in with: a logout could not end it without revoking that token")
+	}
+	cl, err := f.keys.Check(session, time.Now())
+	if err != nil || cl.Agency != police || cl.Parent == "" || cl.Expires > time.Now().Add(12*time.Hour).Unix() {
+		t.Fatalf("session claims %+v, %v: want the police's grant, a parent, at most 12 h", cl, err)
+	}
+	csrf := hidden(t, c.get("/inbox").body, "csrf")
+	if p := c.post("/logout", url.Values{"csrf": {csrf}}, nil); p.status != http.StatusSeeOther {
+		t.Fatalf("logout = %d", p.status)
+	}
+	copied := f.signedIn(t, session) // the cookie as it was, replayed
+	if p := copied.get("/inbox"); p.status != http.StatusSeeOther {
+		t.Errorf("a copy of the logged-out cookie: GET /inbox = %d, want 303 to /login", p.status)
+	}
+	if _, err := f.keys.Check(f.tok[police], time.Now()); err != nil {
+		t.Errorf("the token signed in with no longer works after a logout: %v", err)
+	}
+	if p := other.get("/inbox"); p.status != 200 {
+		t.Errorf("another session of the same token after a logout: GET /inbox = %d", p.status)
+	}
+	// A session token does not sign in again (it would outlive its logout's reach).
+	lc := f.client(t)
+	form := hidden(t, lc.get("/login").body, "form")
+	if p := lc.post("/login", url.Values{"token": {session}, "form": {form}}, nil); p.status != http.StatusUnauthorized {
+		t.Errorf("signing in with a session token = %d, want 401", p.status)
+	}
+}

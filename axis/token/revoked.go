@@ -39,6 +39,11 @@ type revocations struct {
 // the last look, at most once per revokedRefresh. An unreadable file keeps the last list
 // read (and is reported by Revoke, which writes it).
 func (r *revocations) revoked(tok string, now time.Time) bool {
+	return r.revokedSum(sha256.Sum256([]byte(tok)), now)
+}
+
+// revokedSum is revoked for the token whose sha256 is sum.
+func (r *revocations) revokedSum(sum [sha256.Size]byte, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.set == nil || now.Sub(r.checked) >= revokedRefresh || now.Before(r.checked) {
@@ -51,7 +56,7 @@ func (r *revocations) revoked(tok string, now time.Time) bool {
 			r.set = map[[sha256.Size]byte]bool{}
 		}
 	}
-	return r.set[sha256.Sum256([]byte(tok))]
+	return r.set[sum]
 }
 
 // readRevoked reads the file, skipping expired entries and lines not (yet) whole.

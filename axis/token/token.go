@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +44,12 @@ type Claims struct {
 	Agency  string `json:"agency,omitempty"` // set for an agency token
 	Auditor bool   `json:"auditor,omitempty"`
 	Expires int64  `json:"exp"` // Unix seconds
+	// Parent is set in a portal session's token: the sha256 (hex) of the token the session
+	// was opened with, whose revocation ends it too (session.go).
+	Parent string `json:"par,omitempty"`
+	// Nonce makes each session's token its own (two sign-ins in the same second would
+	// otherwise get the same token, and one logout would end both).
+	Nonce string `json:"n,omitempty"`
 }
 
 // Subject is a readable name for logs.
@@ -77,6 +84,8 @@ type Keyring struct {
 	keys atomic.Pointer[keyset]
 	dir  *secretFiles // the data directory's secrets as last read (rotate.go); nil for New
 	rev  *revocations // the data directory's revoked tokens (revoked.go); nil for New
+	// ended: the sessions ended by a logout (session.go).
+	ended *endedSessions
 }
 
 // keyset is the secret tokens are issued with, and those replaced by a rotation whose
@@ -142,6 +151,9 @@ func openKeyring(dataDir string) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
+	if k.ended, err = newEndedSessions(filepath.Join(dataDir, SessionsRevokedFile)); err != nil {
+		return nil, err
+	}
 	k.keys.Store(ks)
 	return k, nil
 }
@@ -149,6 +161,7 @@ func openKeyring(dataDir string) (*Keyring, error) {
 // New is a keyring over a given secret (tests).
 func New(secret []byte) *Keyring {
 	k := &Keyring{}
+	k.ended, _ = newEndedSessions("") // memory only: cannot fail
 	k.keys.Store(&keyset{current: secret})
 	return k
 }
@@ -196,54 +209,74 @@ func mac(secret []byte, body string) []byte {
 // Check verifies a token at time now: signed by this keyring, not expired, not revoked.
 func (k *Keyring) Check(tok string, now time.Time) (Claims, error) {
 	c, err := k.verify(tok, now)
-	if err != nil || now.Unix() >= c.Expires || k.rev != nil && k.rev.revoked(tok, now) {
+	if err != nil || now.Unix() >= c.Expires || k.rev != nil && k.rev.revoked(tok, now) || c.Parent != "" && k.sessionEnded(tok, c, now) {
 		return Claims{}, errs.E(errs.Unauthorized, "invalid, expired or revoked token")
 	}
 	return c, nil
 }
 
+// sessionEnded reports whether a session token was logged out, or its parent revoked.
+func (k *Keyring) sessionEnded(tok string, c Claims, now time.Time) bool {
+	parent, _ := parentSum(c.Parent) // verify checked it
+	return k.ended.has(sha256.Sum256([]byte(tok))) || k.rev != nil && k.rev.revokedSum(parent, now)
+}
+
 // verify checks a token's signature (by the current secret, or an old one still in its
 // grace at now) and its claims, not its expiry.
 func (k *Keyring) verify(tok string, now time.Time) (Claims, error) {
+	c, _, err := k.verifyUntil(tok, now)
+	return c, err
+}
+
+// verifyUntil is verify, and says until when the secret that signed tok is accepted
+// (math.MaxInt64 for the current one; a rotation's grace end for an old one).
+func (k *Keyring) verifyUntil(tok string, now time.Time) (Claims, int64, error) {
 	bad := errs.E(errs.Unauthorized, "invalid token")
 	// Only the characters Issue writes: the base64 decoder skips line breaks, which
 	// would give one token several spellings (see strictB64).
 	if !strings.HasPrefix(tok, prefix) || strings.IndexFunc(tok, notTokenChar) >= 0 {
-		return Claims{}, bad
+		return Claims{}, 0, bad
 	}
 	i := strings.LastIndexByte(tok, '.')
 	if i <= len(prefix) {
-		return Claims{}, bad
+		return Claims{}, 0, bad
 	}
 	body, sig := tok[:i], tok[i+1:]
 	// Strict: a lenient decoder ignores the last character's unused bits, so one MAC
 	// would have several spellings, and a revoked token (listed by its text) would come
 	// back as another.
 	got, err := strictB64.DecodeString(sig)
-	if err != nil || !k.keyset(now, false).signed(body, got, now) {
-		return Claims{}, bad
+	if err != nil {
+		return Claims{}, 0, bad
+	}
+	until, ok := k.keyset(now, false).signed(body, got, now)
+	if !ok {
+		return Claims{}, 0, bad
 	}
 	payload, err := strictB64.DecodeString(body[len(prefix):])
 	if err != nil {
-		return Claims{}, bad
+		return Claims{}, 0, bad
 	}
 	var c Claims
 	if err := json.Unmarshal(payload, &c); err != nil || c.Auditor == (c.Agency != "") {
-		return Claims{}, bad
+		return Claims{}, 0, bad
 	}
-	return c, nil
+	if _, ok := parentSum(c.Parent); c.Parent != "" && !ok {
+		return Claims{}, 0, bad
+	}
+	return c, until, nil
 }
 
 // signed reports whether sig is body's MAC by the current secret, or by an old one
 // whose grace has not ended at now.
-func (ks *keyset) signed(body string, sig []byte, now time.Time) bool {
+func (ks *keyset) signed(body string, sig []byte, now time.Time) (until int64, ok bool) {
 	if hmac.Equal(sig, mac(ks.current, body)) {
-		return true
+		return math.MaxInt64, true
 	}
 	for _, o := range ks.old {
 		if now.Unix() < o.until && hmac.Equal(sig, mac(o.secret, body)) {
-			return true
+			return o.until, true
 		}
 	}
-	return false
+	return 0, false
 }
