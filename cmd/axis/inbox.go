@@ -107,6 +107,9 @@ func inboxAction(c *cli.Context) error {
 		return cli.Exit("inbox: "+err.Error(), 2)
 	}
 	var mu sync.Mutex
+	// What the exit status reports: refusals not since handled by a retry (a refusal of
+	// altered bytes, not kept, can never be).
+	var unresolved, lost bool
 	out := c.App.Writer
 	verifier := signing.NewVerifier(ts, signing.Options{AllowSHA1: c.Bool("allow-sha1"), Logger: log})
 	in, err := agency.NewInbox(agency.Config{
@@ -127,6 +130,9 @@ func inboxAction(c *cli.Context) error {
 				kept := ""
 				if e.File != "" {
 					kept = " -> " + e.File
+					unresolved = true
+				} else {
+					lost = true
 				}
 				fmt.Fprintf(out, "REFUSED %s/%d@%d %s: %s: %s%s\n", e.Topic, e.Partition, e.Offset, orNone(e.DocumentID),
 					errs.CodeOf(e.Err), oneLine(errs.ToBody(e.Err).Error.Message), kept)
@@ -141,6 +147,11 @@ func inboxAction(c *cli.Context) error {
 	retry := func() error {
 		res, err := in.RetryRefused(ctx)
 		fmt.Fprintf(c.App.ErrWriter, "inbox %s: refused/ retried: %d handled now, %d still refused\n", id, res.Handled, res.Refused)
+		if err == nil {
+			mu.Lock()
+			unresolved = res.Refused > 0
+			mu.Unlock()
+		}
 		return err
 	}
 	// A long-running inbox takes new CRLs and CAs without a restart: kill -HUP reads
@@ -166,7 +177,10 @@ func inboxAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if n.Refused > 0 {
+	mu.Lock()
+	failed := unresolved || lost
+	mu.Unlock()
+	if failed {
 		return cli.Exit("", 1)
 	}
 	return nil
