@@ -40,7 +40,8 @@ type Daemon struct {
 	bus      bus.Bus
 	ownBus   bool           // created here, so closed here
 	broker   *broker.Broker // nil with --brokers
-	registry *registry.Registry
+	registry *registry.Registry // replaced in place by ReloadRegistry
+	regMu    sync.Mutex         // one ReloadRegistry at a time
 	intake   *Intake
 	keyring  *token.Keyring
 	// checkpoints verifies audit checkpoint signatures (GET /v1/audit/verify).
@@ -84,6 +85,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 	if d.registry, err = registry.Load(cfg.RegistryFile); err != nil {
 		return nil, err
 	}
+	d.m.regAgencies.Set(float64(d.registry.Len()))
 	ts, err := signing.LoadTrust(cfg.TrustPath)
 	if err != nil {
 		return nil, err

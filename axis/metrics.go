@@ -24,6 +24,8 @@ type metrics struct {
 	crlNextUpdate *prometheus.GaugeVec
 	trustReloads  *prometheus.CounterVec // result: ok, error
 	trustLoaded   prometheus.Gauge
+	regReloads    *prometheus.CounterVec // result: ok, error
+	regAgencies   prometheus.Gauge
 	storeStopped  prometheus.Gauge // 1 once the store stopped writing (recover.go)
 }
 
@@ -60,13 +62,19 @@ func newMetrics() *metrics {
 			Help: "Reloads of --trust (on a file change or SIGHUP), by result; on error the trust store in use stays."}, []string{"result"}),
 		trustLoaded: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_trust_loaded_timestamp_seconds",
 			Help: "When the trust store in use was read (Unix time)."}),
+		regReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "axis_registry_reloads_total",
+			Help: "Reloads of --registry (SIGHUP), by result; on error the registry in use stays."}, []string{"result"}),
+		regAgencies: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_registry_agencies",
+			Help: "Agencies in the registry in use."}),
 		storeStopped: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_store_stopped",
 			Help: "1 once the store stopped writing after a failed durable write (full or failing disk): submissions are answered 503 until the data directory is writable again and the axis restarts itself."}),
 	}
 	// Both results from the start, at 0: an alert on errors needs the series to exist.
 	m.trustReloads.WithLabelValues("ok")
 	m.trustReloads.WithLabelValues("error")
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.logSync, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.storeStopped)
+	m.regReloads.WithLabelValues("ok")
+	m.regReloads.WithLabelValues("error")
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.logSync, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.regReloads, m.regAgencies, m.storeStopped)
 	// SPEC §6: every name prefixed axis_, the runtime's too (axis_go_goroutines, ...).
 	prometheus.WrapRegistererWithPrefix("axis_", m.reg).MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

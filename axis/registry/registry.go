@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"axis/axis/errs"
 )
@@ -23,8 +26,14 @@ type Agency struct {
 	Certificates []string `json:"certificates,omitempty"`
 }
 
-// Registry is an immutable, validated set of agencies.
+// Registry is a validated set of agencies. Its contents are immutable; Replace swaps in
+// another set whole (a reload), which every holder of the Registry then sees.
 type Registry struct {
+	cur     atomic.Pointer[snapshot]
+	replace sync.Mutex // one Replace at a time: each reports its change from the one before
+}
+
+type snapshot struct {
 	byID  map[string]*Agency
 	order []string
 }
@@ -61,7 +70,7 @@ func Parse(b []byte) (*Registry, error) {
 	if len(f.Agencies) == 0 {
 		return nil, fmt.Errorf("no agencies")
 	}
-	r := &Registry{byID: make(map[string]*Agency, len(f.Agencies))}
+	r := &snapshot{byID: make(map[string]*Agency, len(f.Agencies))}
 	// Kafka refuses two topic names that differ only in '.' against '_' (they collide in
 	// its metric names), so two such ids could never both have an inbox.
 	topicOf := make(map[string]string, len(f.Agencies))
@@ -93,7 +102,39 @@ func Parse(b []byte) (*Registry, error) {
 		r.byID[a.ID] = &a
 		r.order = append(r.order, a.ID)
 	}
-	return r, nil
+	reg := &Registry{}
+	reg.cur.Store(r)
+	return reg, nil
+}
+
+// Change is what a Replace changed, by agency id (file order).
+type Change struct {
+	Added, Removed, Changed []string // Changed: name or certificates
+}
+
+// Replace makes n's agencies this registry's, for every holder of it, and reports the
+// change. n itself is left as it is.
+func (r *Registry) Replace(n *Registry) Change {
+	r.replace.Lock()
+	defer r.replace.Unlock()
+	old, next := r.cur.Load(), n.cur.Load()
+	var c Change
+	for _, id := range next.order {
+		o, ok := old.byID[id]
+		switch {
+		case !ok:
+			c.Added = append(c.Added, id)
+		case o.Name != next.byID[id].Name || !slices.Equal(o.Certificates, next.byID[id].Certificates):
+			c.Changed = append(c.Changed, id)
+		}
+	}
+	for _, id := range old.order {
+		if _, ok := next.byID[id]; !ok {
+			c.Removed = append(c.Removed, id)
+		}
+	}
+	r.cur.Store(next)
+	return c
 }
 
 func validTopicPart(s string) bool {
@@ -112,7 +153,7 @@ func validTopicPart(s string) bool {
 
 // Lookup returns the agency with this id.
 func (r *Registry) Lookup(id string) (Agency, bool) {
-	a, ok := r.byID[id]
+	a, ok := r.cur.Load().byID[id]
 	if !ok {
 		return Agency{}, false
 	}
@@ -121,7 +162,7 @@ func (r *Registry) Lookup(id string) (Agency, bool) {
 
 // Name is the agency's display name, or the id itself when unknown.
 func (r *Registry) Name(id string) string {
-	if a, ok := r.byID[id]; ok && a.Name != "" {
+	if a, ok := r.cur.Load().byID[id]; ok && a.Name != "" {
 		return a.Name
 	}
 	return id
@@ -130,8 +171,9 @@ func (r *Registry) Name(id string) string {
 // Require returns unknown_agency unless every id is registered; role ("sender",
 // "recipient") names the field in the message.
 func (r *Registry) Require(role string, ids ...string) error {
+	byID := r.cur.Load().byID
 	for _, id := range ids {
-		if _, ok := r.byID[id]; !ok {
+		if _, ok := byID[id]; !ok {
 			return errs.E(errs.UnknownAgency, "%s %q is not in the registry", role, id)
 		}
 	}
@@ -140,24 +182,25 @@ func (r *Registry) Require(role string, ids ...string) error {
 
 // Fingerprints are the registered signer fingerprints of an agency (nil if none).
 func (r *Registry) Fingerprints(id string) []string {
-	if a, ok := r.byID[id]; ok {
+	if a, ok := r.cur.Load().byID[id]; ok {
 		return a.Certificates
 	}
 	return nil
 }
 
 // IDs lists every agency id in file order.
-func (r *Registry) IDs() []string { return append([]string(nil), r.order...) }
+func (r *Registry) IDs() []string { return append([]string(nil), r.cur.Load().order...) }
 
 // Agencies lists every agency sorted by id.
 func (r *Registry) Agencies() []Agency {
-	out := make([]Agency, 0, len(r.order))
-	for _, id := range r.order {
-		out = append(out, *r.byID[id])
+	cur := r.cur.Load()
+	out := make([]Agency, 0, len(cur.order))
+	for _, id := range cur.order {
+		out = append(out, *cur.byID[id])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
 // Len is the number of agencies.
-func (r *Registry) Len() int { return len(r.order) }
+func (r *Registry) Len() int { return len(r.cur.Load().order) }

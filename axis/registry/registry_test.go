@@ -72,3 +72,47 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Replace: every holder sees the new set at once, readers racing it see one set or the
+// other, and the change is reported by id.
+func TestReplace(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	a, err := Parse([]byte(`{"agencies":[{"id":"A","name":"a"},{"id":"B","name":"b"},{"id":"C","name":"c"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse([]byte(`{"agencies":[{"id":"A","name":"a"},{"id":"C","name":"c","certificates":["` + fp + `"]},{"id":"D","name":"d"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := a // as the intake, the portal and the router hold it
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			if n := holder.Len(); n != 3 {
+				t.Errorf("a reader saw %d agencies", n)
+				return
+			}
+			holder.Agencies()
+			holder.Require("recipient", "A", "C")
+		}
+	}()
+	c := a.Replace(b)
+	<-done
+	if strings.Join(c.Added, ",") != "D" || strings.Join(c.Removed, ",") != "B" || strings.Join(c.Changed, ",") != "C" {
+		t.Fatalf("change %+v, want D added, B removed, C changed", c)
+	}
+	if err := holder.Require("recipient", "D"); err != nil {
+		t.Fatalf("the new agency is unknown to a holder: %v", err)
+	}
+	if err := holder.Require("recipient", "B"); errs.CodeOf(err) != errs.UnknownAgency {
+		t.Fatalf("the removed agency: %v", err)
+	}
+	if got := holder.Fingerprints("C"); len(got) != 1 || got[0] != fp {
+		t.Fatalf("C's fingerprints %v", got)
+	}
+	if c := a.Replace(b); len(c.Added)+len(c.Removed)+len(c.Changed) != 0 {
+		t.Fatalf("replacing with the same set: %+v", c)
+	}
+}

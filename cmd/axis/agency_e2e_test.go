@@ -50,6 +50,7 @@ func agFreeAddr(t *testing.T) string {
 
 type agDaemon struct {
 	dir, pki, server, broker string
+	registry                 string // --registry (default agRegistry)
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -62,7 +63,13 @@ func (d *agDaemon) cert(id string) string { return filepath.Join(d.pki, "agencie
 // startAgDaemon runs `axis serve` with the embedded broker on free ports until the test ends.
 func startAgDaemon(t *testing.T) *agDaemon {
 	t.Helper()
-	d := &agDaemon{dir: t.TempDir()}
+	return startAgDaemonWith(t, agRegistry)
+}
+
+// startAgDaemonWith is startAgDaemon with another --registry (the PKI is agRegistry's).
+func startAgDaemonWith(t *testing.T, registry string) *agDaemon {
+	t.Helper()
+	d := &agDaemon{dir: t.TempDir(), registry: registry}
 	d.pki = filepath.Join(d.dir, "pki")
 	if _, e, code := run(t, nil, "pki", "init", "--dir", d.pki, "--registry", agRegistry); code != 0 {
 		t.Fatalf("pki init: %s", e)
@@ -88,7 +95,7 @@ func startAgDaemon(t *testing.T) *agDaemon {
 // start runs the daemon on d's data directory and ports and waits until it is ready.
 func (d *agDaemon) start(t *testing.T) {
 	t.Helper()
-	d.cmd = exec.Command(axisBin, "serve", "--data-dir", filepath.Join(d.dir, "data"), "--registry", agRegistry,
+	d.cmd = exec.Command(axisBin, "serve", "--data-dir", filepath.Join(d.dir, "data"), "--registry", d.registry,
 		"--trust", filepath.Join(d.pki, "root.pem"), "--identity-key", filepath.Join(d.pki, "axis.key"),
 		"--identity-cert", filepath.Join(d.pki, "axis.pem"), "--http", strings.TrimPrefix(d.server, "http://"),
 		"--embedded-broker", d.broker, "--embedded-broker-nosync", "--log-format", "json")

@@ -55,7 +55,7 @@ func inboxCommand() *cli.Command {
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep consuming until interrupted (default: stop once caught up)", EnvVars: []string{"AXIS_INBOX_FOLLOW"}},
 			&cli.BoolFlag{Name: "retry-refused", Usage: "first handle again what refused/ holds (after fixing --registry, --trust or a limit), and again after each SIGHUP: written and answered now, or kept with the new reason", EnvVars: []string{"AXIS_INBOX_RETRY_REFUSED"}},
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates and CRLs (PEM file or directory; read again on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
-			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON); without it senders are bound by serialNumber only", EnvVars: []string{"AXIS_REGISTRY"}},
+			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON; read again on SIGHUP); without it senders are bound by serialNumber only", EnvVars: []string{"AXIS_REGISTRY"}},
 			&cli.BoolFlag{Name: "allow-sha1", Usage: "accept legacy SHA-1 signatures and SHA-1-signed certificates", EnvVars: []string{"AXIS_ALLOW_SHA1"}},
 			&cli.Int64Flag{Name: "max-package-bytes", Value: envelope.DefaultMaxBytes, Usage: "size limit", EnvVars: []string{"AXIS_MAX_PACKAGE_BYTES"}},
 		}, kafkaFlags()...), logFlags()...),
@@ -154,9 +154,20 @@ func inboxAction(c *cli.Context) error {
 		}
 		return err
 	}
-	// A long-running inbox takes new CRLs and CAs without a restart: kill -HUP reads
-	// --trust again and, with --retry-refused, handles refused/ again under it.
+	// A long-running inbox takes new CRLs, CAs and agencies without a restart: kill -HUP
+	// reads --registry and --trust again and, with --retry-refused, handles refused/
+	// again under them.
 	defer onSIGHUP(func() {
+		if p := c.String("registry"); p != "" {
+			// Replaced in place: the inbox holds this registry. A failed read keeps it.
+			if next, err := registry.Load(p); err != nil {
+				log.Error("registry not reloaded; the one in use stays", zap.String("registry", p), zap.Error(err))
+			} else {
+				ch := reg.Replace(next)
+				log.Info("registry reloaded", zap.String("registry", p), zap.Strings("added", ch.Added),
+					zap.Strings("removed", ch.Removed), zap.Strings("changed", ch.Changed))
+			}
+		}
 		if reloadTrust(c.String("trust"), verifier, log) == nil && c.Bool("retry-refused") {
 			if err := retry(); err != nil {
 				log.Error("retrying refused/ after SIGHUP", zap.Error(err))

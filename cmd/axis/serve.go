@@ -32,7 +32,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "embedded-broker", Value: axis.DefaultBrokerAdr, Usage: "address of the embedded broker", EnvVars: []string{"AXIS_EMBEDDED_BROKER"}},
 			&cli.BoolFlag{Name: "embedded-broker-nosync", Usage: "embedded broker: no fsync per batch (faster; a machine crash may lose seconds)", EnvVars: []string{"AXIS_EMBEDDED_BROKER_NOSYNC"}},
 			&cli.StringFlag{Name: "drop-dir", Usage: "drop directory (incoming/, accepted/, rejected/)", EnvVars: []string{"AXIS_DROP_DIR"}},
-			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON)", Required: true, EnvVars: []string{"AXIS_REGISTRY"}},
+			&cli.StringFlag{Name: "registry", Usage: "agency registry (JSON; read again on SIGHUP: new agencies get their inbox topics)", Required: true, EnvVars: []string{"AXIS_REGISTRY"}},
 			&cli.StringFlag{Name: "trust", Usage: "trusted roots, intermediates, CRLs (file or directory; read again when it changes, and on SIGHUP)", Required: true, EnvVars: []string{"AXIS_TRUST"}},
 			&cli.StringFlag{Name: "identity-key", Usage: "the daemon's signing key (receipts, audit checkpoints)", Required: true, EnvVars: []string{"AXIS_IDENTITY_KEY"}},
 			&cli.StringFlag{Name: "identity-cert", Usage: "the daemon's certificate (and chain)", Required: true, EnvVars: []string{"AXIS_IDENTITY_CERT"}},
@@ -94,12 +94,14 @@ func serveCommand() *cli.Command {
 func serve(ctx context.Context, cfg axis.Config, opts axis.Options, log *zap.Logger) error {
 	recovering := false
 	retry := time.Second
-	// SIGHUP reads --trust again (new CRLs, roots); a failed read keeps the trust in use.
-	// Registered once, so that no SIGHUP between two daemons ends the process.
+	// SIGHUP reads --trust (new CRLs, roots) and --registry (new agencies) again; a failed
+	// read keeps the one in use. Registered once, so that no SIGHUP between two daemons
+	// ends the process.
 	var cur atomic.Pointer[axis.Daemon]
 	defer onSIGHUP(func() {
 		if d := cur.Load(); d != nil {
 			d.ReloadTrust("SIGHUP")
+			d.ReloadRegistry(ctx, "SIGHUP")
 		}
 	})()
 	for {
