@@ -38,8 +38,8 @@ type Daemon struct {
 	m        *metrics
 	store    *store.Store
 	bus      bus.Bus
-	ownBus   bool           // created here, so closed here
-	broker   *broker.Broker // nil with --brokers
+	ownBus   bool               // created here, so closed here
+	broker   *broker.Broker     // nil with --brokers
 	registry *registry.Registry // replaced in place by ReloadRegistry
 	regMu    sync.Mutex         // one ReloadRegistry at a time
 	intake   *Intake
