@@ -151,6 +151,14 @@ func validTopicPart(s string) bool {
 	return true
 }
 
+// Snapshot returns the agencies in use now, as a Registry a later Replace does not
+// change: several questions about one message get answers from the same set.
+func (r *Registry) Snapshot() *Registry {
+	s := &Registry{}
+	s.cur.Store(r.cur.Load())
+	return s
+}
+
 // Lookup returns the agency with this id.
 func (r *Registry) Lookup(id string) (Agency, bool) {
 	a, ok := r.cur.Load().byID[id]

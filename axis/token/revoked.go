@@ -100,12 +100,21 @@ func (k *Keyring) Revoke(tok string, now time.Time) (Claims, error) {
 	if k.rev.revoked(tok, now.Add(revokedRefresh)) { // a fresh look: already there
 		return c, nil
 	}
-	f, err := os.OpenFile(k.rev.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(k.rev.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return c, err
 	}
 	sum := sha256.Sum256([]byte(tok))
-	if _, err := fmt.Fprintf(f, "%x %d\n", sum, c.Expires); err != nil {
+	line := fmt.Appendf(nil, "%x %d\n", sum, c.Expires)
+	// After a line cut short (a crash or a full disk during an earlier append), start a
+	// new one: glued onto it, this revocation would not parse, and be undone.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if _, err := f.Write(line); err != nil {
 		f.Close()
 		return c, err
 	}

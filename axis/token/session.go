@@ -40,11 +40,15 @@ var sessionsCompactAt int64 = 64 << 10 // tests lower it
 // must end the sessions of the tokens it ends). A session token does not open another
 // session.
 func (k *Keyring) Session(tok string, now time.Time, ttl time.Duration) (string, Claims, error) {
+	// One fresh look at the secrets, to verify tok and sign the session with: a session
+	// signed with a newer secret than the one its parent was checked against would
+	// outlive a rotation that ended the parent.
+	ks := k.keyset(now, true)
 	c, err := k.Check(tok, now)
 	if err != nil {
 		return "", Claims{}, err
 	}
-	_, until, err := k.verifyUntil(tok, now)
+	_, until, err := verifyWith(ks, tok, now)
 	if err != nil {
 		return "", Claims{}, err
 	}
@@ -57,7 +61,7 @@ func (k *Keyring) Session(tok string, now time.Time, ttl time.Duration) (string,
 		return "", Claims{}, err
 	}
 	s := Claims{Nonce: base64.RawURLEncoding.EncodeToString(nonce), Agency: c.Agency, Auditor: c.Auditor, Expires: min(c.Expires, now.Add(ttl).Unix(), until), Parent: hex.EncodeToString(sum[:])}
-	st, err := k.Issue(s)
+	st, err := issueWith(ks.current, s)
 	return st, s, err
 }
 
@@ -86,6 +90,10 @@ type endedSessions struct {
 	mu   sync.Mutex
 	set  map[[sha256.Size]byte]int64 // sha256 → expiry
 	size int64                       // of the file
+	cut  bool                        // the file may end in a line cut short: the next append starts a new one
+	// compactAt: the size from which the next logout rewrites the file; twice what the
+	// last rewrite kept, so that many live sessions do not make every logout a rewrite.
+	compactAt int64
 }
 
 func newEndedSessions(path string) (*endedSessions, error) {
@@ -101,6 +109,7 @@ func newEndedSessions(path string) (*endedSessions, error) {
 		return nil, err
 	}
 	e.size = int64(len(b))
+	e.cut = len(b) > 0 && b[len(b)-1] != '\n'
 	e.set = parseEnded(b, time.Now())
 	return e, nil
 }
@@ -146,7 +155,7 @@ func (e *endedSessions) add(sum [sha256.Size]byte, exp int64, now time.Time) err
 	if e.path != "" {
 		line := fmt.Appendf(nil, "%x %d\n", sum, exp)
 		var err error
-		if e.size+int64(len(line)) > sessionsCompactAt {
+		if e.size+int64(len(line)) > max(sessionsCompactAt, e.compactAt) {
 			err = e.rewrite(line, now)
 		} else {
 			err = e.appendLine(line)
@@ -160,6 +169,10 @@ func (e *endedSessions) add(sum [sha256.Size]byte, exp int64, now time.Time) err
 }
 
 func (e *endedSessions) appendLine(line []byte) error {
+	if e.cut {
+		line = append([]byte{'\n'}, line...)
+	}
+	e.cut = true // until this line is whole
 	_, statErr := os.Stat(e.path)
 	f, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -177,6 +190,7 @@ func (e *endedSessions) appendLine(line []byte) error {
 		return err
 	}
 	e.size += int64(len(line))
+	e.cut = false
 	if errors.Is(statErr, os.ErrNotExist) { // created now: its name must survive a power cut
 		return durable.SyncDir(filepath.Dir(e.path))
 	}
@@ -195,7 +209,7 @@ func (e *endedSessions) rewrite(line []byte, now time.Time) error {
 	if err := durable.WriteFile(e.path, b.Bytes(), 0o600); err != nil {
 		return err
 	}
-	e.size = int64(b.Len())
+	e.size, e.cut, e.compactAt = int64(b.Len()), false, 2*int64(b.Len())
 	for sum, exp := range e.set {
 		if now.Unix() >= exp {
 			delete(e.set, sum)

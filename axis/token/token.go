@@ -182,7 +182,10 @@ func (k *Keyring) keyset(now time.Time, force bool) *keyset {
 }
 
 // Issue returns a token for c.
-func (k *Keyring) Issue(c Claims) (string, error) {
+func (k *Keyring) Issue(c Claims) (string, error) { return issueWith(k.secret(), c) }
+
+// issueWith returns a token for c signed with secret.
+func issueWith(secret []byte, c Claims) (string, error) {
 	if c.Auditor == (c.Agency != "") {
 		return "", errors.New("a token is for exactly one agency, or for an auditor")
 	}
@@ -191,7 +194,7 @@ func (k *Keyring) Issue(c Claims) (string, error) {
 		return "", err
 	}
 	body := prefix + base64.RawURLEncoding.EncodeToString(payload)
-	return body + "." + base64.RawURLEncoding.EncodeToString(mac(k.secret(), body)), nil
+	return body + "." + base64.RawURLEncoding.EncodeToString(mac(secret, body)), nil
 }
 
 // Derive returns a key for another use of the same secret (e.g. the portal's CSRF
@@ -231,6 +234,11 @@ func (k *Keyring) verify(tok string, now time.Time) (Claims, error) {
 // verifyUntil is verify, and says until when the secret that signed tok is accepted
 // (math.MaxInt64 for the current one; a rotation's grace end for an old one).
 func (k *Keyring) verifyUntil(tok string, now time.Time) (Claims, int64, error) {
+	return verifyWith(k.keyset(now, false), tok, now)
+}
+
+// verifyWith is verifyUntil against the secrets ks.
+func verifyWith(ks *keyset, tok string, now time.Time) (Claims, int64, error) {
 	bad := errs.E(errs.Unauthorized, "invalid token")
 	// Only the characters Issue writes: the base64 decoder skips line breaks, which
 	// would give one token several spellings (see strictB64).
@@ -249,7 +257,7 @@ func (k *Keyring) verifyUntil(tok string, now time.Time) (Claims, int64, error) 
 	if err != nil {
 		return Claims{}, 0, bad
 	}
-	until, ok := k.keyset(now, false).signed(body, got, now)
+	until, ok := ks.signed(body, got, now)
 	if !ok {
 		return Claims{}, 0, bad
 	}

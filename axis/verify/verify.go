@@ -116,13 +116,14 @@ func (c *Checker) Check(b []byte) (*Result, error) {
 	}
 	var fingerprints []string
 	if c.registry != nil {
-		if err := c.registry.Require("sender", res.From); err != nil {
+		reg := c.registry.Snapshot() // one registry for all three, whatever a reload does meanwhile
+		if err := reg.Require("sender", res.From); err != nil {
 			return nil, err
 		}
-		if err := c.registry.Require("recipient", recipients...); err != nil {
+		if err := reg.Require("recipient", recipients...); err != nil {
 			return nil, err
 		}
-		fingerprints = c.registry.Fingerprints(res.From)
+		fingerprints = reg.Fingerprints(res.From)
 	}
 	if err := signing.CheckSender(signed, res.From, fingerprints); err != nil {
 		return nil, err

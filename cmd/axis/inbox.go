@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -109,7 +110,8 @@ func inboxAction(c *cli.Context) error {
 	var mu sync.Mutex
 	// What the exit status reports: refusals not since handled by a retry (a refusal of
 	// altered bytes, not kept, can never be).
-	var unresolved, lost bool
+	keptFiles := map[string]bool{} // files refused/ holds for refusals reported by this run
+	var lost bool
 	out := c.App.Writer
 	verifier := signing.NewVerifier(ts, signing.Options{AllowSHA1: c.Bool("allow-sha1"), Logger: log})
 	in, err := agency.NewInbox(agency.Config{
@@ -130,7 +132,7 @@ func inboxAction(c *cli.Context) error {
 				kept := ""
 				if e.File != "" {
 					kept = " -> " + e.File
-					unresolved = true
+					keptFiles[e.File] = true
 				} else {
 					lost = true
 				}
@@ -147,11 +149,6 @@ func inboxAction(c *cli.Context) error {
 	retry := func() error {
 		res, err := in.RetryRefused(ctx)
 		fmt.Fprintf(c.App.ErrWriter, "inbox %s: refused/ retried: %d handled now, %d still refused\n", id, res.Handled, res.Refused)
-		if err == nil {
-			mu.Lock()
-			unresolved = res.Refused > 0
-			mu.Unlock()
-		}
 		return err
 	}
 	// A long-running inbox takes new CRLs, CAs and agencies without a restart: kill -HUP
@@ -160,7 +157,13 @@ func inboxAction(c *cli.Context) error {
 	defer onSIGHUP(func() {
 		if p := c.String("registry"); p != "" {
 			// Replaced in place: the inbox holds this registry. A failed read keeps it.
-			if next, err := registry.Load(p); err != nil {
+			next, err := registry.Load(p)
+			if err == nil { // what the start refuses, a reload refuses too
+				if err = next.Require("agency", id); err == nil {
+					err = agency.CheckBinding(signer.Cert, id, next.Fingerprints(id))
+				}
+			}
+			if err != nil {
 				log.Error("registry not reloaded; the one in use stays", zap.String("registry", p), zap.Error(err))
 			} else {
 				ch := reg.Replace(next)
@@ -189,7 +192,15 @@ func inboxAction(c *cli.Context) error {
 		return err
 	}
 	mu.Lock()
-	failed := unresolved || lost
+	// Still refused: kept and not since removed by a retry (which removes what it
+	// handles, and reports again what it refuses). Read from refused/ itself, so that no
+	// retry's answer can hide a refusal reported while it ended.
+	failed := lost
+	for p := range keptFiles {
+		if _, err := os.Stat(p); err == nil {
+			failed = true
+		}
+	}
 	mu.Unlock()
 	if failed {
 		return cli.Exit("", 1)
