@@ -270,7 +270,10 @@ func (d *Daemon) listAgency(w http.ResponseWriter, r *http.Request) error {
 		return errs.E(errs.NotFound, "no agency %q", agency)
 	}
 	if _, ok := d.registry.Lookup(agency); !ok {
-		return errs.E(errs.NotFound, "no agency %q", agency)
+		// Removed from the registry since: its history stays readable.
+		if had, err := d.store.HasAgency(r.Context(), agency); err != nil || !had {
+			return errs.E(errs.NotFound, "no agency %q", agency)
+		}
 	}
 	q := r.URL.Query()
 	dir := store.Direction(q.Get("direction"))

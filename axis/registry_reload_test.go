@@ -74,4 +74,19 @@ func TestReloadRegistry(t *testing.T) {
 	}
 	// What was queued for it before is still delivered.
 	eventually(t, 10*time.Second, "both packages in Nghệ An's inbox", func() bool { return len(h.inbox(ngheAn)) == 2 })
+	// Its history stays readable, by an auditor and by its own token; an agency that
+	// never was stays unknown.
+	for _, tok := range []string{h.auditorToken(), h.agencyToken(ngheAn)} {
+		r := h.do("GET", "/v1/agencies/"+ngheAn+"/documents?direction=in", tok, nil)
+		var page struct{ Documents []json.RawMessage }
+		if r.Status != 200 {
+			t.Fatalf("a removed agency's documents: %d %s", r.Status, r.Body)
+		}
+		if r.json(t, &page); len(page.Documents) != 2 {
+			t.Fatalf("a removed agency's documents: %d, want 2", len(page.Documents))
+		}
+	}
+	if r := h.do("GET", "/v1/agencies/000.00.00.X99/documents", h.auditorToken(), nil); r.Status != 404 {
+		t.Fatalf("an agency that never was: %d", r.Status)
+	}
 }

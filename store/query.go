@@ -469,3 +469,23 @@ func (sm *summary) row(dir Direction) Summary {
 	}
 	return r
 }
+
+// HasAgency reports whether agency sent or received any document: an agency removed
+// from the registry keeps its history readable.
+func (s *Store) HasAgency(ctx context.Context, agency string) (bool, error) {
+	if agency == "" || strings.ContainsRune(agency, 0) {
+		return false, nil
+	}
+	prefix := append([]byte(agency), 0)
+	var found bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bIdxIn, bIdxOut} {
+			if k, _ := tx.Bucket(name).Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
+				found = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return found, err
+}

@@ -915,3 +915,14 @@ func TestStatusSameStatementOtherBytes(t *testing.T) {
 		t.Fatalf("another statement taken for the first: %+v", r)
 	}
 }
+
+// HasAgency: any document sent or received, by exact id (not a prefix of another).
+func TestHasAgency(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
+	for id, want := range map[string]bool{vpcp: true, bca: true, btc: false, "000.00.00.G2": false, "": false} {
+		if got, err := s.HasAgency(ctx, id); err != nil || got != want {
+			t.Errorf("HasAgency(%q) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+}

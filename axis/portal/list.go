@@ -71,7 +71,10 @@ func (p *Portal) list(dir store.Direction) handler {
 			return nil
 		}
 		if _, ok := p.cfg.Registry.Lookup(agency); !ok {
-			return errs.E(errs.NotFound, "no agency %q", agency)
+			// Removed from the registry since: its history stays readable.
+			if had, err := p.cfg.Store.HasAgency(r.Context(), agency); err != nil || !had {
+				return errs.E(errs.NotFound, "no agency %q", agency)
+			}
 		}
 		pg.AgencyID = agency
 		f := store.Filter{Counterpart: pg.Q.Counterpart, Text: strings.TrimSpace(pg.Q.Text)}

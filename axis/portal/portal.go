@@ -38,6 +38,7 @@ var assets embed.FS
 type Store interface {
 	Stats(ctx context.Context, now time.Time) (store.Stats, error)
 	ListAgency(ctx context.Context, agency string, dir store.Direction, f store.Filter, cursor string, limit int) (store.Page, error)
+	HasAgency(ctx context.Context, agency string) (bool, error)
 	DocumentsByID(ctx context.Context, id string) ([]store.Document, error)
 	Bytes(ctx context.Context, sha string) ([]byte, error)
 	AuditHead(ctx context.Context) (seq uint64, hash string, err error)
