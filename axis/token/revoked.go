@@ -32,7 +32,7 @@ type revocations struct {
 	checked time.Time // when the file was last looked at
 	modTime time.Time
 	size    int64
-	set     map[[sha256.Size]byte]bool
+	set     map[[sha256.Size]byte]int64 // sha256 → expiry
 }
 
 // revoked reports whether tok is revoked, reading the file again if it changed since
@@ -53,19 +53,27 @@ func (r *revocations) revokedSum(sum [sha256.Size]byte, now time.Time) bool {
 				r.set, r.modTime, r.size = set, st.ModTime(), st.Size()
 			}
 		} else if errors.Is(err, os.ErrNotExist) {
-			r.set = map[[sha256.Size]byte]bool{}
+			r.set = map[[sha256.Size]byte]int64{}
 		}
 	}
-	return r.set[sum]
+	_, ok := r.set[sum]
+	return ok
 }
 
 // readRevoked reads the file, skipping expired entries and lines not (yet) whole.
-func readRevoked(path string, now time.Time) (map[[sha256.Size]byte]bool, error) {
+func readRevoked(path string, now time.Time) (map[[sha256.Size]byte]int64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	set := map[[sha256.Size]byte]bool{}
+	return parseRevoked(b, now), nil
+}
+
+// parseRevoked reads "<sha256 hex> <expiry, Unix seconds>" lines (token.revoked and
+// token.sessions-revoked) into sha256 → expiry, skipping expired ones and any line not
+// whole (being written, or cut short by a crash).
+func parseRevoked(b []byte, now time.Time) map[[sha256.Size]byte]int64 {
+	set := map[[sha256.Size]byte]int64{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		hexSum, exp, ok := bytes.Cut(sc.Bytes(), []byte(" "))
@@ -76,12 +84,13 @@ func readRevoked(path string, now time.Time) (map[[sha256.Size]byte]bool, error)
 		if _, err := hex.Decode(sum[:], hexSum); err != nil {
 			continue
 		}
-		if e, err := strconv.ParseInt(string(exp), 10, 64); err != nil || now.Unix() >= e {
+		e, err := strconv.ParseInt(string(exp), 10, 64)
+		if err != nil || now.Unix() >= e {
 			continue // expired tokens are refused anyway
 		}
-		set[sum] = true
+		set[sum] = e
 	}
-	return set, nil
+	return set
 }
 
 // Revoke adds tok to the data directory's revoked tokens (durably) and returns what it

@@ -1,7 +1,6 @@
 package token
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -110,31 +108,8 @@ func newEndedSessions(path string) (*endedSessions, error) {
 	}
 	e.size = int64(len(b))
 	e.cut = len(b) > 0 && b[len(b)-1] != '\n'
-	e.set = parseEnded(b, time.Now())
+	e.set = parseRevoked(b, time.Now())
 	return e, nil
-}
-
-// parseEnded reads "<sha256 hex> <expiry>" lines, skipping expired ones and any line not
-// whole (a write cut short by a crash).
-func parseEnded(b []byte, now time.Time) map[[sha256.Size]byte]int64 {
-	set := map[[sha256.Size]byte]int64{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		hexSum, exp, ok := bytes.Cut(sc.Bytes(), []byte(" "))
-		var sum [sha256.Size]byte
-		if !ok || hex.DecodedLen(len(hexSum)) != len(sum) {
-			continue
-		}
-		if _, err := hex.Decode(sum[:], hexSum); err != nil {
-			continue
-		}
-		e, err := strconv.ParseInt(string(exp), 10, 64)
-		if err != nil || now.Unix() >= e {
-			continue
-		}
-		set[sum] = e
-	}
-	return set
 }
 
 func (e *endedSessions) has(sum [sha256.Size]byte) bool {

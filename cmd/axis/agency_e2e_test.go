@@ -515,3 +515,55 @@ func (s *agSyncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *agSyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// agInbox is a running `axis inbox --follow` for H41.
+type agInbox struct {
+	cmd            *exec.Cmd
+	stdout, stderr agSyncBuffer
+}
+
+// startAgInbox runs `axis inbox --follow` for H41 on d's broker, writing to out and
+// trusting trust, with extra flags; it is killed when the test ends.
+func startAgInbox(t *testing.T, d *agDaemon, out, trust string, extra ...string) *agInbox {
+	t.Helper()
+	p := &agInbox{}
+	p.cmd = exec.Command(axisBin, append([]string{"inbox", "--follow", "--agency", agH41, "--key", d.key(agH41), "--cert", d.cert(agH41),
+		"--brokers", d.broker, "--out", out, "--trust", trust}, extra...)...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	return p
+}
+
+// waitFor waits up to 30 s for ok on what the inbox printed so far.
+func (p *agInbox) waitFor(t *testing.T, what string, ok func(stdout, stderr string) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(p.stdout.String(), p.stderr.String()); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: stdout %q stderr %q", what, p.stdout.String(), p.stderr.String())
+		}
+	}
+}
+
+// agRegistryWithout is the sample registry (JSON) without the agencies named.
+func agRegistryWithout(t *testing.T, ids ...string) []byte {
+	t.Helper()
+	full, err := os.ReadFile(agRegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Agencies []map[string]any `json:"agencies"`
+	}
+	if err := json.Unmarshal(full, &f); err != nil {
+		t.Fatal(err)
+	}
+	f.Agencies = slices.DeleteFunc(f.Agencies, func(a map[string]any) bool { return slices.Contains(ids, a["id"].(string)) })
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

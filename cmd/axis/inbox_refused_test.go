@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"axis/axis/errs"
 )
@@ -93,23 +91,8 @@ func TestInboxRetriesRefusedOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(work, "inbox")
-	var stdout, stderr agSyncBuffer
-	cmd := exec.Command(axisBin, "inbox", "--follow", "--retry-refused", "--agency", agH41, "--key", d.key(agH41), "--cert", d.cert(agH41),
-		"--brokers", d.broker, "--out", out, "--trust", trust, "--registry", agRegistry)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: stdout %q stderr %q", what, stdout.String(), stderr.String())
-			}
-		}
-	}
-	waitFor("the first retry at start", func() bool { return strings.Contains(stderr.String(), "0 handled now, 0 still refused") })
+	in := startAgInbox(t, d, out, trust, "--retry-refused", "--registry", agRegistry)
+	in.waitFor(t, "the first retry at start", func(_, stderr string) bool { return strings.Contains(stderr, "0 handled now, 0 still refused") })
 
 	signed := filepath.Join(work, "decree.edxml")
 	if _, e, code := run(t, nil, "sign", "--key", d.key(agG22), "--cert", d.cert(agG22), "../../testdata/demo/decree.edxml", "-o", signed); code != 0 {
@@ -118,7 +101,9 @@ func TestInboxRetriesRefusedOnSIGHUP(t *testing.T) {
 	if o, e, code := run(t, nil, "send", "--server", d.server, signed); code != 0 {
 		t.Fatalf("send: %s %s", o, e)
 	}
-	waitFor("the refusal", func() bool { return strings.Contains(stdout.String(), "REFUSED axis.inbox."+agH41+"/0@0 "+agDoc+": ") })
+	in.waitFor(t, "the refusal", func(stdout, _ string) bool {
+		return strings.Contains(stdout, "REFUSED axis.inbox."+agH41+"/0@0 "+agDoc+": ")
+	})
 	auditor := d.token(t, "--auditor")
 	if st := d.states(t, auditor); st[agH41] != "published" {
 		t.Fatalf("H41's delivery is %q after the refusal, want published", st[agH41])
@@ -128,18 +113,18 @@ func TestInboxRetriesRefusedOnSIGHUP(t *testing.T) {
 	if err := os.WriteFile(trust, right, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the retry after SIGHUP", func() bool {
-		return strings.Contains(stdout.String(), "ARRIVED "+agDoc+" from "+agG22) && strings.Contains(stderr.String(), "1 handled now, 0 still refused")
+	in.waitFor(t, "the retry after SIGHUP", func(stdout, stderr string) bool {
+		return strings.Contains(stdout, "ARRIVED "+agDoc+" from "+agG22) && strings.Contains(stderr, "1 handled now, 0 still refused")
 	})
 	d.waitStates(t, auditor, map[string]string{agH41: "arrived"})
 	if left, _ := os.ReadDir(filepath.Join(out, "refused")); len(left) != 0 {
 		t.Errorf("refused/ still holds %d files", len(left))
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("inbox after SIGTERM: %v %q", err, stderr.String())
+	in.cmd.Process.Signal(syscall.SIGTERM)
+	if err := in.cmd.Wait(); err != nil {
+		t.Fatalf("inbox after SIGTERM: %v %q", err, in.stderr.String())
 	}
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // kill -HUP with a --registry that lacks the inbox's own agency (which `axis inbox`
@@ -21,51 +17,21 @@ func TestInboxReloadKeepsOwnAgency(t *testing.T) {
 	}
 	d := startAgDaemon(t)
 	work := t.TempDir()
-	full, err := os.ReadFile(agRegistry)
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := filepath.Join(work, "agencies.json")
-	if err := os.WriteFile(reg, full, 0o644); err != nil {
+	if err := os.WriteFile(reg, agRegistryWithout(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(work, "inbox")
-	var stdout, stderr agSyncBuffer
-	cmd := exec.Command(axisBin, "inbox", "--follow", "--agency", agH41, "--key", d.key(agH41), "--cert", d.cert(agH41),
-		"--brokers", d.broker, "--out", out, "--trust", filepath.Join(d.pki, "root.pem"), "--registry", reg, "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
+	in := startAgInbox(t, d, filepath.Join(work, "inbox"), filepath.Join(d.pki, "root.pem"), "--registry", reg, "--log-level", "info")
+	in.waitFor(t, "consuming", func(_, stderr string) bool { return strings.Contains(stderr, "consuming") })
+	if err := os.WriteFile(reg, agRegistryWithout(t, agH41), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: stdout %q stderr %q", what, stdout.String(), stderr.String())
-			}
-		}
-	}
-	waitFor("consuming", func() bool { return strings.Contains(stderr.String(), "consuming") })
-
-	var f struct {
-		Agencies []map[string]any `json:"agencies"`
-	}
-	if err := json.Unmarshal(full, &f); err != nil {
+	if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	f.Agencies = slices.DeleteFunc(f.Agencies, func(a map[string]any) bool { return a["id"] == agH41 })
-	without, _ := json.Marshal(f)
-	if err := os.WriteFile(reg, without, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor("the reload", func() bool {
-		return strings.Contains(stderr.String(), "registry") && strings.Contains(stderr.String(), "reloaded")
+	in.waitFor(t, "the reload", func(_, stderr string) bool {
+		return strings.Contains(stderr, "registry") && strings.Contains(stderr, "reloaded")
 	})
-
 	signed := filepath.Join(work, "decree.edxml")
 	if _, e, code := run(t, nil, "sign", "--key", d.key(agG22), "--cert", d.cert(agG22), "../../testdata/demo/decree.edxml", "-o", signed); code != 0 {
 		t.Fatalf("sign: %s", e)
@@ -73,8 +39,8 @@ func TestInboxReloadKeepsOwnAgency(t *testing.T) {
 	if o, e, code := run(t, nil, "send", "--server", d.server, signed); code != 0 {
 		t.Fatalf("send: %s %s", o, e)
 	}
-	waitFor("the package", func() bool { return strings.Contains(stdout.String(), agDoc) })
-	if s := stdout.String(); !strings.Contains(s, "ARRIVED "+agDoc) {
+	in.waitFor(t, "the package", func(stdout, _ string) bool { return strings.Contains(stdout, agDoc) })
+	if s := in.stdout.String(); !strings.Contains(s, "ARRIVED "+agDoc) {
 		t.Fatalf("after a SIGHUP with a registry lacking %s, the inbox refuses its own packages: %q", agH41, s)
 	}
 }

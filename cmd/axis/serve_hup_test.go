@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,20 +16,8 @@ func TestServeReloadsRegistryOnSIGHUP(t *testing.T) {
 		t.Skip("runs the daemon")
 	}
 	work := t.TempDir()
-	full, err := os.ReadFile(agRegistry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Agencies []map[string]any `json:"agencies"`
-	}
-	if err := json.Unmarshal(full, &f); err != nil {
-		t.Fatal(err)
-	}
-	f.Agencies = slices.DeleteFunc(f.Agencies, func(a map[string]any) bool { return a["id"] == agH53 })
-	without, _ := json.Marshal(f)
 	reg := filepath.Join(work, "agencies.json")
-	if err := os.WriteFile(reg, without, 0o644); err != nil {
+	if err := os.WriteFile(reg, agRegistryWithout(t, agH53), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d := startAgDaemonWith(t, reg)
@@ -42,7 +28,7 @@ func TestServeReloadsRegistryOnSIGHUP(t *testing.T) {
 	if o, _, code := run(t, nil, "send", "--server", d.server, signed); code != 1 || !strings.Contains(o, "REJECTED "+signed+": unknown_agency: ") {
 		t.Fatalf("send to an agency not in the registry: %d %q", code, o)
 	}
-	if err := os.WriteFile(reg, full, 0o644); err != nil {
+	if err := os.WriteFile(reg, agRegistryWithout(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
