@@ -18,6 +18,7 @@ import (
 	"axis/axis/bus"
 	"axis/axis/bus/membus"
 	"axis/axis/errs"
+	"axis/axis/registry"
 	"axis/axis/verify"
 	"axis/envelope"
 	"axis/signing"
@@ -436,5 +437,43 @@ func TestPositionNext(t *testing.T) {
 		if got := tc.p.Next(); got != tc.want {
 			t.Errorf("%v: Next = %d, want %d", tc.p, got, tc.want)
 		}
+	}
+}
+
+// The 01 answer names the agency as the registry does when it is written: a reload
+// (registry.Replace, on SIGHUP) that renames it shows in the next answer.
+func TestAnswerNamesAgencyAsRegistryNow(t *testing.T) {
+	f := testFixture(t)
+	mb := membus.New(membus.Options{})
+	defer mb.Close()
+	ctx := context.Background()
+	mb.EnsureTopics(ctx, TopicStatus)
+	parse := func(name string) *registry.Registry {
+		r, err := registry.Parse([]byte(`{"agencies":[{"id":"` + sender + `","name":"Văn phòng Chính phủ"},{"id":"000.00.00.G01","name":"Bộ Công an"},{"id":"000.00.00.H53","name":"UBND tỉnh Tây Ninh"},{"id":"` + recipient + `","name":"` + name + `"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	reg := parse("UBND tỉnh Nghệ An")
+	in, err := NewInbox(Config{Agency: recipient, Dir: t.TempDir(), Verifier: f.verifier, Registry: reg, Signer: f.signers[recipient],
+		Organ: envelope.Organization{OrganID: recipient, OrganName: "UBND tỉnh Nghệ An"}, Publisher: mb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Replace(parse("Ủy ban nhân dân tỉnh Nghệ An"))
+	if err := in.Handle(ctx, delivery(f.decree, "edoc")); err != nil {
+		t.Fatal(err)
+	}
+	answers := mb.Messages(TopicStatus)
+	if len(answers) != 1 {
+		t.Fatalf("%d answers", len(answers))
+	}
+	res, err := f.checker.Check(answers[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Status.From.OrganName; got != "Ủy ban nhân dân tỉnh Nghệ An" {
+		t.Fatalf("the answer names the agency %q, want the registry's name after the reload", got)
 	}
 }

@@ -360,7 +360,13 @@ func packagePath(dir, stem, hexSum string, b []byte) string {
 
 // answer signs a new 01 for a package and keeps it, pending, at path.
 func (in *Inbox) answer(res *verify.Result, path string) ([]byte, error) {
-	st, err := NewStatus(StatusRequest{DocumentID: res.DocumentID, Code: envelope.StatusArrived, From: in.cfg.Organ,
+	from := in.cfg.Organ
+	if in.cfg.Registry != nil { // its name as the registry has it now (a SIGHUP may have renamed it)
+		if a, ok := in.cfg.Registry.Lookup(from.OrganID); ok && a.Name != "" {
+			from.OrganName = a.Name
+		}
+	}
+	st, err := NewStatus(StatusRequest{DocumentID: res.DocumentID, Code: envelope.StatusArrived, From: from,
 		Time: in.cfg.Now()})
 	if err != nil {
 		return nil, err
