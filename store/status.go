@@ -54,15 +54,7 @@ func (s *Store) RecordStatus(ctx context.Context, req StatusRequest) (StatusResu
 		_, err := statusTarget(tx, req)
 		return err
 	}
-	var checked bool
-	var err error
-	if len(req.Bytes) <= quietBlobMax {
-		// Not waiting for a commit's sync, as Accept: the writer then checks, and
-		// writes the bytes if it takes them (late).
-		checked, err = s.tryView(ctx, check)
-	} else {
-		checked, err = true, s.view(ctx, check)
-	}
+	checked, err := s.precheck(ctx, len(req.Bytes), check)
 	if err != nil {
 		return StatusResult{}, err
 	}
