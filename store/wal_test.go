@@ -178,13 +178,30 @@ func TestPowerLossRecovery(t *testing.T) {
 			tf := &durableFile{blobFile: s.blobs.f, path: blobPath}
 			tf.Sync()
 			s.blobs.f = tf
+			// The blob log's own fsyncs (the one after extending the file at the first
+			// append, the checkpoint's) run in the background: on a loaded machine one
+			// could end after the work below and make all of it durable, leaving nothing
+			// newer to lose. Each must end before that work.
+			blobsIdle := func() {
+				for {
+					s.blobs.mu.Lock()
+					idle := !s.blobs.syncing && !s.blobs.extending
+					s.blobs.mu.Unlock()
+					if idle {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
 			work(t, s, "before", 60)
+			blobsIdle()
 			if midCheckpoint {
 				s.ckNow.Store(true)
 				work(t, s, "trigger", 1)
 				<-checkpointed
 				// The checkpoint synced the file; the writer is idle (every call returned).
 				synced = must[[]byte](t)(os.ReadFile(Path(dir)))
+				blobsIdle()
 			}
 			work(t, s, "after", 150)
 			want := dump(t, s.db)
