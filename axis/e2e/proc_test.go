@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,12 +140,19 @@ func freePort(t testing.TB) string {
 
 // proc is a child process with its output in a log file.
 type proc struct {
-	t    testing.TB
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
+	t        testing.TB
+	name     string
+	cmd      *exec.Cmd
+	log      string
+	logStart int64 // the log's size when this process started (restarts append to it)
+	done     chan struct{}
+	err      error
+}
+
+// logged reports whether this process wrote s to its log.
+func (p *proc) logged(s string) bool {
+	b, _ := os.ReadFile(p.log)
+	return int64(len(b)) > p.logStart && strings.Contains(string(b[p.logStart:]), s)
 }
 
 func start(t testing.TB, name, logFile string, args ...string) *proc {
@@ -153,6 +161,10 @@ func start(t testing.TB, name, logFile string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var logStart int64
+	if st, err := f.Stat(); err == nil {
+		logStart = st.Size()
+	}
 	cmd := exec.Command(axisBin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), "AXIS_LOG_FORMAT=json")
@@ -160,7 +172,7 @@ func start(t testing.TB, name, logFile string, args ...string) *proc {
 		f.Close()
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	p := &proc{t: t, name: name, cmd: cmd, log: logFile, done: make(chan struct{})}
+	p := &proc{t: t, name: name, cmd: cmd, log: logFile, logStart: logStart, done: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
 	t.Cleanup(func() {
 		p.signal(syscall.SIGKILL)
@@ -234,9 +246,32 @@ func startDaemon(t testing.TB, dir, httpAddr, brokers, embedded string, extra ..
 		d.broker = embedded
 	}
 	d.args = append(args, extra...)
-	d.proc = start(t, "axis serve", filepath.Join(dir, "serve.log"), d.args...)
-	d.waitReady(t)
-	return d
+	for attempt := 0; ; attempt++ {
+		d.proc = start(t, "axis serve", filepath.Join(dir, "serve.log"), d.args...)
+		if attempt < 3 && d.portTaken() {
+			// freePort's port was taken by a parallel test between its check and this
+			// start: take another.
+			d.http = freePort(t)
+			d.args[slices.Index(d.args, "--http")+1] = d.http
+			continue
+		}
+		d.waitReady(t)
+		return d
+	}
+}
+
+// portTaken waits until the daemon is ready or has exited, and reports whether it exited
+// because its --http address was in use.
+func (d *daemon) portTaken() bool {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if d.exited() {
+			return d.proc.logged("address already in use")
+		}
+		if d.proc.logged(`"msg":"axis ready"`) {
+			return false
+		}
+	}
+	return false
 }
 
 func (d *daemon) restart(t testing.TB) {
@@ -253,6 +288,12 @@ func (d *daemon) waitReady(t testing.TB) {
 	for time.Now().Before(deadline) {
 		if d.exited() {
 			t.Fatalf("axis serve exited at start: %v", d.proc.err)
+		}
+		// Ready is this process's "axis ready": another test's daemon could answer on
+		// the same address if it took it first (this one then exits).
+		if !d.proc.logged(`"msg":"axis ready"`) {
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		if resp, err := http.Get(d.url("/readyz")); err == nil {
 			resp.Body.Close()
