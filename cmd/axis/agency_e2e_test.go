@@ -100,6 +100,16 @@ func (d *agDaemon) start(t *testing.T) {
 		"--identity-cert", filepath.Join(d.pki, "axis.pem"), "--http", strings.TrimPrefix(d.server, "http://"),
 		"--embedded-broker", d.broker, "--embedded-broker-nosync", "--log-format", "json")
 	d.cmd.Stdout, d.cmd.Stderr = d.logf, d.logf
+	var logStart int64
+	if st, err := d.logf.Stat(); err == nil {
+		logStart = st.Size()
+	}
+	// Ready is this process's "axis ready": another test's daemon could answer /readyz on
+	// the same address if it took the port first (this one then exits).
+	readyLogged := func() bool {
+		b, _ := os.ReadFile(d.logf.Name())
+		return int64(len(b)) > logStart && strings.Contains(string(b[logStart:]), `"msg":"axis ready"`)
+	}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +118,13 @@ func (d *agDaemon) start(t *testing.T) {
 	go func() { d.cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(d.server + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
+		if readyLogged() {
+			resp, err := http.Get(d.server + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return
+				}
 			}
 		}
 		select {
