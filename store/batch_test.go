@@ -374,30 +374,18 @@ func TestOnOutboxAfterDeliveriesOnly(t *testing.T) {
 // being synced; no read may begin on that commit before the sync returns (a read then
 // could answer, or the dispatcher publish, what a power cut takes back).
 func TestNoReadBeforeTheLogIsDurable(t *testing.T) {
-	var hold atomic.Bool
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	s := openStore(t, t.TempDir(), func(o *Options) {
-		o.FailLogSync = func() error {
-			if hold.Load() {
-				entered <- struct{}{}
-				<-release
-			}
-			return nil
-		}
-	})
+	g := &syncGate{}
+	s := openStore(t, t.TempDir(), func(o *Options) { o.FailLogSync = g.hook })
 	first := must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
 	s.receipts.sync() // the batch held below is D2's, not D1's receipt
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock) // before the store's Close (cleanups run last first)
-	hold.Store(true)
+	t.Cleanup(g.open) // before the store's Close (cleanups run last first)
+	g.holdNext()
 	accepted := make(chan error, 1)
 	go func() {
 		_, err := s.Accept(ctx, pkg("D2", vpcp, []string{bca}, "b"))
 		accepted <- err
 	}()
-	<-entered
-	hold.Store(false)
+	g.waitHeld()
 	// The intake's shortcut does not wait: it says not found, and the full path follows.
 	if _, err := s.AcceptedBySHA(ctx, first.SHA256); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("AcceptedBySHA during the sync: %v, want not_found at once", err)
@@ -412,7 +400,7 @@ func TestNoReadBeforeTheLogIsDurable(t *testing.T) {
 		t.Fatalf("a read began while the batch's record was not durable (err %v)", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	unblock()
+	g.open()
 	if err := <-accepted; err != nil {
 		t.Fatal(err)
 	}
@@ -475,27 +463,16 @@ func TestLogSyncFailsAfterBoltCommit(t *testing.T) {
 // writes the bytes of those it takes. Every answer is the one the snapshot would have
 // given, and refused or repeated submissions write no bytes.
 func TestChecksWhileALogSyncs(t *testing.T) {
-	var hold atomic.Bool
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	s := openStore(t, t.TempDir(), func(o *Options) {
-		o.FailLogSync = func() error {
-			if hold.Load() {
-				entered <- struct{}{}
-				<-release
-			}
-			return nil
-		}
-	})
+	g := &syncGate{}
+	s := openStore(t, t.TempDir(), func(o *Options) { o.FailLogSync = g.hook })
 	d1 := pkg("D1", vpcp, []string{bca}, "a")
 	must[AcceptResult](t)(s.Accept(ctx, d1))
 	st01 := status("D1", bca, "01")
 	must[StatusResult](t)(s.RecordStatus(ctx, st01))
 	s.receipts.sync()
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock)
+	t.Cleanup(g.open)
 
-	hold.Store(true)
+	g.holdNext()
 	type outcome struct {
 		name    string
 		receipt []byte
@@ -515,8 +492,7 @@ func TestChecksWhileALogSyncs(t *testing.T) {
 		}()
 	}
 	accept("D2 (the batch held in its sync)", pkg("D2", vpcp, []string{bca}, "b"))
-	<-entered
-	hold.Store(false)
+	g.waitHeld()
 	end := s.blobs.end // D2's bytes included: written before the writer took it
 
 	d3 := pkg("D3", vpcp, []string{bca}, "c")
@@ -539,7 +515,7 @@ func TestChecksWhileALogSyncs(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	unblock()
+	g.open()
 	want := map[string]errs.Code{"D2 (the batch held in its sync)": "", "new": "", "identical": "",
 		"same id, other bytes": errs.DuplicateDocument, "revision of nothing": errs.UnknownTarget,
 		"new status": "", "identical status": "", "status of nothing": errs.UnknownTarget}
@@ -566,3 +542,34 @@ func TestChecksWhileALogSyncs(t *testing.T) {
 		t.Fatalf("D3's bytes: %q, %v", b, err)
 	}
 }
+
+// syncGate holds one write-ahead sync (Options.FailLogSync) until opened: while it is
+// held, a batch is committed in bbolt but not durable, and the visible gate is taken.
+type syncGate struct {
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+	init    sync.Once
+}
+
+func (g *syncGate) chans() {
+	g.init.Do(func() { g.entered, g.release = make(chan struct{}, 1), make(chan struct{}) })
+}
+
+// hook is the FailLogSync hook.
+func (g *syncGate) hook() error {
+	if g.armed.Load() {
+		g.chans()
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return nil
+}
+
+// holdNext holds the next sync; waitHeld returns once a batch waits in it.
+func (g *syncGate) holdNext() { g.chans(); g.armed.Store(true) }
+func (g *syncGate) waitHeld() { <-g.entered; g.armed.Store(false) }
+
+// open lets the held sync (and any later one) go; it may be called more than once.
+func (g *syncGate) open() { g.chans(); g.once.Do(func() { close(g.release) }) }

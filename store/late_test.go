@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -15,27 +14,19 @@ import (
 // write-ahead record after a power cut that lost the unsynced blob bytes.
 func TestLateAcceptRetriedAndRecovered(t *testing.T) {
 	dir := t.TempDir()
-	var hold atomic.Bool
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	s, err := Open(dir, Options{Checkpoints: fakeSigner(), SyncEvery: time.Hour, FailLogSync: func() error {
-		if hold.Load() {
-			entered <- struct{}{}
-			<-release
-		}
-		return nil
-	}})
+	g := &syncGate{}
+	s, err := Open(dir, Options{Checkpoints: fakeSigner(), SyncEvery: time.Hour, FailLogSync: g.hook})
 	if err != nil {
 		t.Fatal(err)
 	}
 	must[AcceptResult](t)(s.Accept(ctx, pkg("D1", vpcp, []string{bca}, "a")))
 	s.receipts.sync()
-	hold.Store(true)
+	g.holdNext()
 	first := make(chan error, 1)
 	d2 := pkg("D2", vpcp, []string{bca}, "b")
 	d2.Receipt = nil
 	go func() { _, err := s.Accept(ctx, d2); first <- err }()
-	<-entered
-	hold.Store(false)
+	g.waitHeld()
 	end := s.blobs.end
 	late := pkg("D3", vpcp, []string{bca}, "c")
 	lateReq := late
@@ -56,7 +47,7 @@ func TestLateAcceptRetriedAndRecovered(t *testing.T) {
 	for len(s.ops) < 2 {
 		time.Sleep(time.Millisecond)
 	}
-	close(release)
+	g.open()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
