@@ -106,6 +106,13 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 		return "/audit?" + v.Encode()
 	}
 	filledOldestFirst := true // the backward scan fills pg.Events newest first already
+	// take adds the event of a line that matches the filter; it reports a full page.
+	take := func(line []byte) bool {
+		if rec, err := audit.ParseLine(line); err == nil && matchEvent(&rec.Event, pg.Doc, pg.AgencyQ) {
+			pg.Events = append(pg.Events, rec.Event)
+		}
+		return len(pg.Events) == auditPage
+	}
 	switch {
 	case !filtered:
 		// Unfiltered: a window of seqs, the latest by default.
@@ -148,12 +155,8 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 			for _, l := range lines {
 				after = l.Seq
 				scanned++
-				rec, err := audit.ParseLine(l.Line)
-				if err == nil && matchEvent(&rec.Event, pg.Doc, pg.AgencyQ) {
-					pg.Events = append(pg.Events, rec.Event)
-					if len(pg.Events) == auditPage {
-						break
-					}
+				if take(l.Line) {
+					break
 				}
 			}
 		}
@@ -185,12 +188,8 @@ func (p *Portal) audit(w http.ResponseWriter, r *http.Request) error {
 			for i := len(lines) - 1; i >= 0; i-- {
 				low = lines[i].Seq
 				scanned++
-				rec, err := audit.ParseLine(lines[i].Line)
-				if err == nil && matchEvent(&rec.Event, pg.Doc, pg.AgencyQ) {
-					pg.Events = append(pg.Events, rec.Event)
-					if len(pg.Events) == auditPage {
-						break
-					}
+				if take(lines[i].Line) {
+					break
 				}
 			}
 			if lines[0].Seq > start { // the log starts later: nothing more before
