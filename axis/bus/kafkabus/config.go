@@ -43,13 +43,6 @@ type Config struct {
 	ClientID string      // default "axis"
 	Logger   *zap.Logger // default zap.NewNop(); used as given (name it, e.g. Named("kafka"))
 
-	// BatchTimeout is how long the writer waits to fill a batch (default 100 µs; kafka-go's
-	// own default of 1 s would delay every lone message by a second). The daemon hands
-	// each Publish a whole page of the outbox at once, so waiting longer only delays it:
-	// at 1,000 packages/s, 2 ms added 2 ms to every page's publication (7.4 ms mean).
-	BatchTimeout time.Duration
-	BatchSize    int // messages per batch and partition (default 100)
-
 	// PublishTimeout bounds one Publish call, retries included (default 10 s), plus
 	// one second per MiB the call carries, so that a 64 MiB package over a slow link
 	// gets the time it needs: the daemon's outbox retries on its own, so Publish
@@ -124,7 +117,6 @@ func (c *Config) Validate() error {
 			*d = v
 		}
 	}
-	def(&c.BatchTimeout, 100*time.Microsecond)
 	def(&c.PublishTimeout, 10*time.Second)
 	def(&c.RetryMin, 100*time.Millisecond)
 	def(&c.RetryMax, 5*time.Second)
@@ -132,17 +124,11 @@ func (c *Config) Validate() error {
 	def(&c.CloseTimeout, 5*time.Second)
 	def(&c.IOTimeout, 2*time.Minute)
 	def(&c.MetadataTTL, 3*time.Second)
-	if c.BatchTimeout > time.Second {
-		return errs.Field(errs.BadRequest, "kafka-batch-timeout", "%v is longer than 1s: every lone message would wait that long", c.BatchTimeout)
-	}
 	if c.SessionTimeout < 6*time.Second {
 		return errs.Field(errs.BadRequest, "kafka-session-timeout", "%v is below Kafka's minimum of 6s", c.SessionTimeout)
 	}
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin
-	}
-	if c.BatchSize <= 0 {
-		c.BatchSize = 100
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 1

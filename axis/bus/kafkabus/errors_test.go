@@ -114,7 +114,6 @@ func TestValidate(t *testing.T) {
 		{"mechanism without user", func(c *Config) { c.SASLMechanism = "plain" }, "kafka-username"},
 		{"password without mechanism", func(c *Config) { c.Password = "p" }, "kafka-sasl-mechanism"},
 		{"short session", func(c *Config) { c.SessionTimeout = 5e9 }, "kafka-session-timeout"},
-		{"slow batches", func(c *Config) { c.BatchTimeout = 2e9 }, "kafka-batch-timeout"},
 		{"missing CA file", func(c *Config) { c.TLSCAFile = "/nonexistent/ca.pem" }, "kafka-tls-ca"},
 	}
 	for _, tc := range tests {
@@ -137,7 +136,7 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchTimeout <= 0 || c.BatchTimeout > 5e6 || c.SessionTimeout < 6e9 || c.ClientID == "" || c.MaxMessageBytes == 0 || c.Partitions != 1 {
+	if c.SessionTimeout < 6e9 || c.ClientID == "" || c.MaxMessageBytes == 0 || c.Partitions != 1 {
 		t.Errorf("defaults not filled in: %+v", c)
 	}
 }

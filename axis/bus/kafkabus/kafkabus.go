@@ -1,7 +1,7 @@
 // Package kafkabus is the bus.Bus on Kafka, with segmentio/kafka-go.
 //
 // The choices that make it safe (each a kafka-go trap otherwise): one long-lived
-// Writer with RequiredAcks=all, a millisecond BatchTimeout and no topic auto-creation;
+// transport, produce requests with acks=all and no topic auto-creation (produce.go);
 // readers that FetchMessage, run the handler, then commit synchronously, in order;
 // session timeouts of at least 6 s; reader and writer Close bounded in time; topics
 // created explicitly by EnsureTopics.
@@ -29,12 +29,17 @@ import (
 
 // Bus is a bus.Bus on a Kafka cluster. It is safe for concurrent use.
 type Bus struct {
-	cfg    Config
-	log    *zap.Logger
-	retry  backoff.Policy
-	writer *kafka.Writer
-	client *kafka.Client
-	dialer *kafka.Dialer
+	cfg   Config
+	log   *zap.Logger
+	retry backoff.Policy
+	// transport carries every request: produce requests built by produce.go, and the
+	// client's admin requests. Its metadata cache routes them to partition leaders.
+	transport *kafka.Transport
+	// Same key, same partition, and the same partition as the Java client would
+	// choose, so other producers of these topics agree with us.
+	balancer kafka.Murmur2Balancer
+	client   *kafka.Client
+	dialer   *kafka.Dialer
 
 	closedCtx context.Context // done once Close was called
 	close     context.CancelFunc
@@ -66,33 +71,11 @@ func New(cfg Config) (*Bus, error) {
 		SASL:        mech,
 	}
 	b := &Bus{
-		cfg:   cfg,
-		log:   log,
-		retry: backoff.Policy{Min: cfg.RetryMin, Max: cfg.RetryMax},
-		writer: &kafka.Writer{
-			Addr: kafka.TCP(cfg.Brokers...),
-			// Same key, same partition, and the same partition as the Java client
-			// would choose, so other producers of these topics agree with us.
-			Balancer:     &kafka.Murmur2Balancer{},
-			RequiredAcks: kafka.RequireAll,
-			BatchTimeout: cfg.BatchTimeout,
-			BatchSize:    cfg.BatchSize,
-			// Room for the record framing of a message of MaxMessageBytes.
-			BatchBytes: int64(cfg.MaxMessageBytes + 64<<10),
-			// A few quick retries inside the writer keep a partition's batches in
-			// order across a blip; longer outages are retried by Publish, which
-			// honours its context.
-			MaxAttempts:            3,
-			WriteBackoffMin:        50 * time.Millisecond,
-			WriteBackoffMax:        500 * time.Millisecond,
-			ReadTimeout:            cfg.IOTimeout,
-			WriteTimeout:           cfg.IOTimeout,
-			AllowAutoTopicCreation: false,
-			Transport:              transport,
-			Logger:                 zapLogger(log.Named("writer"), zap.DebugLevel),
-			ErrorLogger:            zapLogger(log.Named("writer"), zap.DebugLevel),
-		},
-		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport, Timeout: cfg.PublishTimeout},
+		cfg:       cfg,
+		log:       log,
+		retry:     backoff.Policy{Min: cfg.RetryMin, Max: cfg.RetryMax},
+		transport: transport,
+		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport, Timeout: cfg.PublishTimeout},
 		dialer: &kafka.Dialer{
 			ClientID:      cfg.ClientID,
 			Timeout:       5 * time.Second,
@@ -332,16 +315,18 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 	defer cancel()
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		err := b.writer.WriteMessages(ctx, pending...)
+		var err error
+		if werrs := b.produce(ctx, pending); slices.ContainsFunc(werrs, func(e error) bool { return e != nil }) {
+			pending, err = remaining(pending, werrs)
+		}
 		if err == nil {
 			if attempt > 0 {
 				b.log.Info("publish succeeded after retries", zap.Int("attempts", attempt+1), zap.Int("messages", len(pending)))
 			}
 			return nil
 		}
-		var werrs kafka.WriteErrors
-		if errors.As(err, &werrs) && len(werrs) == len(pending) {
-			pending, err = remaining(pending, werrs)
+		if ctx.Err() != nil {
+			return classify(err, context.Cause(ctx), "publish %d messages", len(pending))
 		}
 		err = b.diagnose(ctx, err)
 		// A topic unknown for longer than two metadata refreshes does not exist.
@@ -358,7 +343,7 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 // remaining returns the messages to send again after a partial failure: for each topic,
 // everything from its first failed message on. The returned error is the first
 // permanent one if any, else the first failure.
-func remaining(sent []kafka.Message, werrs kafka.WriteErrors) ([]kafka.Message, error) {
+func remaining(sent []kafka.Message, werrs []error) ([]kafka.Message, error) {
 	failedTopic := map[string]bool{}
 	var first, permanent error
 	var out []kafka.Message
@@ -500,12 +485,12 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 	}
 }
 
-// Close flushes and closes the writer (bounded by CloseTimeout) and stops running
-// subscriptions. It is idempotent.
+// Close stops running subscriptions and Publish calls, and closes the idle broker
+// connections. It is idempotent.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
 		b.close()
-		b.closeBounded(b.log, "writer", b.writer.Close)
+		b.transport.CloseIdleConnections()
 	})
 	return nil
 }
