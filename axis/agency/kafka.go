@@ -46,14 +46,23 @@ func (c KafkaConfig) Dialer() (*kafka.Dialer, error) {
 	return &kafka.Dialer{ClientID: "axis-agency", Timeout: 10 * time.Second, DualStack: true, TLS: tlsCfg, SASLMechanism: mech}, nil
 }
 
-// Offsets returns the Positions of consumer groups on this cluster.
-func (c KafkaConfig) Offsets() (Positions, error) {
+// Transport returns a kafka-go transport with the configured security; metaTTL is how
+// stale its view of the cluster may get (0: kafka-go's default).
+func (c KafkaConfig) Transport(metaTTL time.Duration) (*kafka.Transport, error) {
 	tlsCfg, mech, err := c.security()
 	if err != nil {
 		return nil, err
 	}
-	return &kafkaPositions{client: &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second,
-		Transport: &kafka.Transport{DialTimeout: 5 * time.Second, ClientID: "axis-agency", TLS: tlsCfg, SASL: mech}}}, nil
+	return &kafka.Transport{DialTimeout: 5 * time.Second, ClientID: "axis-agency", TLS: tlsCfg, SASL: mech, MetadataTTL: metaTTL}, nil
+}
+
+// Offsets returns the Positions of consumer groups on this cluster.
+func (c KafkaConfig) Offsets() (Positions, error) {
+	tr, err := c.Transport(0)
+	if err != nil {
+		return nil, err
+	}
+	return &kafkaPositions{client: &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: tr}}, nil
 }
 
 type kafkaPositions struct{ client *kafka.Client }

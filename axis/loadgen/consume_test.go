@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,5 +98,82 @@ func TestConsumersRefuseBadKafkaConfig(t *testing.T) {
 		if _, err := startConsumers(context.Background(), kc, []string{"r1"}, tr, zap.NewNop()); err == nil {
 			t.Errorf("%+v: no error", kc)
 		}
+	}
+}
+
+// Partitions led by different brokers are all read (one fetch per leader), also after a
+// partition's leader moved during the run.
+func TestConsumersFollowLeaders(t *testing.T) {
+	r1, r2 := axis.InboxTopic("r1"), axis.InboxTopic("r2")
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, r1, r2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	for _, topic := range []string{r1, r2} {
+		for p := range int32(3) {
+			if err := cluster.MoveTopicPartition(topic, p, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var items []Item
+	for i := range 12 {
+		items = append(items, Item{DocumentID: fmt.Sprint(i), SHA256: fmt.Sprintf("s%d", i), To: []string{"r1", "r2"}})
+	}
+	tr := newTracker(items)
+	for i := range items {
+		tr.submitted(i, time.Now())
+		tr.answered(i, true, time.Now())
+	}
+	cons, err := startConsumers(ctx, agency.KafkaConfig{Brokers: cluster.ListenAddrs()}, []string{"r1", "r2"}, tr, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			for _, topic := range []string{r1, r2} {
+				rec := &kgo.Record{Topic: topic, Partition: int32(i % 3), Value: []byte("<edXML/>"), Timestamp: time.Now(),
+					Headers: []kgo.RecordHeader{{Key: axis.HeaderSHA256, Value: []byte(items[i].SHA256)}}}
+				if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	delivered := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			tr.mu.Lock()
+			n := tr.delivered
+			tr.mu.Unlock()
+			if n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("delivered %d after 20 s, want %d", n, want)
+			}
+		}
+	}
+	publish(0, 6)
+	delivered(6)
+	if err := cluster.MoveTopicPartition(r2, 1, 2); err != nil { // now with r2/2
+		t.Fatal(err)
+	}
+	publish(6, 12)
+	delivered(12)
+	if err := cons.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.tally(); got.lost != 0 || got.dups != 0 {
+		t.Fatalf("tally %+v, want nothing lost or duplicated", got)
 	}
 }
