@@ -31,10 +31,8 @@ const (
 const (
 	outboxPage      = 1024
 	outboxPageBytes = 16 << 20 // keeps one batch's memory bounded with large packages
-	// auditPage is one Kafka batch (kafkabus' default BatchSize): one produce request, which
-	// a partition appends whole or not at all. With more, kafka-go sends several requests;
-	// one failing while a later one lands leaves a gap, and Publish then resends from the
-	// failed one on, so the topic would hold 1..100, 201..300, 101..300.
+	// auditPage keeps an audit Publish to one record batch (audit lines are small), which
+	// a partition appends whole or not at all.
 	auditPage = 100
 	retryMin  = 100 * time.Millisecond
 	retryMax  = 5 * time.Second

@@ -30,8 +30,9 @@ func cat(parts ...[][]byte) [][]byte {
 	return out
 }
 
-// A Publish of a page is written as batches of 100; when one batch fails, the later ones
-// may still be written before Publish re-sends from the failed one. Lines ahead of a gap
+// A producer that writes a page as concurrent batches (the axis did, with kafka-go's
+// Writer, until session 10, and audit topics it wrote are still replayed) may write later
+// batches after a failed one and then re-send from the failed one. Lines ahead of a gap
 // are held until it fills; a gap that never fills, a second line for a held seq, or more
 // held lines than the bound allows, is a break at the missing seq.
 func TestReplayHoldsLinesAheadOfAGap(t *testing.T) {

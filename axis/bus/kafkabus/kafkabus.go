@@ -3,8 +3,8 @@
 // The choices that make it safe (each a kafka-go trap otherwise): one long-lived
 // transport, produce requests with acks=all and no topic auto-creation (produce.go);
 // readers that FetchMessage, run the handler, then commit synchronously, in order;
-// session timeouts of at least 6 s; reader and writer Close bounded in time; topics
-// created explicitly by EnsureTopics.
+// session timeouts of at least 6 s; reader Close bounded in time; topics created
+// explicitly by EnsureTopics.
 package kafkabus
 
 import (
