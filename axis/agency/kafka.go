@@ -67,6 +67,14 @@ func (c KafkaConfig) Offsets() (Positions, error) {
 
 type kafkaPositions struct{ client *kafka.Client }
 
+// Close closes the connections (and the metadata refresh) of the positions' transport.
+func (k *kafkaPositions) Close() error {
+	if t, ok := k.client.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	return nil
+}
+
 // Positions implements Positions with Metadata, ListOffsets and OffsetFetch.
 func (k *kafkaPositions) Positions(ctx context.Context, topic, group string) ([]Position, error) {
 	md, err := k.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"slices"
 	"sync"
@@ -69,6 +68,9 @@ func startConsumers(ctx context.Context, kc agency.KafkaConfig, recipients []str
 	transport, err := kc.Transport(time.Second)
 	if err != nil {
 		return nil, err
+	}
+	if cl, ok := positions.(io.Closer); ok {
+		defer cl.Close()
 	}
 	var parts []*part
 	for _, r := range recipients {
@@ -176,7 +178,7 @@ func (c *consumers) byLeader(ctx context.Context, parts []*part) ([][]*part, err
 // fetch sends one fetch request for parts (one leader's) and records what arrived.
 func (c *consumers) fetch(ctx context.Context, parts []*part) error {
 	req := &fetchAPI.Request{ReplicaID: -1, MaxWaitTime: int32(fetchWait / time.Millisecond), MinBytes: 1,
-		MaxBytes: math.MaxInt32, SessionID: -1, SessionEpoch: -1}
+		MaxBytes: bus.MaxMessageBytes + 1<<20, SessionID: -1, SessionEpoch: -1}
 	byKey := map[string]*part{}
 	topicAt := map[string]int{}
 	for _, p := range parts {

@@ -74,12 +74,12 @@ func TestRemaining(t *testing.T) {
 		want  string
 		first error
 	}{
-		{"middle of one topic",
-			[]kafka.Message{m("a", "1"), m("a", "2"), m("a", "3")},
-			kafka.WriteErrors{nil, fail, nil}, "a2 a3", fail},
+		{"only the failed ones, in order",
+			[]kafka.Message{m("a", "1"), m("a", "2"), m("a", "3"), m("a", "4")},
+			kafka.WriteErrors{nil, fail, nil, fail}, "a2 a4", fail},
 		{"other topic untouched",
 			[]kafka.Message{m("a", "1"), m("b", "1"), m("a", "2"), m("b", "2")},
-			kafka.WriteErrors{fail, nil, nil, nil}, "a1 a2", fail},
+			kafka.WriteErrors{fail, nil, fail, nil}, "a1 a2", fail},
 		{"permanent wins",
 			[]kafka.Message{m("a", "1"), m("b", "1")},
 			kafka.WriteErrors{fail, kafka.MessageSizeTooLarge}, "a1 b1", kafka.MessageSizeTooLarge},

@@ -44,6 +44,7 @@ type Bus struct {
 	closedCtx context.Context // done once Close was called
 	close     context.CancelFunc
 	closeOnce sync.Once
+	running   sync.RWMutex // read-held by each Publish; Close takes it to wait for them
 }
 
 var _ bus.Bus = (*Bus)(nil)
@@ -282,14 +283,18 @@ func (b *Bus) missingTopics(ctx context.Context, topics []string) ([]string, err
 
 // Publish implements bus.Publisher. It retries transient failures with backoff until
 // every message is acknowledged by all in-sync replicas, ctx ends or PublishTimeout
-// (plus a second per MiB) passes. After a partial failure it sends again the failed
-// messages and every later message of the same topic, so the last copy of each
-// message in the log keeps the call's order (earlier copies are the at-least-once
-// duplicates).
+// (plus a second per MiB) passes. After a partial failure it sends again the messages
+// that failed; a partition's messages after a failed batch count as failed, so the last
+// copy of each message in a partition keeps the call's order (earlier copies, from a
+// batch the broker appended and still reported failed, are the at-least-once duplicates).
 func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	// Close waits for the calls in flight before it drops the connections: a call's
+	// next request would otherwise start a new connection pool no one closes.
+	b.running.RLock()
+	defer b.running.RUnlock()
 	if err := b.isClosed(); err != nil {
 		return err
 	}
@@ -340,25 +345,23 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 	}
 }
 
-// remaining returns the messages to send again after a partial failure: for each topic,
-// everything from its first failed message on. The returned error is the first
-// permanent one if any, else the first failure.
+// remaining returns the messages to send again after a partial failure: those that
+// failed, in the call's order. That keeps each partition's order: produce never sends a
+// partition's batch after a failed one, and fails those too. The returned error is the
+// first permanent one if any, else the first failure.
 func remaining(sent []kafka.Message, werrs []error) ([]kafka.Message, error) {
-	failedTopic := map[string]bool{}
 	var first, permanent error
 	var out []kafka.Message
 	for i, m := range sent {
-		if werrs[i] != nil {
-			failedTopic[m.Topic] = true
-			if first == nil {
-				first = werrs[i]
-			}
-			if permanent == nil && !retriable(werrs[i]) {
-				permanent = werrs[i]
-			}
+		if werrs[i] == nil {
+			continue
 		}
-		if failedTopic[m.Topic] {
-			out = append(out, m)
+		out = append(out, m)
+		if first == nil {
+			first = werrs[i]
+		}
+		if permanent == nil && !retriable(werrs[i]) {
+			permanent = werrs[i]
 		}
 	}
 	if permanent != nil {
@@ -485,12 +488,17 @@ func (b *Bus) consume(ctx context.Context, log *zap.Logger, topic, group string,
 	}
 }
 
-// Close stops running subscriptions and Publish calls, and closes the idle broker
-// connections. It is idempotent.
+// Close stops running subscriptions and Publish calls, waits for the calls to return
+// (at most CloseTimeout), and closes the broker connections. It is idempotent.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
 		b.close()
-		b.transport.CloseIdleConnections()
+		b.closeBounded(b.log, "publishers", func() error {
+			b.running.Lock()
+			defer b.running.Unlock()
+			b.transport.CloseIdleConnections()
+			return nil
+		})
 	})
 	return nil
 }

@@ -112,7 +112,7 @@ func (b *Bus) route(ctx context.Context, msgs []kafka.Message, out []error) (map
 	}
 	leaders := map[int32][]*partQueue{}
 	queues := map[partKey]*partQueue{}
-	limit := b.batchBytes()
+	limit := b.batchTarget()
 	for i, m := range msgs {
 		tr := routes[m.Topic]
 		switch {
@@ -152,6 +152,16 @@ func (b *Bus) route(ctx context.Context, msgs []kafka.Message, out []error) (map
 func (b *Bus) sendToLeader(ctx context.Context, msgs []kafka.Message, qs []*partQueue, out []error) {
 	limit := b.batchBytes()
 	for {
+		if err := ctx.Err(); err != nil {
+			for _, q := range qs {
+				for _, c := range q.chunks {
+					for _, i := range c.idx {
+						out[i] = err
+					}
+				}
+			}
+			return
+		}
 		var sent []*chunk
 		size := 0
 		for _, q := range qs {
@@ -172,6 +182,24 @@ func (b *Bus) sendToLeader(ctx context.Context, msgs []kafka.Message, qs []*part
 		failed := b.sendChunks(ctx, msgs, sent)
 		for _, c := range sent {
 			err := failed[c.part]
+			if err != nil && isTooLarge(err) && len(c.idx) > 1 {
+				// A topic whose max.message.bytes is below our batches (created by an
+				// operator, e.g. with Kafka's default of 1 MiB): nothing was appended, so
+				// send each half in turn, first, as the Java producer does.
+				delete(failed, c.part)
+				half := len(c.idx) / 2
+				a, z := &chunk{part: c.part, idx: c.idx[:half]}, &chunk{part: c.part, idx: c.idx[half:]}
+				for _, i := range a.idx {
+					a.bytes += recordSize(msgs[i])
+				}
+				z.bytes = c.bytes - a.bytes
+				for _, q := range qs {
+					if q.part == c.part {
+						q.chunks = append([]*chunk{a, z}, q.chunks...)
+					}
+				}
+				continue
+			}
 			for _, i := range c.idx {
 				out[i] = err
 			}
@@ -251,12 +279,19 @@ func (b *Bus) sendChunks(ctx context.Context, msgs []kafka.Message, chunks []*ch
 // max.message.bytes above it (EnsureTopics).
 func (b *Bus) batchBytes() int { return b.cfg.MaxMessageBytes + 64<<10 }
 
-// ackTimeoutMs is how long the leader may wait for the in-sync replicas: until ctx's
-// deadline, or IOTimeout.
+// batchTarget is how many bytes of messages a record batch collects before the next
+// begins (a larger message goes alone): below Kafka's default max.message.bytes
+// (1 MiB + 12), so that topics created by others with it take our batches too.
+func (b *Bus) batchTarget() int { return min(1<<20-4<<10, b.batchBytes()) }
+
+// ackTimeoutMs is how long the leader may wait for the in-sync replicas: IOTimeout, and
+// a tenth less than ctx's deadline leaves (at most a second less), so that a broker
+// short of replicas answers REQUEST_TIMED_OUT before this side gives up.
 func (b *Bus) ackTimeoutMs(ctx context.Context) int32 {
 	d := b.cfg.IOTimeout
 	if dl, ok := ctx.Deadline(); ok {
-		d = time.Until(dl)
+		left := time.Until(dl)
+		d = min(d, left-min(left/10, time.Second))
 	}
 	return int32(min(max(d.Milliseconds(), 1), math.MaxInt32))
 }

@@ -234,7 +234,8 @@ func TestPublishSplitsBatches(t *testing.T) {
 
 // A partition the broker refuses for good fails the call with its code; the other
 // partitions of the call are appended, and the refused partition's later batches are
-// not sent (they would land out of order).
+// not sent (they would land out of order). A refused batch of several messages is split
+// first: only a lone message over the limit is refused for good.
 func TestPublishPartialRefusal(t *testing.T) {
 	c := newCluster(t, 1)
 	cfg := testConfig(t, c.ListenAddrs()[0])
@@ -248,13 +249,13 @@ func TestPublishPartialRefusal(t *testing.T) {
 	cl := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...)}
 	resp, err := cl.AlterConfigs(ctx, &kafka.AlterConfigsRequest{Resources: []kafka.AlterConfigRequestResource{{
 		ResourceType: kafka.ResourceTypeTopic, ResourceName: "strict",
-		Configs: []kafka.AlterConfigRequestConfig{{Name: "max.message.bytes", Value: "100000"}}}}})
+		Configs: []kafka.AlterConfigRequestConfig{{Name: "max.message.bytes", Value: "50000"}}}}})
 	if err != nil || resp.Errors[kafka.AlterConfigsResponseResource{Type: int8(kafka.ResourceTypeTopic), Name: "strict"}] != nil {
 		t.Fatalf("alter configs: %v %+v", err, resp)
 	}
 	obs := observeProduce(c)
 	var msgs []bus.Message
-	for i := range 6 { // 6 × 60 KiB: three batches for "strict", the first already too large
+	for i := range 6 { // 6 × 60 KiB: three batches of two for "strict", each message too large
 		msgs = append(msgs, bus.Message{Topic: "strict", Key: []byte("k"), Value: []byte(strings.Repeat("y", 60<<10))},
 			bus.Message{Topic: "ok", Key: []byte("k"), Value: []byte(strconv.Itoa(i))})
 	}
@@ -262,8 +263,8 @@ func TestPublishPartialRefusal(t *testing.T) {
 	if !errs.Is(err, errs.TooLarge) {
 		t.Fatalf("Publish = %v, want %s", err, errs.TooLarge)
 	}
-	if _, batches := obs.snapshot(); len(batches["strict/0"]) != 1 {
-		t.Errorf("batches sent for strict/0: %v, want only the first (refused)", batches["strict/0"])
+	if _, batches := obs.snapshot(); len(batches["strict/0"]) != 2 {
+		t.Errorf("batches sent for strict/0: %v, want only the first (refused) and its first half (refused)", batches["strict/0"])
 	}
 	if got := readAll(t, cfg.Brokers, "ok", 0); len(got) != 6 {
 		t.Errorf("ok holds %d messages, want 6", len(got))
