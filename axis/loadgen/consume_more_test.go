@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -29,16 +28,7 @@ func kafkaGoroutines() (loops, pools int) {
 // (agency.KafkaConfig.Offsets) included.
 func TestConsumersStopLeavesNothing(t *testing.T) {
 	r1 := axis.InboxTopic("r1")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, r1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	for p := range int32(3) {
-		if err := cluster.MoveTopicPartition(r1, p, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cluster := inboxCluster(t, 3, true, r1)
 	_, before := kafkaGoroutines()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -64,16 +54,8 @@ func TestConsumersStopLeavesNothing(t *testing.T) {
 // fetch loops stay bounded by the partitions.
 func TestConsumersLeaderChurn(t *testing.T) {
 	r1, r2 := axis.InboxTopic("r1"), axis.InboxTopic("r2")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, r1, r2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	cluster := inboxCluster(t, 3, false, r1, r2)
+	prod := producer(t, cluster.ListenAddrs()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const n = 60
@@ -135,21 +117,8 @@ func TestConsumersLeaderChurn(t *testing.T) {
 // still read (the loops stay bounded by the partitions).
 func TestConsumersBrokerRemoved(t *testing.T) {
 	r1 := axis.InboxTopic("r1")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, r1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	for p := range int32(3) {
-		if err := cluster.MoveTopicPartition(r1, p, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()[0]), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	cluster := inboxCluster(t, 3, true, r1)
+	prod := producer(t, cluster.ListenAddrs()[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const n = 30

@@ -14,21 +14,46 @@ import (
 	"axis/axis/agency"
 )
 
+// inboxCluster starts a kfake cluster of n brokers holding the given topics, 3 partitions
+// each; spread puts partition p's leader on broker p.
+func inboxCluster(t *testing.T, n int, spread bool, topics ...string) *kfake.Cluster {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(n), kfake.SeedTopics(3, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	for _, topic := range topics {
+		for p := range int32(3) {
+			if !spread {
+				break
+			}
+			if err := cluster.MoveTopicPartition(topic, p, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return cluster
+}
+
+// producer is a client that writes to the partition each record names.
+func producer(t *testing.T, seeds ...string) *kgo.Client {
+	t.Helper()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	return prod
+}
+
 // The inbox consumer reads every partition of every recipient's inbox from where it
 // ended at start: copies published before are not this run's, copies without the
 // digest header are not the axis's, and a copy that never comes stays missing (lost).
 func TestConsumersReadFromTheEnd(t *testing.T) {
 	r1, r2 := axis.InboxTopic("r1"), axis.InboxTopic("r2")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, r1, r2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	cluster := inboxCluster(t, 1, false, r1, r2)
+	prod := producer(t, cluster.ListenAddrs()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	publish := func(topic string, partition int32, sha string) {
@@ -105,23 +130,8 @@ func TestConsumersRefuseBadKafkaConfig(t *testing.T) {
 // partition's leader moved during the run.
 func TestConsumersFollowLeaders(t *testing.T) {
 	r1, r2 := axis.InboxTopic("r1"), axis.InboxTopic("r2")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, r1, r2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	for _, topic := range []string{r1, r2} {
-		for p := range int32(3) {
-			if err := cluster.MoveTopicPartition(topic, p, p); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	cluster := inboxCluster(t, 3, true, r1, r2)
+	prod := producer(t, cluster.ListenAddrs()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var items []Item
