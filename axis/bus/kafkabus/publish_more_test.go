@@ -122,70 +122,56 @@ func discoverGoroutines() int {
 	return strings.Count(string(buf), "kafka-go.(*connPool).discover")
 }
 
-// Close while a Publish is between two produce requests: Close cancels the call and
-// waits for it before dropping the transport's pools (CloseIdleConnections); otherwise
-// the call's next RoundTrip would create a new pool, whose metadata loop would run (and
-// dial the brokers every MetadataTTL) for the life of the process.
-func TestCloseDuringPublishLeavesNoPool(t *testing.T) {
-	time.Sleep(time.Second)        // pools of earlier tests finish closing
-	before := discoverGoroutines() // pools other tests left
-	c := newCluster(t, 1)
-	cfg := testConfig(t, c.ListenAddrs()[0])
-	cfg.MaxMessageBytes = 100 << 10 // requests of at most 164 KiB
-	b, err := kafkabus.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.EnsureTopics(ctx, "a", "b", "c"); err != nil {
-		t.Fatal(err)
-	}
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		time.Sleep(300 * time.Millisecond) // a slow broker
-		return nil, nil, false
-	})
-	big := []byte(strings.Repeat("z", 90<<10)) // one chunk per topic, one request each
-	done := make(chan error, 1)
-	go func() {
-		done <- b.Publish(ctx, bus.Message{Topic: "a", Value: big}, bus.Message{Topic: "b", Value: big}, bus.Message{Topic: "c", Value: big})
-	}()
-	time.Sleep(100 * time.Millisecond) // the first request is at the broker
-	b.Close()
-	if err := <-done; err == nil {
-		t.Fatal("Publish succeeded after Close")
-	}
-	time.Sleep(time.Second)
-	if n := discoverGoroutines() - before; n != 0 {
-		t.Fatalf("%d kafka-go transport pools still running after Close and the end of Publish, want 0", n)
-	}
-}
-
-// Control for the test above: Close after Publish returned leaves no pool running.
-func TestCloseAfterPublishLeavesNoPool(t *testing.T) {
-	time.Sleep(time.Second)        // pools of earlier tests finish closing
-	before := discoverGoroutines() // pools other tests left
-	c := newCluster(t, 1)
-	cfg := testConfig(t, c.ListenAddrs()[0])
-	cfg.MaxMessageBytes = 100 << 10
-	b, err := kafkabus.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.EnsureTopics(ctx, "a", "b", "c"); err != nil {
-		t.Fatal(err)
-	}
-	big := []byte(strings.Repeat("z", 90<<10))
-	if err := b.Publish(ctx, bus.Message{Topic: "a", Value: big}, bus.Message{Topic: "b", Value: big}, bus.Message{Topic: "c", Value: big}); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	time.Sleep(time.Second)
-	if n := discoverGoroutines() - before; n != 0 {
-		t.Fatalf("%d kafka-go transport pools still running after Close, want 0", n)
+// Close while a Publish is between two produce requests ("during"): Close cancels the
+// call and waits for it before dropping the transport's pools (CloseIdleConnections);
+// otherwise the call's next RoundTrip would create a new pool, whose metadata loop would
+// run (and dial the brokers every MetadataTTL) for the life of the process. "after": the
+// plain case, Close once Publish returned.
+func TestCloseLeavesNoPool(t *testing.T) {
+	for _, during := range []bool{true, false} {
+		t.Run(map[bool]string{true: "during", false: "after"}[during], func(t *testing.T) {
+			time.Sleep(time.Second)        // pools of earlier tests finish closing
+			before := discoverGoroutines() // pools other tests left
+			c := newCluster(t, 1)
+			cfg := testConfig(t, c.ListenAddrs()[0])
+			cfg.MaxMessageBytes = 100 << 10 // requests of at most 164 KiB
+			b, err := kafkabus.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := b.EnsureTopics(ctx, "a", "b", "c"); err != nil {
+				t.Fatal(err)
+			}
+			big := []byte(strings.Repeat("z", 90<<10)) // one chunk per topic, one request each
+			publish := func() error {
+				return b.Publish(ctx, bus.Message{Topic: "a", Value: big}, bus.Message{Topic: "b", Value: big}, bus.Message{Topic: "c", Value: big})
+			}
+			if during {
+				c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+					c.KeepControl()
+					time.Sleep(300 * time.Millisecond) // a slow broker
+					return nil, nil, false
+				})
+				done := make(chan error, 1)
+				go func() { done <- publish() }()
+				time.Sleep(100 * time.Millisecond) // the first request is at the broker
+				b.Close()
+				if err := <-done; err == nil {
+					t.Fatal("Publish succeeded after Close")
+				}
+			} else {
+				if err := publish(); err != nil {
+					t.Fatal(err)
+				}
+				b.Close()
+			}
+			time.Sleep(time.Second)
+			if n := discoverGoroutines() - before; n != 0 {
+				t.Fatalf("%d kafka-go transport pools still running after Close and the end of Publish, want 0", n)
+			}
+		})
 	}
 }
 
