@@ -4,13 +4,11 @@ package loadgen
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"axis/axis"
@@ -59,26 +57,14 @@ func TestConsumersLeaderChurn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const n = 60
-	var items []Item
-	for i := range n {
-		items = append(items, Item{DocumentID: fmt.Sprint(i), SHA256: fmt.Sprintf("s%d", i), To: []string{"r1", "r2"}})
-	}
-	tr := newTracker(items)
-	for i := range items {
-		tr.submitted(i, time.Now())
-		tr.answered(i, true, time.Now())
-	}
+	tr := answeredTracker(n, "r1", "r2")
 	cons, err := startConsumers(ctx, agency.KafkaConfig{Brokers: cluster.ListenAddrs()}, []string{"r1", "r2"}, tr, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
 		for _, topic := range []string{r1, r2} {
-			rec := &kgo.Record{Topic: topic, Partition: int32(i % 3), Value: []byte("x"), Timestamp: time.Now(),
-				Headers: []kgo.RecordHeader{{Key: axis.HeaderSHA256, Value: []byte(items[i].SHA256)}}}
-			if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
+			produceCopy(ctx, t, prod, topic, int32(i%3), i)
 		}
 		if i%5 == 0 {
 			topic := []string{r1, r2}[i%2]
@@ -89,17 +75,7 @@ func TestConsumersLeaderChurn(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		tr.mu.Lock()
-		got := tr.delivered
-		tr.mu.Unlock()
-		if got == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivered %d of %d", got, n)
-		}
-	}
+	waitDelivered(t, tr, n)
 	if loops, _ := kafkaGoroutines(); loops > 6 {
 		t.Errorf("%d fetch loops for 6 partitions", loops)
 	} else {
@@ -122,15 +98,7 @@ func TestConsumersBrokerRemoved(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const n = 30
-	var items []Item
-	for i := range n {
-		items = append(items, Item{DocumentID: fmt.Sprint(i), SHA256: fmt.Sprintf("s%d", i), To: []string{"r1"}})
-	}
-	tr := newTracker(items)
-	for i := range items {
-		tr.submitted(i, time.Now())
-		tr.answered(i, true, time.Now())
-	}
+	tr := answeredTracker(n, "r1")
 	cons, err := startConsumers(ctx, agency.KafkaConfig{Brokers: cluster.ListenAddrs()}, []string{"r1"}, tr, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -141,23 +109,9 @@ func TestConsumersBrokerRemoved(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rec := &kgo.Record{Topic: r1, Partition: int32(i % 3), Value: []byte("x"), Timestamp: time.Now(),
-			Headers: []kgo.RecordHeader{{Key: axis.HeaderSHA256, Value: []byte(items[i].SHA256)}}}
-		if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		produceCopy(ctx, t, prod, r1, int32(i%3), i)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		tr.mu.Lock()
-		got := tr.delivered
-		tr.mu.Unlock()
-		if got == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivered %d of %d", got, n)
-		}
-	}
+	waitDelivered(t, tr, n)
 	if err := cons.stop(); err != nil {
 		t.Fatal(err)
 	}

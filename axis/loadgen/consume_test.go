@@ -47,6 +47,47 @@ func producer(t *testing.T, seeds ...string) *kgo.Client {
 	return prod
 }
 
+// answeredTracker tracks n packages (sha256 s0, s1, …) to the recipients, each submitted
+// and accepted, with none delivered yet.
+func answeredTracker(n int, to ...string) *tracker {
+	items := make([]Item, n)
+	for i := range items {
+		items[i] = Item{DocumentID: fmt.Sprint(i), SHA256: fmt.Sprintf("s%d", i), To: to}
+	}
+	tr := newTracker(items)
+	for i := range items {
+		tr.submitted(i, time.Now())
+		tr.answered(i, true, time.Now())
+	}
+	return tr
+}
+
+// produceCopy writes a copy of package i of answeredTracker to topic's partition.
+func produceCopy(ctx context.Context, t *testing.T, prod *kgo.Client, topic string, partition int32, i int) {
+	t.Helper()
+	rec := &kgo.Record{Topic: topic, Partition: partition, Value: []byte("<edXML/>"), Timestamp: time.Now(),
+		Headers: []kgo.RecordHeader{{Key: axis.HeaderSHA256, Value: []byte(fmt.Sprintf("s%d", i))}}}
+	if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitDelivered waits (20 s at most) until want packages reached all their recipients.
+func waitDelivered(t *testing.T, tr *tracker, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		tr.mu.Lock()
+		n := tr.delivered
+		tr.mu.Unlock()
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d after 20 s, want %d", n, want)
+		}
+	}
+}
+
 // The inbox consumer reads every partition of every recipient's inbox from where it
 // ended at start: copies published before are not this run's, copies without the
 // digest header are not the axis's, and a copy that never comes stays missing (lost).
@@ -134,15 +175,7 @@ func TestConsumersFollowLeaders(t *testing.T) {
 	prod := producer(t, cluster.ListenAddrs()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var items []Item
-	for i := range 12 {
-		items = append(items, Item{DocumentID: fmt.Sprint(i), SHA256: fmt.Sprintf("s%d", i), To: []string{"r1", "r2"}})
-	}
-	tr := newTracker(items)
-	for i := range items {
-		tr.submitted(i, time.Now())
-		tr.answered(i, true, time.Now())
-	}
+	tr := answeredTracker(12, "r1", "r2")
 	cons, err := startConsumers(ctx, agency.KafkaConfig{Brokers: cluster.ListenAddrs()}, []string{"r1", "r2"}, tr, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -151,35 +184,17 @@ func TestConsumersFollowLeaders(t *testing.T) {
 		t.Helper()
 		for i := from; i < to; i++ {
 			for _, topic := range []string{r1, r2} {
-				rec := &kgo.Record{Topic: topic, Partition: int32(i % 3), Value: []byte("<edXML/>"), Timestamp: time.Now(),
-					Headers: []kgo.RecordHeader{{Key: axis.HeaderSHA256, Value: []byte(items[i].SHA256)}}}
-				if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	delivered := func(want int) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			tr.mu.Lock()
-			n := tr.delivered
-			tr.mu.Unlock()
-			if n == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("delivered %d after 20 s, want %d", n, want)
+				produceCopy(ctx, t, prod, topic, int32(i%3), i)
 			}
 		}
 	}
 	publish(0, 6)
-	delivered(6)
+	waitDelivered(t, tr, 6)
 	if err := cluster.MoveTopicPartition(r2, 1, 2); err != nil { // now with r2/2
 		t.Fatal(err)
 	}
 	publish(6, 12)
-	delivered(12)
+	waitDelivered(t, tr, 12)
 	if err := cons.stop(); err != nil {
 		t.Fatal(err)
 	}
