@@ -118,6 +118,21 @@ func readAll(t *testing.T, addr []string, topic string, partition int) []kafka.M
 	}
 }
 
+// spreadLeaders puts partition p of each topic on broker p modulo the cluster's size,
+// then waits two metadata refreshes for the client to see it.
+func spreadLeaders(t *testing.T, c *kfake.Cluster, metadataTTL time.Duration, partitions int32, topics ...string) {
+	t.Helper()
+	n := int32(len(c.ListenAddrs()))
+	for _, topic := range topics {
+		for p := range partitions {
+			if err := c.MoveTopicPartition(topic, p, p%n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(2 * metadataTTL)
+}
+
 // A call's messages for partitions led by different brokers reach each leader, in each
 // partition the one murmur2 names (as the Java client would), in the call's order.
 func TestPublishAcrossLeaders(t *testing.T) {
@@ -131,15 +146,7 @@ func TestPublishAcrossLeaders(t *testing.T) {
 	if err := b.EnsureTopics(ctx, topics...); err != nil {
 		t.Fatal(err)
 	}
-	// Spread the leaders for sure: partition p on broker p%3.
-	for _, topic := range topics {
-		for p := range int32(6) {
-			if err := c.MoveTopicPartition(topic, p, p%3); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	time.Sleep(2 * cfg.MetadataTTL) // the client's metadata catches up
+	spreadLeaders(t, c, cfg.MetadataTTL, 6, topics...)
 	obs := observeProduce(c)
 	var msgs []bus.Message
 	for i := range 300 {

@@ -84,12 +84,7 @@ func TestPublishRetriesOnlyTheFailed(t *testing.T) {
 	if err := b.EnsureTopics(ctx, "inbox.x"); err != nil {
 		t.Fatal(err)
 	}
-	for p := range int32(2) { // p0 on broker 0, p1 on broker 1: one request each
-		if err := c.MoveTopicPartition("inbox.x", p, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(2 * cfg.MetadataTTL)
+	spreadLeaders(t, c, cfg.MetadataTTL, 2, "inbox.x") // p0 on broker 0, p1 on broker 1: one request each
 	failOnce := failPartitionOnce(c, "inbox.x", 1)
 	k0, k1 := keysFor(0, 5), keysFor(1, 5)
 	var msgs []bus.Message
