@@ -32,14 +32,7 @@ func TestKafkaSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer br.Close()
-	kb, err := kafkabus.New(kafkabus.Config{Brokers: []string{br.Addr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kb.Close()
-	if err := kb.EnsureTopics(ctx, TopicAudit); err != nil {
-		t.Fatal(err)
-	}
+	kb := auditBus(ctx, t, kafkabus.Config{Brokers: []string{br.Addr()}})
 	src := Kafka{Brokers: []string{br.Addr()}}
 	if h, err := Run(ctx, src, Options{}); err != nil || h.Report.Events != 0 || h.Break != nil {
 		t.Fatalf("empty topic: %+v %v", h, err)
@@ -68,6 +61,21 @@ func TestKafkaSource(t *testing.T) {
 	if err != nil || h.Break == nil || h.Break.Seq != 14 {
 		t.Fatalf("break %+v err %v", h.Break, err)
 	}
+}
+
+// auditBus is a bus on cfg's brokers (closed when the test ends) with the audit topic
+// created.
+func auditBus(ctx context.Context, t *testing.T, cfg kafkabus.Config) *kafkabus.Bus {
+	t.Helper()
+	kb, err := kafkabus.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kb.Close() })
+	if err := kb.EnsureTopics(ctx, TopicAudit); err != nil {
+		t.Fatal(err)
+	}
+	return kb
 }
 
 // kfakeCluster starts a one-broker kfake cluster, for tests that steer it (failing
@@ -114,14 +122,7 @@ func TestKafkaReplayAfterPartialBatchFailure(t *testing.T) {
 	})
 	brokers := c.ListenAddrs()
 	// Batches of at most 65 KiB (MaxMessageBytes plus framing): 600 lines make four.
-	kb, err := kafkabus.New(kafkabus.Config{Brokers: brokers, MaxMessageBytes: 1024, RetryMin: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kb.Close()
-	if err := kb.EnsureTopics(ctx, TopicAudit); err != nil {
-		t.Fatal(err)
-	}
+	kb := auditBus(ctx, t, kafkabus.Config{Brokers: brokers, MaxMessageBytes: 1024, RetryMin: 10 * time.Millisecond})
 	const n = 600
 	var msgs []bus.Message
 	for i, l := range rejectedLines(t, n) {
@@ -158,14 +159,7 @@ func TestKafkaReplayOfResentRanges(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := kfakeCluster(t)
-	kb, err := kafkabus.New(kafkabus.Config{Brokers: c.ListenAddrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kb.Close()
-	if err := kb.EnsureTopics(ctx, TopicAudit); err != nil {
-		t.Fatal(err)
-	}
+	auditBus(ctx, t, kafkabus.Config{Brokers: c.ListenAddrs()})
 	lines := rejectedLines(t, 300)
 	w := &kafka.Writer{Addr: kafka.TCP(c.ListenAddrs()...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 	defer w.Close()
@@ -214,14 +208,7 @@ func TestKafkaAuditTopicKeepsItsStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := kfakeCluster(t)
-	kb, err := kafkabus.New(kafkabus.Config{Brokers: c.ListenAddrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kb.Close()
-	if err := kb.EnsureTopics(ctx, TopicAudit); err != nil {
-		t.Fatal(err)
-	}
+	auditBus(ctx, t, kafkabus.Config{Brokers: c.ListenAddrs()})
 	writeAged(t, ctx, c, TopicAudit, rejectedLines(t, 3))
 	h, err := Run(ctx, Kafka{Brokers: c.ListenAddrs()}, Options{})
 	if err != nil {
