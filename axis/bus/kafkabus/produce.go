@@ -35,8 +35,8 @@ type partKey struct {
 
 // chunk is one record batch: messages of one partition, in the call's order.
 type chunk struct {
-	part  partKey
-	idx   []int // indexes into the call's messages
+	q     *partQueue // its partition's
+	idx   []int      // indexes into the call's messages
 	bytes int
 }
 
@@ -44,6 +44,16 @@ type chunk struct {
 type partQueue struct {
 	part   partKey
 	chunks []*chunk
+}
+
+// fail gives err to the messages of the chunks still to send, and drops them.
+func (q *partQueue) fail(out []error, err error) {
+	for _, c := range q.chunks {
+		for _, i := range c.idx {
+			out[i] = err
+		}
+	}
+	q.chunks = nil
 }
 
 // produce sends msgs and returns, for each, nil if every in-sync replica has it, or why
@@ -138,7 +148,7 @@ func (b *Bus) route(ctx context.Context, msgs []kafka.Message, out []error) (map
 		}
 		size := recordSize(m)
 		if n := len(q.chunks); n == 0 || q.chunks[n-1].bytes+size > limit {
-			q.chunks = append(q.chunks, &chunk{part: pk})
+			q.chunks = append(q.chunks, &chunk{q: q})
 		}
 		c := q.chunks[len(q.chunks)-1]
 		c.idx = append(c.idx, i)
@@ -154,11 +164,7 @@ func (b *Bus) sendToLeader(ctx context.Context, msgs []kafka.Message, qs []*part
 	for {
 		if err := ctx.Err(); err != nil {
 			for _, q := range qs {
-				for _, c := range q.chunks {
-					for _, i := range c.idx {
-						out[i] = err
-					}
-				}
+				q.fail(out, err)
 			}
 			return
 		}
@@ -181,41 +187,29 @@ func (b *Bus) sendToLeader(ctx context.Context, msgs []kafka.Message, qs []*part
 		}
 		failed := b.sendChunks(ctx, msgs, sent)
 		for _, c := range sent {
-			err := failed[c.part]
+			err := failed[c.q.part]
 			if err != nil && isTooLarge(err) && len(c.idx) > 1 {
 				// A topic whose max.message.bytes is below our batches (created by an
 				// operator, e.g. with Kafka's default of 1 MiB): nothing was appended, so
 				// send each half in turn, first, as the Java producer does.
-				delete(failed, c.part)
+				delete(failed, c.q.part)
 				half := len(c.idx) / 2
-				a, z := &chunk{part: c.part, idx: c.idx[:half]}, &chunk{part: c.part, idx: c.idx[half:]}
+				a, z := &chunk{q: c.q, idx: c.idx[:half]}, &chunk{q: c.q, idx: c.idx[half:]}
 				for _, i := range a.idx {
 					a.bytes += recordSize(msgs[i])
 				}
 				z.bytes = c.bytes - a.bytes
-				for _, q := range qs {
-					if q.part == c.part {
-						q.chunks = append([]*chunk{a, z}, q.chunks...)
-					}
-				}
+				c.q.chunks = append([]*chunk{a, z}, c.q.chunks...)
 				continue
 			}
 			for _, i := range c.idx {
 				out[i] = err
 			}
 		}
-		if len(failed) == 0 {
-			continue
-		}
 		// A failed partition's later chunks stay unsent, with its error.
-		for _, q := range qs {
-			if err, ok := failed[q.part]; ok {
-				for _, c := range q.chunks {
-					for _, i := range c.idx {
-						out[i] = err
-					}
-				}
-				q.chunks = nil
+		for _, c := range sent {
+			if err, ok := failed[c.q.part]; ok {
+				c.q.fail(out, err)
 			}
 		}
 	}
@@ -226,25 +220,25 @@ func (b *Bus) sendChunks(ctx context.Context, msgs []kafka.Message, chunks []*ch
 	req := &produceAPI.Request{Acks: int16(kafka.RequireAll), Timeout: b.ackTimeoutMs(ctx)}
 	topicAt := map[string]int{}
 	for _, c := range chunks {
-		ti, ok := topicAt[c.part.topic]
+		ti, ok := topicAt[c.q.part.topic]
 		if !ok {
 			ti = len(req.Topics)
-			topicAt[c.part.topic] = ti
-			req.Topics = append(req.Topics, produceAPI.RequestTopic{Topic: c.part.topic})
+			topicAt[c.q.part.topic] = ti
+			req.Topics = append(req.Topics, produceAPI.RequestTopic{Topic: c.q.part.topic})
 		}
 		records := make([]protocol.Record, len(c.idx))
 		for j, i := range c.idx {
 			records[j] = toRecord(msgs[i])
 		}
 		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, produceAPI.RequestPartition{
-			Partition: c.part.id,
+			Partition: c.q.part.id,
 			RecordSet: protocol.RecordSet{Records: protocol.NewRecordReader(records...)},
 		})
 	}
 	failed := map[partKey]error{}
 	failAll := func(err error) map[partKey]error {
 		for _, c := range chunks {
-			failed[c.part] = err
+			failed[c.q.part] = err
 		}
 		return failed
 	}
@@ -267,8 +261,8 @@ func (b *Bus) sendChunks(ctx context.Context, msgs []kafka.Message, chunks []*ch
 		}
 	}
 	for _, c := range chunks {
-		if !answered[c.part] {
-			failed[c.part] = fmt.Errorf("the broker did not answer for %s/%d", c.part.topic, c.part.id)
+		if !answered[c.q.part] {
+			failed[c.q.part] = fmt.Errorf("the broker did not answer for %s/%d", c.q.part.topic, c.q.part.id)
 		}
 	}
 	return failed
