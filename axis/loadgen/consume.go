@@ -179,7 +179,11 @@ func (c *consumers) byLeader(ctx context.Context, parts []*part) ([][]*part, err
 func (c *consumers) fetch(ctx context.Context, parts []*part) error {
 	req := &fetchAPI.Request{ReplicaID: -1, MaxWaitTime: int32(fetchWait / time.Millisecond), MinBytes: 1,
 		MaxBytes: bus.MaxMessageBytes + 1<<20, SessionID: -1, SessionEpoch: -1}
-	byKey := map[string]*part{}
+	type key struct {
+		topic string
+		id    int32
+	}
+	byKey := map[key]*part{}
 	topicAt := map[string]int{}
 	for _, p := range parts {
 		ti, ok := topicAt[p.topic]
@@ -191,7 +195,7 @@ func (c *consumers) fetch(ctx context.Context, parts []*part) error {
 		t := &req.Topics[ti]
 		t.Partitions = append(t.Partitions, fetchAPI.RequestPartition{Partition: p.id, CurrentLeaderEpoch: -1,
 			FetchOffset: p.offset, LogStartOffset: -1, PartitionMaxBytes: bus.MaxMessageBytes + 1<<20})
-		byKey[fmt.Sprintf("%s/%d", p.topic, p.id)] = p
+		byKey[key{p.topic, p.id}] = p
 	}
 	r, err := c.tr.RoundTrip(ctx, c.addr, req)
 	if err != nil {
@@ -207,7 +211,7 @@ func (c *consumers) fetch(ctx context.Context, parts []*part) error {
 	var firstErr error
 	for _, t := range resp.Topics {
 		for _, rp := range t.Partitions {
-			p := byKey[fmt.Sprintf("%s/%d", t.Topic, rp.Partition)]
+			p := byKey[key{t.Topic, rp.Partition}]
 			if p == nil {
 				continue
 			}
