@@ -16,7 +16,9 @@ import (
 // Kafka error codes that retrying cannot fix.
 var (
 	sizeErrors = []kafka.Error{kafka.MessageSizeTooLarge, kafka.RecordListTooLarge}
-	badErrors  = []kafka.Error{kafka.InvalidTopic, kafka.InvalidRecord, kafka.InvalidRequiredAcks}
+	// As Kafka's own clients: codes its protocol marks not retriable for a produce.
+	badErrors = []kafka.Error{kafka.InvalidTopic, kafka.InvalidRecord, kafka.InvalidRequiredAcks,
+		kafka.InvalidTimestamp, kafka.InvalidRequest, kafka.UnsupportedForMessageFormat, kafka.PolicyViolation}
 	authErrors = []kafka.Error{kafka.SASLAuthenticationFailed, kafka.UnsupportedSASLMechanism, kafka.IllegalSASLState,
 		kafka.TopicAuthorizationFailed, kafka.GroupAuthorizationFailed, kafka.ClusterAuthorizationFailed}
 )

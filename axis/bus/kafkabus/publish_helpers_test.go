@@ -11,6 +11,13 @@ import (
 // failPartitionOnce makes the first produce request carrying topic/partition fail with
 // NOT_ENOUGH_REPLICAS (nothing appended, a retriable error); it reports how many it failed.
 func failPartitionOnce(c *kfake.Cluster, topic string, partition int32) *atomic.Int32 {
+	return failPartition(c, topic, partition, kerr.NotEnoughReplicas.Code, 1)
+}
+
+// failPartition makes the first n produce requests carrying topic/partition fail with
+// code for every partition they carry (nothing appended); n < 0: every request. It
+// reports how many it failed.
+func failPartition(c *kfake.Cluster, topic string, partition int32, code int16, n int32) *atomic.Int32 {
 	var failed atomic.Int32
 	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
@@ -23,7 +30,7 @@ func failPartitionOnce(c *kfake.Cluster, topic string, partition int32) *atomic.
 				}
 			}
 		}
-		if !hit || failed.Load() > 0 {
+		if !hit || n >= 0 && failed.Load() >= n {
 			return nil, nil, false
 		}
 		failed.Add(1)
@@ -34,7 +41,7 @@ func failPartitionOnce(c *kfake.Cluster, topic string, partition int32) *atomic.
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewProduceResponseTopicPartition()
 				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)
 			}
 			resp.Topics = append(resp.Topics, st)

@@ -300,3 +300,33 @@ func TestPublishNilKeysHeadersTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// Codes Kafka marks not retriable for a produce (a timestamp outside the topic's range,
+// a topic policy, a malformed request) end Publish at once with errs.BadRequest, after
+// one request: retried, they held the dispatcher's page for the whole PublishTimeout.
+// The dispatcher sets such deliveries aside and goes on with the others.
+func TestPublishPermanentCodesNotRetried(t *testing.T) {
+	for _, code := range []kafka.Error{kafka.InvalidTimestamp, kafka.PolicyViolation, kafka.InvalidRequest, kafka.UnsupportedForMessageFormat} {
+		t.Run(code.Title(), func(t *testing.T) {
+			c := newCluster(t, 1)
+			cfg := testConfig(t, c.ListenAddrs()[0])
+			cfg.PublishTimeout = 10 * time.Second
+			b := newBus(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := b.EnsureTopics(ctx, "refusing"); err != nil {
+				t.Fatal(err)
+			}
+			failed := failPartition(c, "refusing", 0, int16(code), -1)
+			start := time.Now()
+			err := b.Publish(ctx, bus.Message{Topic: "refusing", Value: []byte("x")})
+			took := time.Since(start)
+			if errs.CodeOf(err) != errs.BadRequest || !errors.Is(err, code) {
+				t.Fatalf("Publish answered %d: %v, want bad_request", code, err)
+			}
+			if n := failed.Load(); n != 1 || took > 2*time.Second {
+				t.Fatalf("%d requests in %v, want 1 and no retry", n, took)
+			}
+		})
+	}
+}
