@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.m.watchLog(d.store)
+	d.m.watchOutbox(d.store)
 	switch {
 	case opts.Bus != nil:
 		d.bus = opts.Bus
@@ -282,7 +283,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	routing.Add(2)
 	go func() { defer routing.Done(); d.watchTrust(loops) }()
 	go func() { defer routing.Done(); d.recoverWhenWritable(loops) }()
-	disp.noteDepth(ctx) // what the last run left, shown even before Kafka is reachable
 	routing.Add(2)
 	go afterTopics(disp.run)
 	go afterTopics(ap.run)

@@ -1,6 +1,9 @@
 package axis
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -13,8 +16,7 @@ type metrics struct {
 	verify      prometheus.Histogram     // seconds
 	storeCommit *prometheus.HistogramVec // op
 	publish     *prometheus.HistogramVec // stream: deliveries | audit | dlq
-	outboxDepth prometheus.Gauge
-	published   *prometheus.CounterVec // kind
+	published   *prometheus.CounterVec   // kind
 	batchOps    prometheus.Histogram
 	writerBusy  prometheus.Counter // seconds
 	writerRun   prometheus.Counter // seconds
@@ -42,8 +44,6 @@ func newMetrics() *metrics {
 			Help: "Time for a store write to become durable, by operation.", Buckets: buckets}, []string{"op"}),
 		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "axis_kafka_publish_seconds",
 			Help: "Time for Kafka to acknowledge a publish batch, by stream.", Buckets: buckets}, []string{"stream"}),
-		outboxDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "axis_outbox_depth",
-			Help: "Deliveries (packages and statuses) accepted but not yet acknowledged by Kafka."}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "axis_published_total",
 			Help: "Messages acknowledged by Kafka, by kind (edoc, status, audit, dlq)."}, []string{"kind"}),
 		batchOps: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axis_store_batch_ops",
@@ -74,11 +74,30 @@ func newMetrics() *metrics {
 	m.trustReloads.WithLabelValues("error")
 	m.regReloads.WithLabelValues("ok")
 	m.regReloads.WithLabelValues("error")
-	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.outboxDepth, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.logSync, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.regReloads, m.regAgencies, m.storeStopped)
+	m.reg.MustRegister(m.intake, m.verify, m.storeCommit, m.publish, m.published, m.batchOps, m.writerBusy, m.writerRun, m.checkpoint, m.logSync, m.crlNextUpdate, m.trustReloads, m.trustLoaded, m.regReloads, m.regAgencies, m.storeStopped)
 	// SPEC §6: every name prefixed axis_, the runtime's too (axis_go_goroutines, ...).
 	prometheus.WrapRegistererWithPrefix("axis_", m.reg).MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchOutbox adds the outbox's depth, read from the store at each scrape: set by the
+// dispatcher instead, it stood still while a publish hung on a broker outage, just
+// when an operator watches it.
+func (m *metrics) watchOutbox(s interface {
+	OutboxDepth(context.Context) (uint64, error)
+}) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "axis_outbox_depth",
+		Help: "Deliveries (packages and statuses) accepted but not yet acknowledged by Kafka (-1: the store could not be read)."},
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := s.OutboxDepth(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
 }
 
 // watchLog adds the store's write-ahead log on disk, read at each scrape.

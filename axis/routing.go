@@ -35,7 +35,10 @@ const (
 	// a partition appends whole or not at all.
 	auditPage = 100
 	retryMin  = 100 * time.Millisecond
-	retryMax  = 5 * time.Second
+	// retryMax is Kafka's own clients' retry.backoff.max.ms and reconnect.backoff.max.ms:
+	// after an outage the backlog goes out within a second of the broker's return (with
+	// 5 s it waited up to 5 s), and a refused connection a second costs nothing.
+	retryMax = time.Second
 )
 
 // backoff doubles a delay up to retryMax.
@@ -144,7 +147,6 @@ func (d *dispatcher) run(stop, work context.Context) {
 		case stop.Err() != nil:
 			return
 		case err != nil:
-			d.noteDepth(work) // growing while Kafka is away
 			mk.wait()
 			cursor, lastScan = 0, time.Now()
 			wait := bo.next()
@@ -157,7 +159,6 @@ func (d *dispatcher) run(stop, work context.Context) {
 			cursor = last
 		default:
 			bo.reset()
-			d.noteDepth(work)
 			woken, ok := d.wake.waitWoken(stop, time.Second)
 			if !ok {
 				return
@@ -285,19 +286,11 @@ func (mk *marker) run(work context.Context) {
 				break
 			}
 		}
-		d.noteDepth(work)
 		for _, q := range batch {
 			d.countSent(q.entries, q.ids)
 			mk.inflight.Done()
 		}
 		d.audit.wake()
-	}
-}
-
-// noteDepth sets the outbox depth gauge from the store's count.
-func (d *dispatcher) noteDepth(ctx context.Context) {
-	if n, err := d.store.OutboxDepth(ctx); err == nil {
-		d.m.outboxDepth.Set(float64(n))
 	}
 }
 
@@ -381,7 +374,7 @@ func (d *dispatcher) publish(ctx context.Context, entries []store.OutboxEntry, m
 				d.refused = map[uint64]time.Time{}
 			}
 			d.refused[e.ID] = time.Now()
-			d.log.Error("Kafka refused a delivery; it stays in the outbox and is retried later (check the topic's max.message.bytes)",
+			d.log.Error("Kafka refused a delivery; it stays in the outbox and is retried later (check the topic's configuration: max.message.bytes, policies, message.timestamp.*)",
 				zap.String("document_id", e.DocumentID), zap.String("to", e.Recipient), zap.Int("bytes", len(e.Value)),
 				zap.Duration("retry_in", refusedRetry), zap.Error(err))
 		}
@@ -402,7 +395,6 @@ func (d *dispatcher) once(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	d.m.storeCommit.WithLabelValues("published").Observe(time.Since(start).Seconds())
-	d.noteDepth(ctx)
 	d.countSent(entries, ids)
 	d.audit.wake()
 	return len(entries), pubErr

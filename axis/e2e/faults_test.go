@@ -532,6 +532,11 @@ func TestFaultBrokerOutage(t *testing.T) {
 	br.kill9()
 	down.Store(time.Now().UnixNano())
 	time.Sleep(outage)
+	// The backlog shows while Kafka is away (the gauge is read from the store at each
+	// scrape; set by the dispatcher, it stood still while a publish hung).
+	if n, ok := outboxDepth(d); !ok || n == 0 {
+		t.Errorf("axis_outbox_depth %v (read: %v) at the end of the outage, want the backlog", n, ok)
+	}
 	br = startBroker(t, brokerAddr, brokerDir, filepath.Join(dir, "broker.log"))
 	up.Store(time.Now().UnixNano())
 	backAt := time.Now()

@@ -50,7 +50,8 @@ type Config struct {
 	PublishTimeout time.Duration
 
 	// RetryMin and RetryMax bound the backoff between Publish attempts and between
-	// deliveries of a message whose handler failed (defaults 100 ms and 5 s).
+	// deliveries of a message whose handler failed (defaults 100 ms and 1 s, as Kafka's
+	// own clients: a broker back from an outage is used within a second).
 	RetryMin, RetryMax time.Duration
 
 	// Partitions and ReplicationFactor of the topics EnsureTopics creates (defaults 1,
@@ -119,7 +120,7 @@ func (c *Config) Validate() error {
 	}
 	def(&c.PublishTimeout, 10*time.Second)
 	def(&c.RetryMin, 100*time.Millisecond)
-	def(&c.RetryMax, 5*time.Second)
+	def(&c.RetryMax, time.Second)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.CloseTimeout, 5*time.Second)
 	def(&c.IOTimeout, 2*time.Minute)
