@@ -1367,3 +1367,51 @@ func TestTokenRotatedWhileRunning(t *testing.T) {
 		t.Fatalf("a token of the new secret: %d", r.Status)
 	}
 }
+
+// fakeMapped records ReleaseMapped's slices over a file of size bytes.
+type fakeMapped struct {
+	size   int64
+	slices [][2]int64
+}
+
+func (f *fakeMapped) MappedSize(context.Context) (int64, error) { return f.size, nil }
+func (f *fakeMapped) ReleaseMapped(_ context.Context, from, n int64) (int64, error) {
+	f.slices = append(f.slices, [2]int64{from, n})
+	return (from + n) % f.size, nil
+}
+
+// The store's mapped pages are dropped only while the resident mapped files exceed the
+// budget, a tenth of the file a step, walking the file round.
+func TestReleaserKeepsToBudget(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeMapped{size: 100 << 20}
+	resident := int64(10 << 20)
+	r := &releaser{st: f, resident: func() (int64, error) { return resident, nil }, budget: 64 << 20}
+	for range 5 {
+		if err := r.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.slices) != 0 {
+		t.Fatalf("released %v under the budget", f.slices)
+	}
+	resident = 65 << 20
+	for range 12 {
+		if err := r.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.slices) != 12 {
+		t.Fatalf("%d slices released in 12 steps over the budget, want 12", len(f.slices))
+	}
+	for i, sl := range f.slices {
+		if want := (int64(i) % 10) * (10 << 20); sl != [2]int64{want, 10 << 20} {
+			t.Fatalf("slice %d is %v, want [%d %d]", i, sl, want, 10<<20)
+		}
+	}
+	// A resident set that cannot be read releases anyway (the budget is not known).
+	r.resident = func() (int64, error) { return 0, errors.New("no /proc") }
+	if err := r.step(ctx); err != nil || len(f.slices) != 13 {
+		t.Fatalf("unreadable resident set: %v, %d slices", err, len(f.slices))
+	}
+}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"syscall"
 
 	bolt "go.etcd.io/bbolt"
@@ -46,4 +48,18 @@ func (s *Store) MappedSize(ctx context.Context) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// ResidentFileBytes is how much of this process's resident set is mapped files (the
+// store's pages, the executable's), from /proc/self/statm.
+func ResidentFileBytes() (int64, error) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, err
+	}
+	var size, resident, shared int64
+	if _, err := fmt.Sscan(string(b), &size, &resident, &shared); err != nil {
+		return 0, fmt.Errorf("/proc/self/statm: %w", err)
+	}
+	return shared * int64(os.Getpagesize()), nil
 }

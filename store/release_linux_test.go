@@ -25,6 +25,7 @@ func TestReleaseMapped(t *testing.T) {
 	}
 	readAll()
 	before := rssFileKB(t)
+	resBefore := must[int64](t)(ResidentFileBytes())
 	size := must[int64](t)(s.MappedSize(ctx))
 	var from int64
 	for steps := 0; ; steps++ { // a slice at a time, as the daemon does, round the file once
@@ -38,9 +39,14 @@ func TestReleaseMapped(t *testing.T) {
 		from = next
 	}
 	after := rssFileKB(t)
-	t.Logf("RssFile %d kB before, %d kB after", before, after)
+	resAfter := must[int64](t)(ResidentFileBytes())
+	t.Logf("RssFile %d kB before, %d kB after; ResidentFileBytes %d kB, %d kB", before, after, resBefore>>10, resAfter>>10)
 	if after >= before {
 		t.Errorf("RssFile %d kB after release, %d kB before", after, before)
+	}
+	// ResidentFileBytes (what the daemon's budget reads) sees the same drop.
+	if drop, seen := int64(before-after)<<10, resBefore-resAfter; seen < drop/2 {
+		t.Errorf("ResidentFileBytes fell by %d kB, RssFile by %d kB", seen>>10, drop>>10)
 	}
 	readAll()
 }
