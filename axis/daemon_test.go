@@ -1409,9 +1409,20 @@ func TestReleaserKeepsToBudget(t *testing.T) {
 			t.Fatalf("slice %d is %v, want [%d %d]", i, sl, want, 10<<20)
 		}
 	}
+	// Further over the budget, larger slices: a tenth of the file per multiple, up to 4.
+	for _, c := range []struct{ resident, slice int64 }{{130 << 20, 20 << 20}, {200 << 20, 30 << 20}, {900 << 20, 40 << 20}} {
+		resident = c.resident
+		if err := r.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.slices[len(f.slices)-1][1]; got != c.slice {
+			t.Errorf("resident %d MB: a slice of %d MB, want %d", c.resident>>20, got>>20, c.slice>>20)
+		}
+	}
 	// A resident set that cannot be read releases anyway (the budget is not known).
+	n := len(f.slices)
 	r.resident = func() (int64, error) { return 0, errors.New("no /proc") }
-	if err := r.step(ctx); err != nil || len(f.slices) != 13 {
-		t.Fatalf("unreadable resident set: %v, %d slices", err, len(f.slices))
+	if err := r.step(ctx); err != nil || len(f.slices) != n+1 || f.slices[n][1] != 10<<20 {
+		t.Fatalf("unreadable resident set: %v, %d slices", err, len(f.slices)-n)
 	}
 }
