@@ -417,8 +417,11 @@ const (
 // the store's size, all of it page cache, which container limits and monitoring count.
 func (d *Daemon) releaseLoop(ctx context.Context) {
 	r := &releaser{st: d.store, resident: store.ResidentFileBytes, budget: mappedBudget}
+	var warned time.Time
 	every(ctx, releaseTick, func() {
-		if err := r.step(ctx); err != nil && ctx.Err() == nil {
+		// At most a warning a minute: a stopped store fails every step until it recovers.
+		if err := r.step(ctx); err != nil && ctx.Err() == nil && time.Since(warned) >= time.Minute {
+			warned = time.Now()
 			d.log.Warn("releasing the store's mapped pages failed", zap.Error(err))
 		}
 	})

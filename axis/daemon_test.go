@@ -1426,3 +1426,58 @@ func TestReleaserKeepsToBudget(t *testing.T) {
 		t.Fatalf("unreadable resident set: %v, %d slices", err, len(f.slices)-n)
 	}
 }
+
+// A scrape never waits for the disk: while the store's writer is stuck in a write-ahead
+// fsync (reads wait for it), axis_outbox_depth answers within outboxScrapeWait with the
+// last depth it read, and reads the store again once the fsync is over. (Found in
+// review: the scrape blocked for as long as the disk did.)
+func TestOutboxGaugeDoesNotWaitForAStalledDisk(t *testing.T) {
+	ctx := context.Background()
+	var stall atomic.Bool
+	release := make(chan struct{})
+	s, err := store.Open(t.TempDir(), store.Options{FailLogSync: func() error {
+		if stall.Load() {
+			<-release // the disk stalls
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := newMetrics()
+	m.watchOutbox(s)
+	if depth := outboxGauge(t, m); depth != 0 {
+		t.Fatalf("axis_outbox_depth %v on an empty store", depth)
+	}
+	stall.Store(true)
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := s.Accept(ctx, store.AcceptRequest{Bytes: bytes.Repeat([]byte{'a'}, 100), Meta: store.DocumentMeta{
+			DocumentID: "000.00.00.G22,2026/11/22,1/X", From: govOffice, To: []string{police}}})
+		accepted <- err
+	}()
+	var once sync.Once
+	unstall := func() { once.Do(func() { stall.Store(false); close(release) }) }
+	defer unstall()
+	time.Sleep(300 * time.Millisecond) // the writer is in its fsync
+	start := time.Now()
+	scraped := make(chan float64, 1)
+	go func() { scraped <- outboxGauge(t, m) }()
+	select {
+	case depth := <-scraped:
+		if took := time.Since(start); took > time.Second || depth != 0 {
+			t.Errorf("a scrape during a stalled fsync: %v after %v, want the last depth (0) within %v", depth, took, outboxScrapeWait)
+		}
+	case <-time.After(5 * time.Second):
+		unstall()
+		t.Fatal("a scrape during a stalled fsync still waiting after 5 s")
+	}
+	unstall()
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	if depth := outboxGauge(t, m); depth != 1 {
+		t.Errorf("axis_outbox_depth %v after the fsync, want 1", depth)
+	}
+}

@@ -2,6 +2,7 @@ package axis
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,22 +84,36 @@ func newMetrics() *metrics {
 
 // watchOutbox adds the outbox's depth, read from the store at each scrape: set by the
 // dispatcher instead, it stood still while a publish hung on a broker outage, just
-// when an operator watches it.
+// when an operator watches it. A scrape never waits for the disk: while a commit's fsync
+// holds reads back for longer than outboxScrapeWait, it shows the last depth read.
 func (m *metrics) watchOutbox(s interface {
-	OutboxDepth(context.Context) (uint64, error)
+	OutboxDepthNow(context.Context) (uint64, bool, error)
 }) {
+	var last atomic.Int64
+	last.Store(-1)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "axis_outbox_depth",
 		Help: "Deliveries (packages and statuses) accepted but not yet acknowledged by Kafka (-1: the store could not be read)."},
 		func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			n, err := s.OutboxDepth(ctx)
-			if err != nil {
-				return -1
+			deadline := time.Now().Add(outboxScrapeWait)
+			for {
+				n, ok, err := s.OutboxDepthNow(context.Background())
+				switch {
+				case err != nil:
+					return -1
+				case ok:
+					last.Store(int64(n))
+					return float64(n)
+				case time.Now().After(deadline):
+					return float64(last.Load())
+				}
+				time.Sleep(time.Millisecond)
 			}
-			return float64(n)
 		}))
 }
+
+// outboxScrapeWait bounds how long a scrape tries to read the outbox's depth: a commit's
+// fsync takes about a millisecond, unless the disk stalls.
+const outboxScrapeWait = 100 * time.Millisecond
 
 // watchLog adds the store's write-ahead log on disk, read at each scrape.
 func (m *metrics) watchLog(s interface {

@@ -158,6 +158,16 @@ func (s *Store) OutboxDepth(ctx context.Context) (uint64, error) {
 	return n, err
 }
 
+// OutboxDepthNow is OutboxDepth without waiting for the disk: ok is false if a commit's
+// write-ahead record is being synced (OutboxDepth would wait for that fsync).
+func (s *Store) OutboxDepthNow(ctx context.Context) (n uint64, ok bool, err error) {
+	ok, err = s.tryView(ctx, func(tx *bolt.Tx) error {
+		n = readU64(tx.Bucket(bStats).Get(kOutbox))
+		return nil
+	})
+	return n, ok, err
+}
+
 // AuditSince returns up to limit export lines with seq > after, in order.
 func (s *Store) AuditSince(ctx context.Context, after uint64, limit int) ([]AuditLine, error) {
 	if limit <= 0 {

@@ -22,7 +22,9 @@ import (
 func (s *Store) ReleaseMapped(ctx context.Context, from, n int64) (next int64, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		size := tx.Size()
-		page := int64(tx.DB().Info().PageSize)
+		// madvise wants the start aligned to the system's page, which may be larger than
+		// bbolt's (a store created elsewhere with 4 KiB pages on a 16 or 64 KiB system).
+		page := max(int64(tx.DB().Info().PageSize), int64(os.Getpagesize()))
 		from -= from % page
 		if from >= size {
 			from = 0

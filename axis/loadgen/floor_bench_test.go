@@ -196,7 +196,7 @@ func ratioFloor(b *testing.B, kt devpki.KeyType) {
 			tr.mu.Lock()
 			copies := 3*tr.delivered + tr.dups
 			tr.mu.Unlock()
-			if copies == 3*b.N {
+			if copies >= 3*b.N { // a retried produce may write a copy twice
 				break
 			}
 			if time.Now().After(deadline) {

@@ -338,7 +338,13 @@ func (b *Bus) Publish(ctx context.Context, msgs ...bus.Message) error {
 		if !retriable(err) || errors.Is(err, kafka.UnknownTopicOrPartition) && time.Since(start) > 2*b.cfg.MetadataTTL {
 			return classify(err, nil, "publish %d messages", len(pending))
 		}
-		b.log.Warn("publish failed; retrying", zap.Int("attempt", attempt+1), zap.Int("messages", len(pending)), zap.Error(err))
+		// Through an outage one call retries about once a second: a warning for the first
+		// failure and every tenth, the others at debug level.
+		lvl := zap.DebugLevel
+		if attempt%10 == 0 {
+			lvl = zap.WarnLevel
+		}
+		b.log.Log(lvl, "publish failed; retrying", zap.Int("attempt", attempt+1), zap.Int("messages", len(pending)), zap.Error(err))
 		if !backoff.Sleep(ctx, b.retry.Delay(attempt)) {
 			return classify(err, context.Cause(ctx), "publish %d messages", len(pending))
 		}
