@@ -152,17 +152,19 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...uint64) error {
 func (s *Store) OutboxDepth(ctx context.Context) (uint64, error) {
 	var n uint64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		n = readU64(tx.Bucket(bStats).Get(kOutbox))
+		n = outboxDepth(tx)
 		return nil
 	})
 	return n, err
 }
 
+func outboxDepth(tx *bolt.Tx) uint64 { return readU64(tx.Bucket(bStats).Get(kOutbox)) }
+
 // OutboxDepthNow is OutboxDepth without waiting for the disk: ok is false if a commit's
 // write-ahead record is being synced (OutboxDepth would wait for that fsync).
 func (s *Store) OutboxDepthNow(ctx context.Context) (n uint64, ok bool, err error) {
 	ok, err = s.tryView(ctx, func(tx *bolt.Tx) error {
-		n = readU64(tx.Bucket(bStats).Get(kOutbox))
+		n = outboxDepth(tx)
 		return nil
 	})
 	return n, ok, err
