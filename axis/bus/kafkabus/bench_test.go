@@ -38,18 +38,7 @@ func BenchmarkPublish(b *testing.B) {
 	for _, st := range storages {
 		for _, sh := range shapes {
 			b.Run(fmt.Sprintf("%s/batch=%d/publishers=%d", st.name, sh.batch, sh.parallel), func(b *testing.B) {
-				cfg := st.cfg(b)
-				cfg.Addr, cfg.Logger = "127.0.0.1:0", zap.NewNop()
-				br, err := broker.Start(context.Background(), cfg)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer br.Close()
-				kb, err := kafkabus.New(kafkabus.Config{Brokers: []string{br.Addr()}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer kb.Close()
+				kb, _ := benchBus(b, st.cfg(b))
 				ctx := context.Background()
 				if err := kb.EnsureTopics(ctx, "bench"); err != nil {
 					b.Fatal(err)
@@ -87,16 +76,7 @@ func BenchmarkPublish(b *testing.B) {
 // BenchmarkSubscribe measures consumption of 5 KB messages with the handler-then-commit
 // cycle (one synchronous offset commit per message) from an embedded kfake broker.
 func BenchmarkSubscribe(b *testing.B) {
-	br, err := broker.Start(context.Background(), broker.Config{Addr: "127.0.0.1:0", Logger: zap.NewNop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
-	kb, err := kafkabus.New(kafkabus.Config{Brokers: []string{br.Addr()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer kb.Close()
+	kb, _ := benchBus(b, broker.Config{})
 	ctx := context.Background()
 	topic := fmt.Sprintf("bench-sub-%d", b.N)
 	if err := kb.EnsureTopics(ctx, topic); err != nil {
@@ -124,4 +104,22 @@ func BenchmarkSubscribe(b *testing.B) {
 		return nil
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// benchBus starts an embedded broker with cfg (on a free port, quiet) and a bus on it,
+// both closed when the benchmark ends; it returns the bus and the broker's address.
+func benchBus(b *testing.B, cfg broker.Config) (*kafkabus.Bus, string) {
+	b.Helper()
+	cfg.Addr, cfg.Logger = "127.0.0.1:0", zap.NewNop()
+	br, err := broker.Start(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { br.Close() })
+	kb, err := kafkabus.New(kafkabus.Config{Brokers: []string{br.Addr()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { kb.Close() })
+	return kb, br.Addr()
 }

@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/zap"
 
 	"axis/axis/broker"
 	"axis/axis/bus"
-	"axis/axis/bus/kafkabus"
 )
 
 // BenchmarkPublishPage measures what the daemon's dispatcher does per page of the outbox:
@@ -27,17 +25,7 @@ import (
 func BenchmarkPublishPage(b *testing.B) {
 	for _, mode := range []string{"publish", "writer"} {
 		b.Run(mode, func(b *testing.B) {
-			br, err := broker.Start(context.Background(), broker.Config{Addr: "127.0.0.1:0", Logger: zap.NewNop(),
-				DataDir: filepath.Join(b.TempDir(), "k"), NoSync: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer br.Close()
-			kb, err := kafkabus.New(kafkabus.Config{Brokers: []string{br.Addr()}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer kb.Close()
+			kb, addr := benchBus(b, broker.Config{DataDir: filepath.Join(b.TempDir(), "k"), NoSync: true})
 			ctx := context.Background()
 			var topics []string
 			for i := range 13 {
@@ -56,7 +44,7 @@ func BenchmarkPublishPage(b *testing.B) {
 				kpage[i] = kafka.Message{Topic: page[i].Topic, Key: page[i].Key, Value: value,
 					Headers: []kafka.Header{{Key: "axis-type", Value: []byte("edoc")}, {Key: "axis-sha256", Value: make([]byte, 64)}}}
 			}
-			w := &kafka.Writer{Addr: kafka.TCP(br.Addr()), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+			w := &kafka.Writer{Addr: kafka.TCP(addr), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
 				BatchTimeout: 100 * time.Microsecond}
 			defer w.Close()
 			send := func() error {
